@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The whole test suite: lint and format checks, every test on PostgreSQL + Redis (started or
+# installed here when they don't answer), then the fast tests again on SQLite and the
+# local-memory cache, the embedded defaults a newcomer runs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/venv.sh
+export PATH="$PWD/.venv/bin:$PATH"
+
+echo "== ruff"
+ruff check .
+ruff format --check .
+
+echo "== services"
+scripts/services.sh
+
+workers=${TEST_WORKERS:-4}
+
+echo "== pytest on PostgreSQL and Redis"
+DATABASE_URL=${TEST_DATABASE_URL:-postgres://postgres:postgres@127.0.0.1:5432/test} \
+REDIS_URL=${TEST_REDIS_URL:-redis://127.0.0.1:6379/15} \
+TEST_BACKENDS=postgres,redis \
+  pytest -n "$workers" -q "$@"
+
+echo "== pytest (fast tests) on SQLite"
+DATABASE_URL="sqlite:///$PWD/var/test.sqlite3" REDIS_URL="" TEST_BACKENDS=sqlite \
+  pytest -n "$workers" -q -m "not slow and not postgres and not redis and not browser" "$@"

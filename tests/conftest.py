@@ -1,0 +1,34 @@
+"""Fixtures shared by the whole suite.
+
+The test command (scripts/test.sh) runs the suite twice: on PostgreSQL + Redis, and the fast
+tests on SQLite. Tests marked `postgres` or `redis` need those servers; they skip on a
+developer's machine without them, and fail under CI=true, where skipping would hide that
+they never ran.
+"""
+
+import os
+
+import pytest
+
+# Each xdist worker gets its own cache key space, so parallel tests on one Redis database
+# never see each other's keys.
+os.environ.setdefault("CACHE_KEY_PREFIX", f"test-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}")
+
+
+def _missing(reason: str) -> None:
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{reason} (under CI this test must run, not skip)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(autouse=True)
+def _require_backends(request: pytest.FixtureRequest) -> None:
+    from django.conf import settings
+    from django.db import connection
+
+    if request.node.get_closest_marker("postgres") and connection.vendor != "postgresql":
+        _missing("needs PostgreSQL: set DATABASE_URL=postgres://... (make test does)")
+    if request.node.get_closest_marker("redis") and "redis" not in (
+        settings.CACHES["default"]["BACKEND"].lower()
+    ):
+        _missing("needs Redis: set REDIS_URL=redis://... (make test does)")

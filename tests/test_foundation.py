@@ -1,0 +1,87 @@
+"""The project skeleton: settings from the environment, health, and the real backends."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.cache import cache
+from django.db import connection
+from django.test import Client
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _manage(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    # A clean environment, so the developer's own variables can't make these pass.
+    base = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp")}
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+PRODUCTION_ENV = {
+    "DEBUG": "False",
+    "SECRET_KEY": "a-long-random-production-secret-key-for-the-deploy-check-0123456789",
+    "FERNET_KEYS": "kQbTg0mK3DduLQYQ1t4fIWSgmKxOSxZ6bq0o8Gw5eDs=",
+    "ALLOWED_HOSTS": "scheduler.example.com",
+}
+
+
+@pytest.mark.django_db
+def test_healthz_answers_ok_when_the_database_answers() -> None:
+    response = Client().get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"database": "ok"}
+
+
+def test_the_home_page_renders() -> None:
+    response = Client().get("/")
+    assert response.status_code == 200
+    assert b"Exchange Scheduler" in response.content
+
+
+@pytest.mark.slow
+def test_production_settings_pass_the_deploy_check() -> None:
+    result = _manage("check", "--deploy", "--fail-level", "WARNING", **PRODUCTION_ENV)
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert "no issues" in result.stdout
+
+
+@pytest.mark.slow
+def test_it_refuses_to_start_without_a_secret_key_when_debug_is_off() -> None:
+    env = {k: v for k, v in PRODUCTION_ENV.items() if k != "SECRET_KEY"}
+    result = _manage("check", **env)
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set" in result.stderr
+
+
+@pytest.mark.slow
+def test_it_refuses_to_start_without_encryption_keys_when_debug_is_off() -> None:
+    env = {k: v for k, v in PRODUCTION_ENV.items() if k != "FERNET_KEYS"}
+    result = _manage("check", **env)
+    assert result.returncode != 0
+    assert "FERNET_KEYS must be set" in result.stderr
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_the_suite_runs_on_postgresql_when_asked_to() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW server_version")
+        assert cursor.fetchone()[0]
+
+
+@pytest.mark.redis
+def test_the_cache_is_redis_when_asked_to() -> None:
+    cache.set("foundation-check", "value", 10)
+    assert cache.get("foundation-check") == "value"
+    from django.core.cache import caches
+
+    assert type(caches["default"]).__name__ == "RedisCache"
