@@ -1,0 +1,288 @@
+"""Connections to Exchange, the calendars they can see, writes to them and the sync log.
+
+Secrets (passwords, OAuth client secrets, refresh tokens) exist only in `fernet_fields`
+encrypted columns and in memory; nothing here renders, logs or returns them.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+from fernet_fields import EncryptedTextField
+
+
+class ConnectionKind(models.TextChoices):
+    PERSONAL = "personal", "Personal account"
+    CORPORATE = "corporate", "Corporate dedicated mailbox"
+
+
+class AuthType(models.TextChoices):
+    BASIC = "basic", "Basic (on-premises)"
+    NTLM = "ntlm", "NTLM (on-premises)"
+    OAUTH_APP = "oauth_app", "OAuth 2.0 client credentials (Exchange Online, app-only)"
+    OAUTH_USER = "oauth_user", "OAuth 2.0 sign-in with Microsoft (delegated)"
+
+
+class ExchangeVersion(models.TextChoices):
+    AUTO = "auto", "Detect automatically"
+    EX2013 = "2013", "Exchange 2013"
+    EX2016 = "2016", "Exchange 2016"
+    EX2019 = "2019", "Exchange 2019"
+    ONLINE = "online", "Exchange Online"
+
+
+class ConnectionStatus(models.TextChoices):
+    UNKNOWN = "unknown", "Not checked yet"
+    OK = "ok", "Working"
+    FAILING = "failing", "Failing"
+
+
+class ExchangeConnection(models.Model):
+    """A way into Exchange: a staff member's own account, or the site's dedicated mailbox.
+
+    `credential_version` goes up whenever anything that authenticates changes. Cached
+    exchangelib protocols are keyed by (pk, credential_version), so every web process and
+    worker picks up a rotated password on its next call without a restart.
+    """
+
+    kind = models.CharField(max_length=16, choices=ConnectionKind.choices)
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="exchange_connection",
+        help_text="The staff member who owns a personal connection.",
+    )
+    email = models.EmailField(help_text="The mailbox this connection signs in as.")
+    username = models.CharField(
+        max_length=255,
+        blank=True,
+        help_text="Login name when it differs from the email: blank, the email, or DOMAIN\\user.",
+    )
+    ews_url = models.URLField(
+        "EWS URL",
+        max_length=500,
+        blank=True,
+        help_text="e.g. https://mail.example.com/EWS/Exchange.asmx. Blank: use Autodiscover.",
+    )
+    auth_type = models.CharField(max_length=16, choices=AuthType.choices, default=AuthType.BASIC)
+    exchange_version = models.CharField(
+        max_length=8, choices=ExchangeVersion.choices, default=ExchangeVersion.AUTO
+    )
+    password = EncryptedTextField(blank=True, default="")
+    oauth_tenant = models.CharField(
+        "OAuth tenant", max_length=255, blank=True, help_text="Directory (tenant) id or domain."
+    )
+    oauth_authority = models.URLField(
+        "OAuth authority",
+        max_length=500,
+        blank=True,
+        help_text="Overrides the tenant: the authority URL (token endpoint's base).",
+    )
+    oauth_client_id = models.CharField("OAuth application (client) id", max_length=255, blank=True)
+    oauth_client_secret = EncryptedTextField(blank=True, default="")
+    oauth_client_secret_expires_on = models.DateField(
+        "OAuth client secret expires on", null=True, blank=True
+    )
+    oauth_refresh_token = EncryptedTextField(blank=True, default="")
+
+    credential_version = models.PositiveIntegerField(default=1, editable=False)
+    status = models.CharField(
+        max_length=16, choices=ConnectionStatus.choices, default=ConnectionStatus.UNKNOWN
+    )
+    last_checked_at = models.DateTimeField(null=True, blank=True)
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["kind"],
+                condition=Q(kind="corporate"),
+                name="one_corporate_connection",
+                violation_error_message="There is already a corporate connection.",
+            ),
+            models.CheckConstraint(
+                condition=Q(kind="corporate", user__isnull=True)
+                | Q(kind="personal", user__isnull=False),
+                name="personal_connections_have_an_owner",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.email}"
+
+    @property
+    def is_corporate(self) -> bool:
+        return self.kind == ConnectionKind.CORPORATE
+
+    @property
+    def uses_app_only_oauth(self) -> bool:
+        return self.auth_type == AuthType.OAUTH_APP
+
+    def bump_credential_version(self) -> None:
+        """Make every process drop its cached protocol for this connection."""
+        ExchangeConnection.objects.filter(pk=self.pk).update(
+            credential_version=F("credential_version") + 1
+        )
+        self.refresh_from_db(fields=["credential_version"])
+
+    def record_success(self) -> None:
+        now = timezone.now()
+        self.status = ConnectionStatus.OK
+        self.last_checked_at = self.last_success_at = now
+        self.last_error = ""
+        ExchangeConnection.objects.filter(pk=self.pk).update(
+            status=self.status, last_checked_at=now, last_success_at=now, last_error=""
+        )
+
+    def record_failure(self, message: str) -> None:
+        now = timezone.now()
+        self.status = ConnectionStatus.FAILING
+        self.last_checked_at = now
+        self.last_error = message
+        ExchangeConnection.objects.filter(pk=self.pk).update(
+            status=self.status, last_checked_at=now, last_error=message
+        )
+
+    def client_secret_expires_soon(self, within: timedelta = timedelta(days=14)) -> bool:
+        expires = self.oauth_client_secret_expires_on
+        return expires is not None and expires <= (timezone.now() + within).date()
+
+
+class CorporateMember(models.Model):
+    """A staff member attached to the corporate connection instead of their own account.
+
+    The dedicated mailbox reaches `mailbox` through delegation (or impersonation with
+    app-only OAuth); `access_ok` is the last answer Exchange gave when we checked.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="corporate_membership"
+    )
+    connection = models.ForeignKey(
+        ExchangeConnection,
+        on_delete=models.CASCADE,
+        related_name="members",
+        limit_choices_to={"kind": ConnectionKind.CORPORATE},
+    )
+    mailbox = models.EmailField(help_text="The member's own Exchange mailbox.")
+    access_ok = models.BooleanField(null=True, blank=True)
+    can_write = models.BooleanField(default=False)
+    checked_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.mailbox} via {self.connection.email}"
+
+
+class CalendarRole(models.TextChoices):
+    NONE = "", "Not used"
+    MAIN = "main", "Main booking calendar"
+    BUSY = "busy", "Busy time retrieval"
+    ADDITIONAL = "additional", "Additional booking calendar"
+
+
+class CalendarRef(models.Model):
+    """A calendar folder of some owner, as one connection sees it (from discovery)."""
+
+    connection = models.ForeignKey(
+        ExchangeConnection, on_delete=models.CASCADE, related_name="calendars"
+    )
+    owner_email = models.EmailField()
+    # The EWS folder id, or "" for the owner's primary calendar when the connection may only
+    # read free/busy and so can't open the folder to learn its id.
+    folder_id = models.CharField(max_length=512, blank=True)
+    name = models.CharField(max_length=255)
+    is_primary = models.BooleanField(default=False)
+    permission_level = models.CharField(max_length=64, blank=True)
+    can_create = models.BooleanField(default=False)
+    can_read_items = models.BooleanField(default=False)
+    discovered_at = models.DateTimeField(default=timezone.now)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["connection", "owner_email", "folder_id"], name="one_ref_per_folder"
+            )
+        ]
+        ordering = ["owner_email", "-is_primary", "name"]
+
+    def __str__(self) -> str:
+        return f"{self.owner_email} / {self.name}"
+
+    @property
+    def allowed_roles(self) -> list[str]:
+        return allowed_roles(can_create=self.can_create)
+
+
+def allowed_roles(*, can_create: bool) -> list[str]:
+    """OnceHub's rule: booking into a calendar needs create rights; busy time needs any access."""
+    roles = [CalendarRole.BUSY.value]
+    if can_create:
+        roles = [CalendarRole.MAIN.value, CalendarRole.BUSY.value, CalendarRole.ADDITIONAL.value]
+    return roles
+
+
+class SyncDirection(models.TextChoices):
+    READ = "read", "Read"
+    WRITE = "write", "Write"
+    VERIFY = "verify", "Verify"
+
+
+class SyncLogEntry(models.Model):
+    """One call to Exchange. Never a secret, an event subject or a body."""
+
+    created = models.DateTimeField(default=timezone.now, db_index=True)
+    direction = models.CharField(max_length=8, choices=SyncDirection.choices)
+    operation = models.CharField(max_length=64)
+    connection = models.ForeignKey(
+        ExchangeConnection, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    target_mailbox = models.CharField(max_length=254, blank=True)
+    ok = models.BooleanField()
+    outcome = models.CharField(max_length=128)
+    duration_ms = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-created"]
+        verbose_name_plural = "sync log entries"
+
+    def __str__(self) -> str:
+        return f"{self.created:%Y-%m-%d %H:%M:%S} {self.operation} {self.outcome}"
+
+
+class RotationResult(models.TextChoices):
+    VERIFIED = "verified", "Verified against Exchange and saved"
+    SAVED_UNVERIFIED = "saved_unverified", "Saved without verification (Exchange unreachable)"
+    REJECTED = "rejected", "Rejected by Exchange, not saved"
+
+
+class CredentialRotation(models.Model):
+    """Who changed the corporate credentials, when, and what Exchange said. Never the secret."""
+
+    connection = models.ForeignKey(
+        ExchangeConnection, on_delete=models.CASCADE, related_name="rotations"
+    )
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created = models.DateTimeField(default=timezone.now)
+    what = models.CharField(max_length=32, default="password")
+    result = models.CharField(max_length=24, choices=RotationResult.choices)
+    message = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return f"{self.connection.email} {self.what} {self.result} at {self.created:%Y-%m-%d %H:%M}"

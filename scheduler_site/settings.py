@@ -138,6 +138,14 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = "UTC"
+CELERY_BEAT_SCHEDULE = {
+    "prune-sync-log": {"task": "calendars.tasks.prune_sync_log", "schedule": 6 * 3600},
+    "verify-connections": {"task": "calendars.tasks.verify_connections", "schedule": 15 * 60},
+    "warn-expiring-client-secrets": {
+        "task": "calendars.tasks.warn_expiring_client_secrets",
+        "schedule": 24 * 3600,
+    },
+}
 
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
@@ -187,6 +195,28 @@ SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
 # choice (SECURE_HSTS_PRELOAD=True) rather than a default that check --deploy nags about.
 SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+
+# Exchange. See calendars/urlcheck.py for why staff-entered URLs are restricted.
+EXCHANGE_ALLOW_HTTP = env.bool("EXCHANGE_ALLOW_HTTP", default=False)
+EXCHANGE_ALLOW_PRIVATE_HOSTS = env.bool("EXCHANGE_ALLOW_PRIVATE_HOSTS", default=False)
+EXCHANGE_INTERNAL_HOSTS = env.list("EXCHANGE_INTERNAL_HOSTS", default=[])
+# Extra CA certificates to trust for Exchange and the OAuth authority (an internal CA).
+EXCHANGE_CA_BUNDLE = env.str("EXCHANGE_CA_BUNDLE", default="")
+EXCHANGE_TIMEOUT = env.int("EXCHANGE_TIMEOUT", default=30)
+# Autodiscover endpoints by email domain, tried before the standard DNS-based lookup.
+# Format: "contoso.com=https://autodiscover.contoso.com/autodiscover/autodiscover.svc,..."
+EXCHANGE_AUTODISCOVER_ENDPOINTS = env.dict("EXCHANGE_AUTODISCOVER_ENDPOINTS", default={})
+SYNC_LOG_RETENTION_DAYS = env.int("SYNC_LOG_RETENTION_DAYS", default=30)
+
+# "Connect with Microsoft" for personal Microsoft 365 accounts (OAuth authorization code).
+MICROSOFT_CLIENT_ID = env.str("MICROSOFT_CLIENT_ID", default="")
+MICROSOFT_CLIENT_SECRET = env.str("MICROSOFT_CLIENT_SECRET", default="")
+MICROSOFT_TENANT = env.str("MICROSOFT_TENANT", default="organizations")
+# Overrides https://login.microsoftonline.com/<tenant> (sovereign clouds, the simulator).
+MICROSOFT_AUTHORITY = env.str("MICROSOFT_AUTHORITY", default="")
+MICROSOFT_EWS_URL = env.str(
+    "MICROSOFT_EWS_URL", default="https://outlook.office365.com/EWS/Exchange.asmx"
+)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -1,0 +1,507 @@
+"""The Exchange Web Services backend, through exchangelib.
+
+Pitfalls this module exists to contain (see ../shared/notes/exchangelib-on-the-wire.md):
+- exchangelib caches a Protocol per (endpoint, credentials) and ignores a new Configuration
+  on a cache hit. We keep one Configuration per (connection id, credential_version) and close
+  the old protocol when the version moves, so a rotated password applies at once.
+- Every call uses FailFast: a wrong password must fail now, not retry for an hour; retrying
+  transient failures is the job of the caller (Celery tasks honour Exchange's back-off).
+- TLS is verified, with TLS 1.2 as the minimum, for every session exchangelib opens.
+"""
+
+from __future__ import annotations
+
+import ssl
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager, suppress
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import requests
+from django.conf import settings
+from exchangelib import (
+    BASIC,
+    DELEGATE,
+    IMPERSONATION,
+    NTLM,
+    OAUTH2,
+    Account,
+    Build,
+    CalendarItem,
+    Configuration,
+    Credentials,
+    EWSTimeZone,
+    ExtendedProperty,
+    FailFast,
+    FolderCollection,
+    OAuth2AuthorizationCodeCredentials,
+    Version,
+)
+from exchangelib import errors as ews_errors
+from exchangelib.folders import SHALLOW, Calendar
+from exchangelib.properties import DistinguishedFolderId, Mailbox
+from exchangelib.protocol import BaseProtocol, Protocol
+from exchangelib.version import EXCHANGE_2013, EXCHANGE_2016, EXCHANGE_2019, EXCHANGE_O365
+
+from calendars import oauth
+from calendars.backends.base import (
+    Backend,
+    BusyInterval,
+    CalendarInfo,
+    CalendarTarget,
+    EventData,
+    MailboxAccess,
+)
+from calendars.errors import ExchangeError, MailboxNotFound, translate
+from calendars.models import AuthType, ExchangeConnection, SyncDirection
+from calendars.synclog import record
+
+UTC_TZ = EWSTimeZone("UTC")
+_VERSIONS: dict[str, Build] = {
+    "2013": EXCHANGE_2013,
+    "2016": EXCHANGE_2016,
+    "2019": EXCHANGE_2019,
+    "online": EXCHANGE_O365,
+}
+_PERMISSION_LEVELS_WITH_CREATE = {
+    "Owner",
+    "PublishingEditor",
+    "Editor",
+    "Author",
+    "NoneditingAuthor",
+}
+
+
+class BookingUid(ExtendedProperty):
+    """Stamped on every event the app writes: a retried write finds its event by this."""
+
+    distinguished_property_set_id = "PublicStrings"
+    property_name = "ExchangeSchedulerBookingUid"
+    property_type = "String"
+
+
+if "booking_uid" not in {f.name for f in CalendarItem.FIELDS}:
+    CalendarItem.register("booking_uid", BookingUid)
+
+
+# --- transport -------------------------------------------------------------------------
+
+
+def _ssl_context() -> ssl.SSLContext:
+    ctx = ssl.create_default_context()
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    if settings.EXCHANGE_CA_BUNDLE:
+        ctx.load_verify_locations(settings.EXCHANGE_CA_BUNDLE)
+    return ctx
+
+
+class TlsAdapter(requests.adapters.HTTPAdapter):
+    """Every exchangelib session: certificates verified, TLS 1.2 or newer."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["ssl_context"] = _ssl_context()
+        super().init_poolmanager(*args, **kwargs)
+
+    def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
+        if verify is True and settings.EXCHANGE_CA_BUNDLE:
+            verify = settings.EXCHANGE_CA_BUNDLE
+        super().cert_verify(conn, url, verify, cert)
+
+
+BaseProtocol.HTTP_ADAPTER_CLS = TlsAdapter
+BaseProtocol.TIMEOUT = settings.EXCHANGE_TIMEOUT
+
+
+# --- credentials and protocol cache ----------------------------------------------------
+
+
+class MsalCredentials(OAuth2AuthorizationCodeCredentials):
+    """OAuth credentials whose tokens come from msal, never from exchangelib itself.
+
+    exchangelib would fetch its own token from login.microsoftonline.com; handing it a
+    token and overriding refresh() keeps msal (and our configured authority) in charge.
+    `cache_key` keeps two connections with the same endpoint from sharing a protocol.
+    """
+
+    def __init__(self, connection: ExchangeConnection) -> None:
+        super().__init__(access_token=None)
+        self.cache_key = (connection.pk, connection.credential_version)
+        self._connection = connection
+        self.access_token = oauth.access_token_for(connection)
+
+    def refresh(self, session: Any) -> None:
+        self.access_token = oauth.access_token_for(self._connection, force=True)
+
+    def __getstate__(self) -> dict[str, Any]:
+        raise TypeError("MsalCredentials are not meant to be pickled")
+
+
+_lock = threading.Lock()
+_configs: dict[int, tuple[int, Configuration]] = {}
+
+
+def _credentials(conn: ExchangeConnection) -> Any:
+    if conn.auth_type in (AuthType.OAUTH_APP, AuthType.OAUTH_USER):
+        return MsalCredentials(conn)
+    return Credentials(username=conn.username or conn.email, password=conn.password)
+
+
+def configuration(conn: ExchangeConnection) -> Configuration:
+    """The Configuration for this connection's current credentials (cached per process)."""
+    with _lock:
+        cached = _configs.get(conn.pk) if conn.pk else None
+        if cached and cached[0] == conn.credential_version:
+            return cached[1]
+        if cached:
+            _forget(cached[1])
+        auth_type = {AuthType.BASIC: BASIC, AuthType.NTLM: NTLM}.get(conn.auth_type, OAUTH2)
+        build = _VERSIONS.get(conn.exchange_version)
+        config = Configuration(
+            service_endpoint=conn.ews_url,
+            credentials=_credentials(conn),
+            auth_type=auth_type,
+            version=Version(build=build) if build else None,
+            retry_policy=FailFast(),
+            max_connections=8,
+        )
+        if conn.pk:
+            _configs[conn.pk] = (conn.credential_version, config)
+        return config
+
+
+def _forget(config: Configuration) -> None:
+    """Drop exchangelib's cached protocol (and its pooled sessions) for old credentials."""
+    try:
+        protocol, _ = Protocol[config]
+    except KeyError:
+        return
+    if not isinstance(protocol, Exception):
+        protocol.close()
+    with suppress(KeyError):
+        del Protocol[config]
+
+
+def forget_connection(conn_pk: int) -> None:
+    with _lock:
+        cached = _configs.pop(conn_pk, None)
+        if cached:
+            _forget(cached[1])
+
+
+# --- the backend -----------------------------------------------------------------------
+
+
+class EwsBackend(Backend):
+    def __init__(self, connection: ExchangeConnection) -> None:
+        self.connection = connection
+
+    # Accounts are cheap to build (no round trip) but remember the server version, so they
+    # are reused for the life of the backend object.
+    def _account(self, mailbox: str | None = None) -> Account:
+        conn = self.connection
+        target = (mailbox or conn.email).lower()
+        access = IMPERSONATION if conn.auth_type == AuthType.OAUTH_APP else DELEGATE
+        return Account(
+            primary_smtp_address=target,
+            config=configuration(conn),
+            autodiscover=False,
+            access_type=access,
+            default_timezone=UTC_TZ,
+        )
+
+    @contextmanager
+    def _call(self, direction: str, operation: str, target: str) -> Iterator[None]:
+        with record(self.connection, direction, operation, target):
+            try:
+                yield
+            except ExchangeError:
+                raise
+            except Exception as exc:
+                raise translate(exc) from exc
+
+    def verify(self) -> None:
+        conn = self.connection
+        if conn.auth_type == AuthType.OAUTH_APP:
+            # An app-only identity has no mailbox of its own; a token plus one protocol-level
+            # call proves the secret, the endpoint and that it is Exchange.
+            with self._call(SyncDirection.VERIFY, "GetServerTimeZones", ""):
+                account = self._account(conn.email)
+                list(account.protocol.get_timezones(return_full_timezone_data=False))
+            return
+        with self._call(SyncDirection.VERIFY, "GetFolder", conn.email):
+            self._primary_calendar(self._account())
+
+    def _primary_calendar(self, account: Account) -> Calendar:
+        folder = DistinguishedFolderId(
+            id="calendar", mailbox=Mailbox(email_address=account.primary_smtp_address)
+        )
+        folders = list(FolderCollection(account=account, folders=[folder]).resolve())
+        found = folders[0]
+        if isinstance(found, Exception):
+            raise found
+        return found
+
+    def mailbox_access(self, mailbox: str) -> MailboxAccess:
+        account = self._account(mailbox)
+        try:
+            with self._call(SyncDirection.VERIFY, "GetFolder", mailbox):
+                cal = self._primary_calendar(account)
+        except ExchangeError as exc:
+            if exc.code != "access_denied":
+                raise
+            return MailboxAccess(can_read=False, can_write=False, permission_level="")
+        rights = cal.effective_rights
+        return MailboxAccess(
+            can_read=bool(rights and rights.read),
+            can_write=bool(rights and rights.create_contents),
+            permission_level=self._level_for_me(cal),
+        )
+
+    def _level_for_me(self, folder: Any) -> str:
+        """The permission level the folder grants this connection (or Default's)."""
+        me = self.connection.email.lower()
+        default = ""
+        pset = getattr(folder, "permission_set", None)
+        for perm in (pset.calendar_permissions or []) if pset else []:
+            user = perm.user_id
+            if user is None:
+                continue
+            if (user.primary_smtp_address or "").lower() == me:
+                return perm.calendar_permission_level or ""
+            if user.distinguished_user == "Default":
+                default = perm.calendar_permission_level or ""
+        rights = folder.effective_rights
+        if rights and rights.create_contents and rights.modify and rights.delete:
+            # Delegates and owners may not appear in the folder's own ACL.
+            return default if default in _PERMISSION_LEVELS_WITH_CREATE else "Editor"
+        return default
+
+    def _info(self, owner: str, folder: Any, *, primary: bool) -> CalendarInfo:
+        rights = folder.effective_rights
+        return CalendarInfo(
+            owner_email=owner,
+            folder_id=folder.id,
+            name=folder.name or "Calendar",
+            is_primary=primary,
+            permission_level=self._level_for_me(folder),
+            can_create=bool(rights and rights.create_contents),
+            can_read_items=bool(rights and rights.read),
+        )
+
+    def discover(self, owner_email: str) -> list[CalendarInfo]:
+        owner = owner_email.strip().lower()
+        account = self._account(owner)
+        try:
+            with self._call(SyncDirection.READ, "GetFolder", owner):
+                primary = self._primary_calendar(account)
+        except ExchangeError as exc:
+            if exc.code != "access_denied":
+                raise
+            return self._discover_free_busy_only(owner)
+        found = [self._info(owner, primary, primary=True)]
+        with self._call(SyncDirection.READ, "FindFolder", owner):
+            children = FolderCollection(account=account, folders=[primary]).find_folders(
+                depth=SHALLOW
+            )
+            for child in children:
+                if isinstance(child, Exception) or child.folder_class != "IPF.Appointment":
+                    continue
+                found.append(self._info(owner, child, primary=False))
+        return found
+
+    def _discover_free_busy_only(self, owner: str) -> list[CalendarInfo]:
+        """The folder can't be opened; free/busy may still be shared (the org default)."""
+        account = self._account(self.connection.email)
+        now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+        with self._call(SyncDirection.READ, "GetUserAvailability", owner):
+            views = list(
+                account.protocol.get_free_busy_info(
+                    accounts=[(owner, "Required", False)],
+                    start=now.astimezone(UTC_TZ),
+                    end=(now + timedelta(days=1)).astimezone(UTC_TZ),
+                )
+            )
+        view = views[0]
+        if isinstance(view, ews_errors.ErrorMailRecipientNotFound):
+            raise MailboxNotFound(f"Exchange has no mailbox {owner}.")
+        if isinstance(view, Exception):
+            return []
+        return [
+            CalendarInfo(
+                owner_email=owner,
+                folder_id="",
+                name="Calendar",
+                is_primary=True,
+                permission_level="FreeBusyTimeOnly",
+                can_create=False,
+                can_read_items=False,
+            )
+        ]
+
+    # Busy time: free/busy for primary calendars, batched for all owners in one request;
+    # CalendarView for every other folder; independent requests run in parallel.
+    def busy(
+        self, targets: list[CalendarTarget], start: datetime, end: datetime
+    ) -> dict[CalendarTarget, list[BusyInterval]]:
+        primaries = [t for t in targets if not t.folder_id]
+        folders = [t for t in targets if t.folder_id]
+        jobs: list[tuple[list[CalendarTarget], Any]] = []
+        if primaries:
+            jobs.append((primaries, lambda: self._free_busy(primaries, start, end)))
+        for target in folders:
+            jobs.append(([target], lambda t=target: {t: self._calendar_view(t, start, end)}))
+        result: dict[CalendarTarget, list[BusyInterval]] = {}
+        if len(jobs) == 1:
+            result.update(jobs[0][1]())
+            return result
+        with ThreadPoolExecutor(max_workers=min(8, len(jobs))) as pool:
+            for partial in pool.map(lambda job: job[1](), jobs):
+                result.update(partial)
+        return result
+
+    def _free_busy(
+        self, targets: list[CalendarTarget], start: datetime, end: datetime
+    ) -> dict[CalendarTarget, list[BusyInterval]]:
+        account = self._account(self.connection.email)
+        owners = ",".join(t.owner_email for t in targets)
+        with self._call(SyncDirection.READ, "GetUserAvailability", owners):
+            views = list(
+                account.protocol.get_free_busy_info(
+                    accounts=[(t.owner_email, "Required", False) for t in targets],
+                    start=start.astimezone(UTC_TZ),
+                    end=end.astimezone(UTC_TZ),
+                    requested_view="Detailed",
+                )
+            )
+        result: dict[CalendarTarget, list[BusyInterval]] = {}
+        for target, view in zip(targets, views, strict=True):
+            if isinstance(view, Exception):
+                raise translate(view)
+            result[target] = [
+                BusyInterval(
+                    start=_as_utc(event.start), end=_as_utc(event.end), status=event.busy_type
+                )
+                for event in view.calendar_events or []
+            ]
+        return result
+
+    def _calendar_view(
+        self, target: CalendarTarget, start: datetime, end: datetime
+    ) -> list[BusyInterval]:
+        account = self._account(target.owner_email)
+        with self._call(SyncDirection.READ, "FindItem", target.owner_email):
+            folder = Calendar(account=account, id=target.folder_id)
+            items = (
+                FolderCollection(account=account, folders=[folder])
+                .view(start=start.astimezone(UTC_TZ), end=end.astimezone(UTC_TZ))
+                .only(
+                    "start",
+                    "end",
+                    "legacy_free_busy_status",
+                    "is_all_day",
+                    "_start_timezone",
+                    "_end_timezone",
+                )
+            )
+            return [_interval(item) for item in items]
+
+    # Events. The app writes into another owner's calendar through delegation (or
+    # impersonation); SaveOnly unless the page asks Exchange to invite the customer.
+    def _folder(self, target: CalendarTarget) -> tuple[Account, Calendar]:
+        account = self._account(target.owner_email)
+        if target.folder_id:
+            return account, Calendar(account=account, id=target.folder_id)
+        return account, self._primary_calendar(account)
+
+    def find_event(self, target: CalendarTarget, uid: str) -> str | None:
+        with self._call(SyncDirection.READ, "FindItem", target.owner_email):
+            account, folder = self._folder(target)
+            for item in (
+                FolderCollection(account=account, folders=[folder])
+                .filter(booking_uid=uid)
+                .only("id", "changekey")
+            ):
+                return item.id
+        return None
+
+    def create_event(self, target: CalendarTarget, event: EventData) -> str:
+        with self._call(SyncDirection.WRITE, "CreateItem", target.owner_email):
+            account, folder = self._folder(target)
+            item = CalendarItem(account=account, folder=folder, **_fields(event))
+            item.booking_uid = event.uid
+            if event.invite_email:
+                item.required_attendees = [event.invite_email]
+                item.save(send_meeting_invitations="SendToAllAndSaveCopy")
+            else:
+                item.save(send_meeting_invitations="SendToNone")
+            return item.id
+
+    def update_event(self, target: CalendarTarget, item_id: str, event: EventData) -> str:
+        with self._call(SyncDirection.WRITE, "UpdateItem", target.owner_email):
+            account, _ = self._folder(target)
+            item = _get_item(account, item_id)
+            for name, value in _fields(event).items():
+                setattr(item, name, value)
+            send = "SendToAllAndSaveCopy" if event.invite_email else "SendToNone"
+            item.save(
+                update_fields=list(_fields(event)),
+                send_meeting_invitations=send,
+            )
+            return item.id
+
+    def delete_event(self, target: CalendarTarget, item_id: str) -> None:
+        with self._call(SyncDirection.WRITE, "DeleteItem", target.owner_email):
+            account, _ = self._folder(target)
+            try:
+                item = _get_item(account, item_id)
+            except ews_errors.ErrorItemNotFound:
+                return
+            item.delete(send_meeting_cancellations="SendToAllAndSaveCopy")
+
+
+def _get_item(account: Account, item_id: str) -> CalendarItem:
+    items = list(account.fetch(ids=[(item_id, None)]))
+    item = items[0]
+    if isinstance(item, Exception):
+        raise item
+    return item
+
+
+def _fields(event: EventData) -> dict[str, Any]:
+    tz = EWSTimeZone(event.timezone)
+    return {
+        "subject": event.subject,
+        "body": event.body,
+        "location": event.location,
+        "start": event.start.astimezone(tz),
+        "end": event.end.astimezone(tz),
+        "legacy_free_busy_status": "Busy",
+        "reminder_is_set": False,
+    }
+
+
+def _as_utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def _interval(item: Any) -> BusyInterval:
+    start, end = item.start, item.end
+    if isinstance(start, date) and not isinstance(start, datetime):
+        # An all-day event blocks whole days in the event's own time zone; exchangelib
+        # hands back dates with the end made inclusive, so add the day back.
+        start = datetime.combine(start, time(0), tzinfo=_zone(item._start_timezone))
+        end = datetime.combine(end + timedelta(days=1), time(0), tzinfo=_zone(item._end_timezone))
+    return BusyInterval(
+        start=_as_utc(start), end=_as_utc(end), status=item.legacy_free_busy_status or "Busy"
+    )
+
+
+def _zone(tz: Any) -> ZoneInfo:
+    if tz is None:
+        return ZoneInfo("UTC")
+    return ZoneInfo(tz.key) if hasattr(tz, "key") else ZoneInfo("UTC")

@@ -1,0 +1,334 @@
+"""Connecting to Exchange: personal accounts, the corporate mailbox, rotation, verification.
+
+The one rule everywhere: Exchange is asked first, the database is written after, so a failed
+attempt never leaves a half-saved connection or a secret behind.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.dispatch import Signal
+from django.utils import timezone
+from exchangelib import Configuration, Credentials, FailFast
+from exchangelib.autodiscover.protocol import AutodiscoverProtocol
+
+from calendars import oauth
+from calendars.backends import ews
+from calendars.backends.base import Backend
+from calendars.errors import (
+    AutodiscoverFailed,
+    ExchangeError,
+    UrlNotAllowed,
+    translate,
+)
+from calendars.models import (
+    AuthType,
+    ConnectionKind,
+    CorporateMember,
+    CredentialRotation,
+    ExchangeConnection,
+    ExchangeVersion,
+    RotationResult,
+    SyncDirection,
+)
+from calendars.synclog import record
+from calendars.urlcheck import check_url
+
+# Sent after the corporate (or any) connection's credentials changed and were saved, so that
+# writes that failed with the old credentials can be retried at once.
+credentials_rotated = Signal()
+
+
+def backend_for(connection: ExchangeConnection) -> Backend:
+    return ews.EwsBackend(connection)
+
+
+def forget_cached(connection: ExchangeConnection) -> None:
+    if connection.pk:
+        ews.forget_connection(connection.pk)
+        oauth.forget_connection(connection.pk)
+
+
+# --- Autodiscover ----------------------------------------------------------------------
+
+
+def autodiscover_endpoints(email: str) -> list[str]:
+    domain = email.rpartition("@")[2].lower()
+    configured = settings.EXCHANGE_AUTODISCOVER_ENDPOINTS.get(domain)
+    if configured:
+        return [configured]
+    return [
+        f"https://{domain}/autodiscover/autodiscover.svc",
+        f"https://autodiscover.{domain}/autodiscover/autodiscover.svc",
+    ]
+
+
+def autodiscover(email: str, password: str, username: str = "") -> str:
+    """Find the EWS URL for a mailbox with SOAP Autodiscover; raise AutodiscoverFailed.
+
+    We walk the standard endpoints ourselves rather than through exchangelib's discovery,
+    so that every host is checked by the SSRF guard before we connect to it, and so that an
+    Autodiscover answer pointing at an internal address is refused too.
+    """
+    last: ExchangeError | None = None
+    for endpoint in autodiscover_endpoints(email):
+        try:
+            check_url(endpoint)
+        except UrlNotAllowed as exc:
+            last = exc
+            continue
+        config = Configuration(
+            service_endpoint=endpoint,
+            credentials=Credentials(username=username or email, password=password),
+            retry_policy=FailFast(),
+        )
+        try:
+            with record(None, SyncDirection.VERIFY, "Autodiscover", email):
+                protocol = AutodiscoverProtocol(config=config)
+                try:
+                    response = protocol.get_user_settings(
+                        user=email, settings=["external_ews_url", "internal_ews_url"]
+                    )
+                finally:
+                    protocol.close()
+        except Exception as exc:
+            last = translate(exc)
+            if last.code == "auth_failed":
+                raise last from exc
+            continue
+        url = getattr(response, "ews_url", None) or _setting(response)
+        if url:
+            return check_url(url)
+    raise AutodiscoverFailed(detail=last.message if last else "")
+
+
+def _setting(response: object) -> str | None:
+    user_settings = getattr(response, "user_settings", None) or {}
+    return user_settings.get("external_ews_url") or user_settings.get("internal_ews_url")
+
+
+# --- personal connections --------------------------------------------------------------
+
+
+@dataclass
+class PersonalDetails:
+    email: str
+    password: str
+    ews_url: str = ""
+    username: str = ""
+    exchange_version: str = ExchangeVersion.AUTO
+    auth_type: str = AuthType.BASIC
+
+
+class NeedsDetails(ExchangeError):
+    """Autodiscover or sign-in failed with the short form: ask for EWS URL and user name."""
+
+    code = "needs_details"
+
+    def __init__(self, cause: ExchangeError) -> None:
+        self.cause = cause
+        super().__init__(cause.message)
+
+
+def connect_personal(user: AbstractBaseUser, details: PersonalDetails) -> ExchangeConnection:
+    if ExchangeConnection.objects.filter(user=user).exists() or hasattr(
+        user, "corporate_membership"
+    ):
+        raise ExchangeError("You are already connected. Disconnect first to connect again.")
+    short_form = not details.ews_url
+    try:
+        ews_url = details.ews_url or autodiscover(details.email, details.password, details.username)
+        candidate = ExchangeConnection(
+            kind=ConnectionKind.PERSONAL,
+            user=user,
+            email=details.email.strip().lower(),
+            username=details.username.strip(),
+            ews_url=check_url(ews_url),
+            auth_type=details.auth_type,
+            exchange_version=details.exchange_version,
+            password=details.password,
+        )
+        backend_for(candidate).verify()
+    except ExchangeError as exc:
+        if short_form and exc.code in ("autodiscover_failed", "auth_failed"):
+            raise NeedsDetails(exc) from exc
+        raise
+    now = timezone.now()
+    candidate.status = "ok"
+    candidate.last_checked_at = candidate.last_success_at = now
+    candidate.save()
+    return candidate
+
+
+def connect_microsoft(user: AbstractBaseUser, email: str, refresh_token: str) -> ExchangeConnection:
+    """Save a "Connect with Microsoft" connection once its first token worked against EWS."""
+    candidate = ExchangeConnection(
+        kind=ConnectionKind.PERSONAL,
+        user=user,
+        email=email.strip().lower(),
+        ews_url=check_url(settings.MICROSOFT_EWS_URL),
+        auth_type=AuthType.OAUTH_USER,
+        exchange_version=ExchangeVersion.ONLINE,
+        oauth_refresh_token=refresh_token,
+    )
+    backend_for(candidate).verify()
+    candidate.status = "ok"
+    candidate.last_checked_at = candidate.last_success_at = timezone.now()
+    candidate.save()
+    return candidate
+
+
+def disconnect(user: AbstractBaseUser) -> None:
+    """Delete the stored connection and its secrets. Bookings stay."""
+    with transaction.atomic():
+        for conn in ExchangeConnection.objects.filter(user=user):
+            forget_cached(conn)
+            conn.delete()
+        CorporateMember.objects.filter(user=user).delete()
+
+
+def verify(connection: ExchangeConnection) -> ExchangeError | None:
+    """Check the connection against Exchange now and remember the answer."""
+    try:
+        backend_for(connection).verify()
+    except ExchangeError as exc:
+        connection.record_failure(exc.message)
+        return exc
+    connection.record_success()
+    return None
+
+
+# --- the corporate connection ----------------------------------------------------------
+
+
+def corporate_connection() -> ExchangeConnection | None:
+    return ExchangeConnection.objects.filter(kind=ConnectionKind.CORPORATE).first()
+
+
+def attach(user: AbstractBaseUser, mailbox: str = "") -> CorporateMember:
+    """Attach a staff member to the corporate connection and check delegation at once."""
+    conn = corporate_connection()
+    if conn is None:
+        raise ExchangeError("There is no corporate connection on this site.")
+    if ExchangeConnection.objects.filter(user=user).exists():
+        raise ExchangeError("Disconnect your personal account before attaching.")
+    member, _ = CorporateMember.objects.update_or_create(
+        user=user,
+        defaults={"connection": conn, "mailbox": (mailbox or user.email).strip().lower()},
+    )
+    check_member(member)
+    return member
+
+
+def delegation_instructions(member: CorporateMember) -> str:
+    return (
+        f"In Outlook or Outlook on the web, {member.mailbox} opens Calendar > Share (or "
+        f"File > Account Settings > Delegate Access), adds {member.connection.email} and gives "
+        "it Editor or Delegate permission. Your Exchange administrator can also grant it "
+        "centrally."
+    )
+
+
+def check_member(member: CorporateMember) -> CorporateMember:
+    """Ask Exchange whether the dedicated mailbox can reach this member's calendar."""
+    backend = backend_for(member.connection)
+    try:
+        access = backend.mailbox_access(member.mailbox)
+    except ExchangeError as exc:
+        member.access_ok, member.can_write, member.error = False, False, exc.message
+    else:
+        member.access_ok = access.can_write
+        member.can_write = access.can_write
+        if access.can_write:
+            member.error = ""
+        elif access.can_read:
+            member.error = (
+                f"{member.connection.email} can read but not add events to {member.mailbox}'s "
+                "calendar: it needs Editor or Delegate permission."
+            )
+        else:
+            member.error = (
+                f"{member.mailbox} has not delegated their calendar to {member.connection.email}."
+            )
+    member.checked_at = timezone.now()
+    member.save(update_fields=["access_ok", "can_write", "error", "checked_at"])
+    return member
+
+
+class RotationNotVerified(ExchangeError):
+    """Exchange could not be reached to verify the new secret; offer "save anyway"."""
+
+    code = "rotation_unverified"
+
+
+def rotate_secret(
+    connection: ExchangeConnection,
+    new_secret: str,
+    by: AbstractBaseUser | None,
+    *,
+    save_anyway: bool = False,
+    expires_on: object = None,
+) -> CredentialRotation:
+    """Replace the password (or OAuth client secret) after Exchange accepted it.
+
+    Saving bumps credential_version, which every process compares with its cached
+    protocol: the next call anywhere uses the new secret, without a restart.
+    """
+    is_oauth = connection.auth_type == AuthType.OAUTH_APP
+    what = "client secret" if is_oauth else "password"
+    candidate = ExchangeConnection(
+        **{
+            f.attname: getattr(connection, f.attname)
+            for f in ExchangeConnection._meta.concrete_fields
+            if f.attname != "id"
+        }
+    )
+    if is_oauth:
+        candidate.oauth_client_secret = new_secret
+    else:
+        candidate.password = new_secret
+    try:
+        backend_for(candidate).verify()
+        result, message = RotationResult.VERIFIED, ""
+    except ExchangeError as exc:
+        if not exc.transient:
+            CredentialRotation.objects.create(
+                connection=connection,
+                changed_by=by,
+                what=what,
+                result=RotationResult.REJECTED,
+                message=exc.message,
+            )
+            raise
+        if not save_anyway:
+            raise RotationNotVerified(
+                f"Exchange could not be reached to check the new {what} ({exc.message}). "
+                "Save it anyway, or try again later."
+            ) from exc
+        result, message = RotationResult.SAVED_UNVERIFIED, exc.message
+    with transaction.atomic():
+        if is_oauth:
+            connection.oauth_client_secret = new_secret
+            if expires_on is not None:
+                connection.oauth_client_secret_expires_on = expires_on
+            connection.save(
+                update_fields=["oauth_client_secret", "oauth_client_secret_expires_on", "updated"]
+            )
+        else:
+            connection.password = new_secret
+            connection.save(update_fields=["password", "updated"])
+        connection.bump_credential_version()
+        rotation = CredentialRotation.objects.create(
+            connection=connection, changed_by=by, what=what, result=result, message=message
+        )
+    forget_cached(connection)
+    if result == RotationResult.VERIFIED:
+        connection.record_success()
+    transaction.on_commit(
+        lambda: credentials_rotated.send(sender=ExchangeConnection, connection=connection)
+    )
+    return rotation

@@ -1,0 +1,159 @@
+"""The product's own Exchange errors, each with a message a staff member can act on.
+
+Views and tasks never see exchangelib's exception zoo: `translate()` maps it onto these.
+Messages never contain a secret; they may name the server or the mailbox.
+"""
+
+from __future__ import annotations
+
+import ssl
+
+import requests
+from exchangelib import errors as ews_errors
+
+
+class ExchangeError(Exception):
+    """Base class. `message` is what the user sees; `code` is stable for logs and tests."""
+
+    code = "exchange_error"
+    default_message = "Exchange returned an error."
+    # Whether trying again later may help (network, throttling, outage), as opposed to a
+    # problem someone must fix (password, permission).
+    transient = False
+
+    def __init__(self, message: str | None = None, *, detail: str = "") -> None:
+        self.message = message or self.default_message
+        self.detail = detail
+        super().__init__(self.message)
+
+
+class AuthenticationFailed(ExchangeError):
+    code = "auth_failed"
+    default_message = (
+        "Exchange refused the email address or password. Check them, and if your account uses "
+        "two-step verification, create an app password and use it here."
+    )
+
+
+class AccountLocked(ExchangeError):
+    code = "account_locked"
+    default_message = (
+        "The Exchange account is locked or disabled. Ask your IT department to unlock it, "
+        "then try again."
+    )
+
+
+class ServerUnreachable(ExchangeError):
+    code = "unreachable"
+    default_message = "The Exchange server could not be reached. Check the EWS URL."
+    transient = True
+
+
+class TlsError(ExchangeError):
+    code = "tls"
+    default_message = (
+        "The secure connection to the Exchange server failed: its certificate is not valid "
+        "for this address or not trusted, or it does not support TLS 1.2 or newer."
+    )
+
+
+class AutodiscoverFailed(ExchangeError):
+    code = "autodiscover_failed"
+    default_message = (
+        "Autodiscover could not find your Exchange server from your email address. Enter the "
+        "EWS URL and user name below."
+    )
+
+
+class NotExchange(ExchangeError):
+    code = "not_exchange"
+    default_message = (
+        "The server answered, but it is not an Exchange Web Services endpoint. EWS URLs usually "
+        "end in /EWS/Exchange.asmx."
+    )
+
+
+class AccessDenied(ExchangeError):
+    code = "access_denied"
+    default_message = "Exchange refused access to this calendar."
+
+
+class MailboxNotFound(ExchangeError):
+    code = "mailbox_not_found"
+    default_message = "Exchange has no mailbox with this email address."
+
+
+class Throttled(ExchangeError):
+    code = "throttled"
+    default_message = "Exchange is busy and asked us to slow down. We will try again shortly."
+    transient = True
+
+    def __init__(self, message: str | None = None, *, back_off: float | None = None) -> None:
+        self.back_off = back_off
+        super().__init__(message)
+
+
+class ExchangeUnavailable(ExchangeError):
+    code = "unavailable"
+    default_message = "Exchange is not answering right now. We will try again shortly."
+    transient = True
+
+
+class UrlNotAllowed(ExchangeError):
+    code = "url_not_allowed"
+    default_message = "This EWS URL is not allowed."
+
+
+def _is_tls_problem(exc: BaseException) -> bool:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, ssl.SSLError | requests.exceptions.SSLError):
+            return True
+        if "CERTIFICATE_VERIFY_FAILED" in str(current) or "SSLError" in str(current):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def translate(exc: BaseException) -> ExchangeError:
+    """Map an exchangelib (or requests) exception onto the product's error types."""
+    if isinstance(exc, ExchangeError):
+        return exc
+    text = str(exc)
+    if isinstance(exc, ews_errors.UnauthorizedError):
+        if "locked" in text.lower():
+            return AccountLocked()
+        return AuthenticationFailed()
+    if isinstance(exc, ews_errors.ErrorAccountDisabled):
+        return AccountLocked()
+    if isinstance(exc, ews_errors.ErrorServerBusy):
+        if "closed connection" in text.lower():
+            return ExchangeUnavailable()
+        return Throttled(back_off=exc.back_off)
+    if isinstance(exc, ews_errors.AutoDiscoverFailed):
+        return AutodiscoverFailed()
+    if isinstance(
+        exc,
+        ews_errors.ErrorAccessDenied
+        | ews_errors.ErrorImpersonateUserDenied
+        | ews_errors.ErrorImpersonationDenied
+        | ews_errors.ErrorNoFreeBusyAccess,
+    ):
+        return AccessDenied(detail=text)
+    if isinstance(exc, ews_errors.ErrorNonExistentMailbox | ews_errors.ErrorMailRecipientNotFound):
+        return MailboxNotFound()
+    if isinstance(exc, ews_errors.ErrorTimeoutExpired):
+        return ServerUnreachable()
+    if _is_tls_problem(exc):
+        return TlsError(detail=text)
+    if isinstance(exc, ews_errors.MalformedResponseError | ews_errors.SOAPError):
+        return NotExchange(detail=text)
+    if isinstance(exc, ews_errors.TransportError | requests.exceptions.ConnectionError):
+        if "Unknown failure" in text or "HTML" in text or "Content-Type" in text:
+            return NotExchange(detail=text)
+        return ServerUnreachable(detail=text)
+    if isinstance(exc, ews_errors.ResponseMessageError):
+        return ExchangeError(f"Exchange answered with an error: {type(exc).__name__}.")
+    return ExchangeError(detail=text)

@@ -1,0 +1,159 @@
+"""OAuth 2.0 tokens for Exchange, always through msal.
+
+Two flows: the corporate connection's app-only client credentials (client id + secret of an
+app registration, impersonating members), and a staff member's "Connect with Microsoft"
+(authorization code with PKCE; the refresh token is stored encrypted and used to get new
+access tokens). Tokens live in msal's in-memory cache, per process; nothing is logged.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import msal
+import requests
+from django.conf import settings
+
+from calendars.errors import AuthenticationFailed, ExchangeError, ServerUnreachable
+from calendars.models import AuthType, ExchangeConnection
+
+EWS_SCOPE_APP = "https://outlook.office365.com/.default"
+EWS_SCOPE_USER = "https://outlook.office365.com/EWS.AccessAsUser.All"
+
+_AADSTS_MESSAGES = {
+    "AADSTS7000215": "The OAuth client secret is wrong. Enter the secret's value, not its id.",
+    "AADSTS7000222": "The OAuth client secret has expired. Create a new one and enter it here.",
+    "AADSTS700016": "No application with this client id exists in the tenant.",
+    "AADSTS50034": "No such user in the directory.",
+    "AADSTS50053": "The account is locked. Ask your IT department to unlock it.",
+    "AADSTS50126": "Wrong user name or password.",
+    "AADSTS70008": "The sign-in has expired. Connect with Microsoft again.",
+    "AADSTS700082": "The sign-in has expired. Connect with Microsoft again.",
+}
+
+
+def _http_client() -> requests.Session:
+    session = requests.Session()
+    if settings.EXCHANGE_CA_BUNDLE:
+        # With trust_env on, REQUESTS_CA_BUNDLE from the environment would override ours.
+        session.trust_env = False
+        session.verify = settings.EXCHANGE_CA_BUNDLE
+    return session
+
+
+def authority_for(tenant: str, authority: str = "") -> str:
+    if authority:
+        return authority.rstrip("/")
+    return f"https://login.microsoftonline.com/{tenant or 'organizations'}"
+
+
+_lock = threading.Lock()
+_apps: dict[tuple[Any, ...], msal.ConfidentialClientApplication] = {}
+
+
+def _app(client_id: str, secret: str, authority: str, key: tuple[Any, ...]) -> Any:
+    with _lock:
+        app = _apps.get(key)
+        if app is None:
+            try:
+                app = msal.ConfidentialClientApplication(
+                    client_id,
+                    client_credential=secret,
+                    authority=authority,
+                    # Instance discovery asks Microsoft about the authority: off for
+                    # on-premises identity providers and the simulator.
+                    instance_discovery=False,
+                    http_client=_http_client(),
+                )
+            except requests.exceptions.SSLError as exc:
+                raise ServerUnreachable(
+                    "The sign-in server's certificate is not trusted.", detail=str(exc)
+                ) from exc
+            except (requests.exceptions.ConnectionError, ValueError) as exc:
+                raise ServerUnreachable(
+                    "The sign-in server (OAuth authority) could not be reached.", detail=str(exc)
+                ) from exc
+            _apps[key] = app
+        return app
+
+
+def _connection_app(conn: ExchangeConnection) -> Any:
+    if conn.auth_type == AuthType.OAUTH_APP:
+        return _app(
+            conn.oauth_client_id,
+            conn.oauth_client_secret,
+            authority_for(conn.oauth_tenant, conn.oauth_authority),
+            ("conn", conn.pk, conn.credential_version),
+        )
+    return site_app()
+
+
+def site_app() -> Any:
+    """The site's app registration for "Connect with Microsoft"."""
+    if not settings.MICROSOFT_CLIENT_ID:
+        raise ExchangeError("Connect with Microsoft is not configured on this site.")
+    return _app(
+        settings.MICROSOFT_CLIENT_ID,
+        settings.MICROSOFT_CLIENT_SECRET,
+        authority_for(settings.MICROSOFT_TENANT, settings.MICROSOFT_AUTHORITY),
+        ("site", settings.MICROSOFT_CLIENT_ID, settings.MICROSOFT_AUTHORITY),
+    )
+
+
+def raise_for_error(result: dict[str, Any]) -> None:
+    if "access_token" in result:
+        return
+    description = result.get("error_description", "") or ""
+    for code, message in _AADSTS_MESSAGES.items():
+        if code in description:
+            raise AuthenticationFailed(message, detail=code)
+    raise AuthenticationFailed(
+        "The sign-in server refused the credentials.", detail=result.get("error", "")
+    )
+
+
+def _as_exchangelib_token(result: dict[str, Any]) -> dict[str, Any]:
+    expires_in = int(result.get("expires_in", 3600))
+    return {
+        "access_token": result["access_token"],
+        "token_type": "Bearer",
+        "expires_in": expires_in,
+        "expires_at": time.time() + expires_in,
+    }
+
+
+def access_token_for(conn: ExchangeConnection, *, force: bool = False) -> dict[str, Any]:
+    """A valid access token for this connection, as exchangelib wants it."""
+    if force and conn.pk:
+        # Exchange refused a token msal still thinks is valid (revoked, or the app's
+        # permissions changed): a fresh msal app has an empty token cache.
+        forget_connection(conn.pk)
+    app = _connection_app(conn)
+    try:
+        if conn.auth_type == AuthType.OAUTH_APP:
+            result = app.acquire_token_for_client(scopes=[EWS_SCOPE_APP])
+        else:
+            result = app.acquire_token_by_refresh_token(
+                conn.oauth_refresh_token, scopes=[EWS_SCOPE_USER]
+            )
+            if result.get("refresh_token") and result["refresh_token"] != conn.oauth_refresh_token:
+                # Refresh tokens rotate; keep the newest so the connection survives restarts.
+                conn.oauth_refresh_token = result["refresh_token"]
+                if conn.pk:
+                    ExchangeConnection.objects.filter(pk=conn.pk).update(
+                        oauth_refresh_token=conn.oauth_refresh_token
+                    )
+    except requests.exceptions.RequestException as exc:
+        raise ServerUnreachable(
+            "The sign-in server (OAuth authority) could not be reached.", detail=str(exc)
+        ) from exc
+    raise_for_error(result)
+    return _as_exchangelib_token(result)
+
+
+def forget_connection(conn_pk: int) -> None:
+    with _lock:
+        for key in [k for k in _apps if k[0] == "conn" and k[1] == conn_pk]:
+            del _apps[key]
