@@ -11,6 +11,7 @@ Pitfalls this module exists to contain (see ../shared/notes/exchangelib-on-the-w
 
 from __future__ import annotations
 
+import hashlib
 import ssl
 import threading
 from collections.abc import Iterator
@@ -41,7 +42,7 @@ from exchangelib import (
     Version,
 )
 from exchangelib import errors as ews_errors
-from exchangelib.folders import SHALLOW, Calendar
+from exchangelib.folders import SHALLOW, Calendar, Root
 from exchangelib.properties import DistinguishedFolderId, Mailbox
 from exchangelib.protocol import BaseProtocol, Protocol
 from exchangelib.version import EXCHANGE_2013, EXCHANGE_2016, EXCHANGE_2019, EXCHANGE_O365
@@ -140,7 +141,7 @@ class MsalCredentials(OAuth2AuthorizationCodeCredentials):
 
 
 _lock = threading.Lock()
-_configs: dict[int, tuple[int, Configuration]] = {}
+_configs: dict[int, tuple[tuple[Any, ...], Configuration]] = {}
 
 
 def _credentials(conn: ExchangeConnection) -> Any:
@@ -149,11 +150,29 @@ def _credentials(conn: ExchangeConnection) -> Any:
     return Credentials(username=conn.username or conn.email, password=conn.password)
 
 
+def _fingerprint(conn: ExchangeConnection) -> tuple[Any, ...]:
+    # credential_version is what other processes see change; the rest guards against a
+    # reused primary key (SQLite reuses them) or an unsaved edit meeting a stale cache.
+    secret = hashlib.sha256(
+        "\0".join([conn.password, conn.oauth_client_secret, conn.oauth_refresh_token]).encode()
+    ).hexdigest()
+    return (
+        conn.credential_version,
+        conn.email,
+        conn.username,
+        conn.ews_url,
+        conn.auth_type,
+        conn.exchange_version,
+        secret,
+    )
+
+
 def configuration(conn: ExchangeConnection) -> Configuration:
     """The Configuration for this connection's current credentials (cached per process)."""
+    fingerprint = _fingerprint(conn)
     with _lock:
         cached = _configs.get(conn.pk) if conn.pk else None
-        if cached and cached[0] == conn.credential_version:
+        if cached and cached[0] == fingerprint:
             return cached[1]
         if cached:
             _forget(cached[1])
@@ -168,7 +187,7 @@ def configuration(conn: ExchangeConnection) -> Configuration:
             max_connections=8,
         )
         if conn.pk:
-            _configs[conn.pk] = (conn.credential_version, config)
+            _configs[conn.pk] = (fingerprint, config)
         return config
 
 
@@ -235,14 +254,15 @@ class EwsBackend(Backend):
             self._primary_calendar(self._account())
 
     def _primary_calendar(self, account: Account) -> Calendar:
-        folder = DistinguishedFolderId(
-            id="calendar", mailbox=Mailbox(email_address=account.primary_smtp_address)
+        # One GetFolder on the distinguished id; `account.calendar` would first fetch the
+        # root folder, a second round trip we don't need. Root(account=...) makes no call.
+        folder = Calendar(
+            _distinguished_id=DistinguishedFolderId(
+                id="calendar", mailbox=Mailbox(email_address=account.primary_smtp_address)
+            ),
+            root=Root(account=account),
         )
-        folders = list(FolderCollection(account=account, folders=[folder]).resolve())
-        found = folders[0]
-        if isinstance(found, Exception):
-            raise found
-        return found
+        return Calendar.resolve(account=account, folder=folder)
 
     def mailbox_access(self, mailbox: str) -> MailboxAccess:
         account = self._account(mailbox)
@@ -316,14 +336,19 @@ class EwsBackend(Backend):
         """The folder can't be opened; free/busy may still be shared (the org default)."""
         account = self._account(self.connection.email)
         now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
-        with self._call(SyncDirection.READ, "GetUserAvailability", owner):
-            views = list(
-                account.protocol.get_free_busy_info(
-                    accounts=[(owner, "Required", False)],
-                    start=now.astimezone(UTC_TZ),
-                    end=(now + timedelta(days=1)).astimezone(UTC_TZ),
+        try:
+            with self._call(SyncDirection.READ, "GetUserAvailability", owner):
+                views = list(
+                    account.protocol.get_free_busy_info(
+                        accounts=[(owner, "Required", False)],
+                        start=now.astimezone(UTC_TZ),
+                        end=(now + timedelta(days=1)).astimezone(UTC_TZ),
+                    )
                 )
-            )
+        except ExchangeError as exc:
+            if exc.code == "access_denied":
+                return []  # not even free/busy is shared
+            raise
         view = views[0]
         if isinstance(view, ews_errors.ErrorMailRecipientNotFound):
             raise MailboxNotFound(f"Exchange has no mailbox {owner}.")
@@ -393,7 +418,7 @@ class EwsBackend(Backend):
     ) -> list[BusyInterval]:
         account = self._account(target.owner_email)
         with self._call(SyncDirection.READ, "FindItem", target.owner_email):
-            folder = Calendar(account=account, id=target.folder_id)
+            folder = Calendar(root=Root(account=account), id=target.folder_id)
             items = (
                 FolderCollection(account=account, folders=[folder])
                 .view(start=start.astimezone(UTC_TZ), end=end.astimezone(UTC_TZ))
@@ -413,7 +438,7 @@ class EwsBackend(Backend):
     def _folder(self, target: CalendarTarget) -> tuple[Account, Calendar]:
         account = self._account(target.owner_email)
         if target.folder_id:
-            return account, Calendar(account=account, id=target.folder_id)
+            return account, Calendar(root=Root(account=account), id=target.folder_id)
         return account, self._primary_calendar(account)
 
     def find_event(self, target: CalendarTarget, uid: str) -> str | None:

@@ -1,0 +1,246 @@
+"""The simulator's mailbox store: mailboxes, folders, calendar items, sent meeting mail.
+
+Plain dataclasses behind one re-entrant lock (`Store.lock`): every request handler thread
+takes it for the whole operation, which keeps reads consistent and is plenty fast for tests.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import threading
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+from .permissions import DEFAULT, Level
+
+# Extended property identity: the ExtendedFieldURI attributes that name the property
+# (property set + name/id/tag). PropertyType is not part of the identity.
+ExtendedKey = tuple[str, str, str, str]
+
+
+def extended_key(attrs: dict[str, str]) -> ExtendedKey:
+    """Normalise an ExtendedFieldURI's attributes to a hashable identity."""
+    property_set = (
+        attrs.get("DistinguishedPropertySetId") or attrs.get("PropertySetId") or ""
+    ).lower()
+    tag = attrs.get("PropertyTag", "")
+    if tag:
+        tag = hex(int(tag, 16) if tag.lower().startswith("0x") else int(tag))
+    return property_set, tag, attrs.get("PropertyName", ""), attrs.get("PropertyId", "")
+
+
+def new_id(kind: bytes) -> str:
+    """An opaque, base64 Exchange-looking id; `kind` keeps folder and item ids apart."""
+    return base64.b64encode(b"\x00\x00" + kind + uuid.uuid4().bytes + b"\x00").decode()
+
+
+def new_change_key() -> str:
+    return base64.b64encode(b"\x0f\x00\x00\x00" + os.urandom(12)).decode()
+
+
+def occurrence_id(master_id: str, index: int) -> str:
+    """Occurrence ids encode the master and the 1-based instance index, like Exchange's."""
+    raw = base64.b64decode(master_id)
+    return base64.b64encode(b"\x01" + index.to_bytes(4, "big") + raw).decode()
+
+
+def split_occurrence_id(item_id: str) -> tuple[str, int] | None:
+    try:
+        raw = base64.b64decode(item_id, validate=True)
+    except ValueError:
+        return None
+    if len(raw) < 6 or raw[0] != 1:
+        return None
+    return base64.b64encode(raw[5:]).decode(), int.from_bytes(raw[1:5], "big")
+
+
+@dataclass
+class ExtendedProp:
+    attrs: dict[str, str]  # the ExtendedFieldURI attributes as sent, PropertyType included
+    values: list[str]
+    is_array: bool = False
+
+
+@dataclass
+class Attendee:
+    email: str
+    name: str = ""
+    kind: str = "Required"  # Required / Optional / Resource
+
+
+@dataclass
+class CalendarItem:
+    id: str
+    folder_id: str
+    start: datetime  # aware, UTC
+    end: datetime  # aware, UTC
+    tz: str = "UTC"  # IANA name; Windows id on the wire
+    subject: str = ""
+    body: str = ""
+    body_type: str = "Text"
+    location: str = ""
+    is_all_day: bool = False
+    status: str = "Busy"  # LegacyFreeBusyStatus
+    sensitivity: str = "Normal"
+    importance: str = "Normal"
+    categories: list[str] = field(default_factory=list)
+    reminder_is_set: bool = True
+    reminder_minutes: int = 15
+    organizer: tuple[str, str] = ("", "")  # (smtp, display name)
+    attendees: list[Attendee] = field(default_factory=list)
+    recurrence: Any = None  # recurrence.Recurrence, built by recurrence.parse_recurrence
+    deleted_occurrences: set[date] = field(default_factory=set)
+    extended: dict[ExtendedKey, ExtendedProp] = field(default_factory=dict)
+    uid: str = field(default_factory=lambda: uuid.uuid4().hex.upper())
+    change_key: str = field(default_factory=new_change_key)
+    created: datetime = field(default_factory=lambda: datetime.now(UTC))
+    modified: datetime = field(default_factory=lambda: datetime.now(UTC))
+    creator: str = ""  # smtp of whoever created it, for Author's "own items" rule
+    is_meeting: bool = False
+    meeting_request_was_sent: bool = False
+
+    def touch(self) -> None:
+        """Every change gets a new ChangeKey (and keeps the same Id), as Exchange does."""
+        self.change_key = new_change_key()
+        self.modified = datetime.now(UTC)
+
+
+@dataclass
+class Folder:
+    id: str
+    mailbox: str  # owner smtp, lower case
+    parent_id: str | None
+    name: str
+    folder_class: str | None = "IPF.Appointment"
+    distinguished: str | None = None  # "root", "msgfolderroot", "calendar"
+    # grantee -> level; grantee is a lower-case smtp address, DEFAULT or ANONYMOUS
+    permissions: dict[str, Level] = field(default_factory=dict)
+    change_key: str = field(default_factory=new_change_key)
+    items: dict[str, CalendarItem] = field(default_factory=dict)
+
+    @property
+    def is_calendar(self) -> bool:
+        return self.folder_class == "IPF.Appointment"
+
+
+@dataclass
+class Mailbox:
+    smtp: str  # lower case primary smtp address
+    display_name: str
+    password: str
+    logins: list[str] = field(default_factory=list)  # "DOMAIN\\user", UPN
+    locked: bool = False
+    root_id: str = ""
+    msgfolderroot_id: str = ""
+    calendar_id: str = ""
+
+
+@dataclass
+class SentMail:
+    """A meeting request or cancellation the simulator 'sent' instead of delivering."""
+
+    kind: str  # "invitation", "update" or "cancellation"
+    sender: str
+    recipients: list[str]
+    subject: str
+    item_id: str
+    at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
+class Store:
+    """All mailboxes. Callers hold `lock` while reading or changing anything."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.mailboxes: dict[str, Mailbox] = {}
+        self.folders: dict[str, Folder] = {}
+        self.sent: list[SentMail] = []
+
+    def add_mailbox(
+        self, smtp: str, display_name: str, password: str, logins: list[str] | None = None
+    ) -> Mailbox:
+        smtp = smtp.lower()
+        with self.lock:
+            if smtp in self.mailboxes:
+                raise ValueError(f"mailbox {smtp} exists")
+            mbx = Mailbox(smtp, display_name, password, list(logins or []))
+            root = self._add_folder(mbx, None, "root", None, "root")
+            top = self._add_folder(
+                mbx, root.id, "Top of Information Store", "IPF.Note", "msgfolderroot"
+            )
+            cal = self._add_folder(mbx, top.id, "Calendar", "IPF.Appointment", "calendar")
+            # The organisation default Exchange ships with: everybody sees free/busy times.
+            cal.permissions[DEFAULT] = Level.FREE_BUSY_TIME_ONLY
+            mbx.root_id, mbx.msgfolderroot_id, mbx.calendar_id = root.id, top.id, cal.id
+            self.mailboxes[smtp] = mbx
+            return mbx
+
+    def add_calendar(self, smtp: str, name: str, parent_id: str | None = None) -> Folder:
+        with self.lock:
+            mbx = self.mailbox(smtp)
+            return self._add_folder(
+                mbx, parent_id or mbx.calendar_id, name, "IPF.Appointment", None
+            )
+
+    def _add_folder(
+        self,
+        mbx: Mailbox,
+        parent_id: str | None,
+        name: str,
+        folder_class: str | None,
+        distinguished: str | None,
+    ) -> Folder:
+        folder = Folder(new_id(b"F"), mbx.smtp, parent_id, name, folder_class, distinguished)
+        self.folders[folder.id] = folder
+        return folder
+
+    def mailbox(self, smtp: str) -> Mailbox:
+        try:
+            return self.mailboxes[smtp.lower()]
+        except KeyError:
+            raise KeyError(f"no mailbox {smtp}") from None
+
+    def find_mailbox(self, name: str) -> Mailbox | None:
+        """Look a mailbox up by smtp address, UPN or DOMAIN\\user, case-insensitively."""
+        key = name.lower()
+        if key in self.mailboxes:
+            return self.mailboxes[key]
+        for mbx in self.mailboxes.values():
+            if key in (login.lower() for login in mbx.logins):
+                return mbx
+        return None
+
+    def distinguished(self, smtp: str, name: str) -> Folder | None:
+        mbx = self.mailboxes.get(smtp.lower())
+        if mbx is None:
+            return None
+        folder_id = {
+            "root": mbx.root_id,
+            "msgfolderroot": mbx.msgfolderroot_id,
+            "calendar": mbx.calendar_id,
+        }.get(name)
+        return self.folders.get(folder_id) if folder_id else None
+
+    def children(self, folder_id: str) -> list[Folder]:
+        return [f for f in self.folders.values() if f.parent_id == folder_id]
+
+    def descendants(self, folder_id: str) -> list[Folder]:
+        out: list[Folder] = []
+        for child in self.children(folder_id):
+            out.append(child)
+            out.extend(self.descendants(child.id))
+        return out
+
+    def calendars(self, smtp: str) -> list[Folder]:
+        mbx = self.mailbox(smtp)
+        return [f for f in self.descendants(mbx.root_id) if f.is_calendar]
+
+    def find_item(self, item_id: str) -> tuple[Folder, CalendarItem] | None:
+        for folder in self.folders.values():
+            item = folder.items.get(item_id)
+            if item is not None:
+                return folder, item
+        return None

@@ -1,0 +1,185 @@
+"""GetServerTimeZones and GetUserAvailability (free/busy)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, tzinfo
+
+from lxml import etree
+
+from . import timezones
+from .items import Instance, instances_in
+from .operations import Context
+from .permissions import Rights, rights_for
+from .soap import (
+    M_NS,
+    T_NS,
+    EWSError,
+    children,
+    fill_response_message,
+    m,
+    make,
+    response_message,
+    sub,
+    t,
+    xml_bool,
+)
+
+
+def get_server_time_zones(ctx: Context, request: etree._Element) -> etree._Element:
+    full = request.get("ReturnFullTimeZoneData", "true").lower() == "true"
+    ids_elem = request.find(m("Ids"))
+    ids = [i.text or "" for i in ids_elem] if ids_elem is not None else None
+    response = make(m("GetServerTimeZonesResponse"))
+    messages = sub(response, m("ResponseMessages"))
+    try:
+        definitions = timezones.server_timezone_definitions(ids, full)
+    except timezones.UnknownTimeZoneError as exc:
+        msg = response_message("GetServerTimeZones", "ErrorTimeZone", str(exc))
+        sub(msg, m("TimeZoneDefinitions"))
+    else:
+        msg = response_message("GetServerTimeZones")
+        container = sub(msg, m("TimeZoneDefinitions"))
+        container.extend(definitions)
+    messages.append(msg)
+    return response
+
+
+# MergedFreeBusy digits, and which status wins when entries overlap in one interval.
+_DIGIT = {
+    "Free": "0",
+    "Tentative": "1",
+    "Busy": "2",
+    "OOF": "3",
+    "WorkingElsewhere": "4",
+    "NoData": "5",
+}
+_PRIORITY = ["Free", "NoData", "Tentative", "WorkingElsewhere", "Busy", "OOF"]
+
+
+def _merged(entries: list[Instance], start: datetime, end: datetime, minutes: int) -> str:
+    step = timedelta(minutes=minutes)
+    digits = []
+    slot = start
+    while slot < end:
+        slot_end = slot + step
+        statuses = [e.item.status for e in entries if e.start < slot_end and e.end > slot]
+        best = max(statuses, key=_PRIORITY.index, default="Free")
+        digits.append(_DIGIT[best])
+        slot = slot_end
+    return "".join(digits)
+
+
+def get_user_availability(ctx: Context, request: etree._Element) -> etree._Element:
+    tz_elem = request.find(t("TimeZone"))
+    try:
+        req_tz: tzinfo = (
+            timezones.tz_from_request_timezone(tz_elem) if tz_elem is not None else ctx.tz
+        )
+    except ValueError as exc:
+        raise EWSError("ErrorInvalidRequest", f"Bad TimeZone: {exc}") from exc
+    options = request.find(t("FreeBusyViewOptions"))
+    if options is None:
+        raise EWSError("ErrorInvalidRequest", "Only FreeBusyViewOptions requests are supported.")
+    window = options.find(t("TimeWindow"))
+    start = timezones.parse_ews_datetime(window.findtext(t("StartTime"), ""), req_tz)
+    end = timezones.parse_ews_datetime(window.findtext(t("EndTime"), ""), req_tz)
+    interval = int(options.findtext(t("MergedFreeBusyIntervalInMinutes"), "30"))
+    requested = options.findtext(t("RequestedView"), "DetailedMerged")
+
+    response = make(m("GetUserAvailabilityResponse"))
+    array = sub(response, m("FreeBusyResponseArray"))
+    for data in children(request, m("MailboxDataArray")):
+        address = (data.findtext(f"{{{T_NS}}}Email/{{{T_NS}}}Address") or "").strip().lower()
+        array.append(_free_busy(ctx, address, start, end, interval, requested, req_tz))
+    return response
+
+
+def _free_busy(
+    ctx: Context,
+    address: str,
+    start: datetime,
+    end: datetime,
+    interval: int,
+    requested: str,
+    req_tz: tzinfo,
+) -> etree._Element:
+    fb = make(m("FreeBusyResponse"))
+    msg = sub(fb, m("ResponseMessage"))
+    mbx = ctx.store.find_mailbox(address) if address else None
+    calendar = ctx.store.folders[mbx.calendar_id] if mbx else None
+    rights = rights_for(calendar.permissions, calendar.mailbox, ctx.caller) if calendar else None
+    if mbx:
+        ctx.touch(mbx.smtp)
+    if calendar is None or rights is None:
+        msg.set("ResponseClass", "Error")
+        fill_response_message(
+            msg,
+            "ErrorMailRecipientNotFound",
+            "Unable to resolve e-mail address <>SMTP:"
+            + address
+            + " to an Active Directory object.",
+        )
+        _view_type(fb, "None")
+        return fb
+    if rights.read_items == "None":
+        msg.set("ResponseClass", "Error")
+        fill_response_message(
+            msg,
+            "ErrorNoFreeBusyAccess",
+            "Microsoft.Exchange.InfoWorker.Common.Availability.NoFreeBusyAccessException: "
+            "No free/busy access.",
+        )
+        _view_type(fb, "None")
+        return fb
+    msg.set("ResponseClass", "Success")
+    fill_response_message(msg, "NoError", None)
+    # With free/busy-only rights Exchange downgrades a Detailed request to plain free/busy.
+    detailed = rights.read_items != "TimeOnly" and requested.startswith("Detailed")
+    if requested.startswith("Detailed") and not detailed:
+        view_type = "FreeBusyMerged" if requested == "DetailedMerged" else "FreeBusy"
+    else:
+        view_type = requested
+    merged = view_type in ("MergedOnly", "FreeBusyMerged", "DetailedMerged")
+    entries = sorted(
+        (i for item in calendar.items.values() for i in instances_in(item, start, end)),
+        key=lambda e: (e.start, e.end),
+    )
+    view = _view_type(fb, view_type)
+    if merged:
+        sub(view, t("MergedFreeBusy"), _merged(entries, start, end, interval))
+    if view_type != "MergedOnly":
+        events = sub(view, t("CalendarEventArray"))
+        for entry in entries:
+            _event(events, entry, req_tz, detailed, rights)
+    return fb
+
+
+def _view_type(fb: etree._Element, view_type: str) -> etree._Element:
+    view = etree.SubElement(fb, f"{{{M_NS}}}FreeBusyView")
+    sub(view, t("FreeBusyViewType"), view_type)
+    return view
+
+
+def _event(
+    events: etree._Element, entry: Instance, tz: tzinfo, detailed: bool, rights: Rights
+) -> None:
+    """One CalendarEvent; times are wall-clock in the request's zone, without an offset."""
+    item = entry.item
+    event = sub(events, t("CalendarEvent"))
+    sub(event, t("StartTime"), timezones.format_local(entry.start, tz))
+    sub(event, t("EndTime"), timezones.format_local(entry.end, tz))
+    sub(event, t("BusyType"), item.status)
+    if not detailed:
+        return
+    private = item.sensitivity == "Private"
+    details = sub(event, t("CalendarEventDetails"))
+    if rights.read_items == "FullDetails":
+        sub(details, t("ID"), entry.id)
+    if rights.view_private_items or not private:
+        sub(details, t("Subject"), item.subject)
+        sub(details, t("Location"), item.location)
+    sub(details, t("IsMeeting"), xml_bool(item.is_meeting))
+    sub(details, t("IsRecurring"), xml_bool(item.recurrence is not None))
+    sub(details, t("IsException"), "false")
+    sub(details, t("IsReminderSet"), xml_bool(item.reminder_is_set))
+    sub(details, t("IsPrivate"), xml_bool(private))

@@ -1,0 +1,130 @@
+"""Fixtures that drive the real exchangelib against an EWS simulator on an ephemeral port.
+
+One simulator per test module (per xdist worker), with fresh, uniquely named mailboxes per
+test, and faults and the request log reset around every test, so tests share no state.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import exchangelib
+import pytest
+from exchangelib import BASIC, DELEGATE, Account, Configuration, Credentials, FailFast
+from exchangelib.protocol import RetryPolicy
+from exchangelib.version import EXCHANGE_2016, Version
+
+from calendars.simulator import Simulator
+
+SCHEMA_DIR = Path(
+    os.environ.get("EWS_SCHEMA_DIR")
+    or Path(__file__).resolve().parents[2].parent / "shared" / "ews-schema"
+)
+HAVE_SCHEMA = (SCHEMA_DIR / "messages.xsd").exists()
+
+
+def make_simulator(**kwargs: object) -> Simulator:
+    """A simulator validating every response against the EWS schema when it is available."""
+    return Simulator(validate_schema_dir=SCHEMA_DIR if HAVE_SCHEMA else None, **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def sim() -> Iterator[Simulator]:
+    with make_simulator() as simulator:
+        yield simulator
+
+
+@pytest.fixture(autouse=True)
+def _isolate(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Reset faults/log before each test; afterwards drop exchangelib's cached protocols
+    (they are keyed by endpoint and credentials) and insist every response was schema-valid
+    and no request hit a simulator bug."""
+    simulator: Simulator | None = (
+        request.getfixturevalue("sim") if "sim" in request.fixturenames else None
+    )
+    if simulator is not None:
+        simulator.come_up()
+        simulator.clear_faults()
+        simulator.clear_log()
+        errors_before = len(simulator.schema_errors)
+        bugs_before = len(simulator.internal_errors)
+    yield
+    exchangelib.close_connections()
+    if simulator is not None:
+        assert simulator.schema_errors[errors_before:] == []
+        assert simulator.internal_errors[bugs_before:] == []
+
+
+@dataclass(frozen=True)
+class User:
+    email: str
+    password: str
+    name: str
+    login: str  # DOMAIN\user
+    upn: str
+
+
+@pytest.fixture
+def new_user(sim: Simulator) -> Callable[..., User]:
+    """Create a mailbox with a unique address: new_user("alice")."""
+
+    def create(name: str = "user", password: str | None = None) -> User:
+        tag = uuid.uuid4().hex[:8]
+        user = User(
+            email=f"{name}-{tag}@contoso.example",
+            password=password or f"pw-{tag}",
+            name=f"{name.capitalize()} {tag}",
+            login=f"CONTOSO\\{name}-{tag}",
+            upn=f"{name}-{tag}@corp.contoso.example",
+        )
+        sim.add_mailbox(user.email, user.name, user.password, logins=[user.login, user.upn])
+        return user
+
+    return create
+
+
+def connect(
+    sim: Simulator,
+    username: str,
+    password: str,
+    *,
+    mailbox: str | None = None,
+    access_type: str = DELEGATE,
+    auth_type: str | None = BASIC,
+    retry_policy: RetryPolicy | None = None,
+    discover_version: bool = False,
+    timezone: str = "Europe/London",
+) -> Account:
+    """An exchangelib Account for `mailbox` (default: the user's own), logged in as `username`.
+
+    The version is given unless `discover_version`, which saves the ConvertId round trip.
+    """
+    config = Configuration(
+        service_endpoint=sim.ews_url,
+        credentials=Credentials(username, password),
+        auth_type=auth_type,
+        retry_policy=retry_policy or FailFast(),
+        version=None if discover_version else Version(build=EXCHANGE_2016),
+    )
+    return Account(
+        mailbox or username,
+        config=config,
+        autodiscover=False,
+        access_type=access_type,
+        default_timezone=exchangelib.EWSTimeZone(timezone),
+    )
+
+
+@pytest.fixture
+def login(sim: Simulator) -> Callable[..., Account]:
+    """login(user, mailbox=None, **kwargs) -> Account."""
+
+    def make(user: User, mailbox: User | str | None = None, **kwargs: object) -> Account:
+        target = mailbox.email if isinstance(mailbox, User) else mailbox
+        return connect(sim, user.email, user.password, mailbox=target, **kwargs)  # type: ignore[arg-type]
+
+    return make
