@@ -14,7 +14,7 @@ from calendars.models import AuthType, ConnectionKind, ExchangeConnection
 
 # These mirror calendars/simulator/demo_seed.yaml.
 DEDICATED_MAILBOX = "booking-sync@contoso.example"
-DEDICATED_PASSWORD = "demo-dedicated-mailbox-password"  # noqa: S105 (demo only)
+DEDICATED_PASSWORD = "Sync-Demo-2016!"  # noqa: S105 (the demo mailbox in demo_seed.yaml)
 STAFF_MAILBOX = "alice@contoso.example"
 
 LOGINS = {
@@ -50,8 +50,8 @@ class Command(BaseCommand):
         conn.save()
         conn.bump_credential_version()
         error = connect.verify(conn)
-        state = "works" if error is None else f"fails: {error.message}"
-        self.stdout.write(f"Corporate connection {DEDICATED_MAILBOX} at {ews_url} {state}.")
+        state = "works." if error is None else f"fails: {error.message}"
+        self.stdout.write(f"Corporate connection {DEDICATED_MAILBOX} at {ews_url} {state}")
 
         if not hasattr(users["staff"], "corporate_membership"):
             member = connect.attach(users["staff"], STAFF_MAILBOX)
