@@ -28,6 +28,7 @@ from calendars.errors import (
 from calendars.models import (
     AuthType,
     ConnectionKind,
+    ConnectionStatus,
     CorporateMember,
     CredentialRotation,
     ExchangeConnection,
@@ -157,9 +158,13 @@ def connect_personal(user: AbstractBaseUser, details: PersonalDetails) -> Exchan
         if short_form and exc.code in ("autodiscover_failed", "auth_failed"):
             raise NeedsDetails(exc) from exc
         raise
-    now = timezone.now()
-    candidate.status = "ok"
-    candidate.last_checked_at = candidate.last_success_at = now
+    return _save_verified(candidate)
+
+
+def _save_verified(candidate: ExchangeConnection) -> ExchangeConnection:
+    """Save a connection Exchange has just accepted, marked as working."""
+    candidate.status = ConnectionStatus.OK
+    candidate.last_checked_at = candidate.last_success_at = timezone.now()
     candidate.save()
     return candidate
 
@@ -176,10 +181,7 @@ def connect_microsoft(user: AbstractBaseUser, email: str, refresh_token: str) ->
         oauth_refresh_token=refresh_token,
     )
     backend_for(candidate).verify()
-    candidate.status = "ok"
-    candidate.last_checked_at = candidate.last_success_at = timezone.now()
-    candidate.save()
-    return candidate
+    return _save_verified(candidate)
 
 
 def disconnect(user: AbstractBaseUser) -> None:
