@@ -1,0 +1,529 @@
+"""Booking pages, the calendars that feed them, and the bookings made on them.
+
+Datetimes are stored in UTC; every page and booking keeps an IANA zone name, and conversion
+happens at the edges (availability rules, API output, emails, Exchange events).
+"""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+import zoneinfo
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core import signing
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+from django.utils.timezone import now as utcnow
+
+from calendars.models import CalendarRef, CalendarRole
+
+DEFAULT_BLOCKING_STATUSES = ["Busy", "Tentative", "OOF", "WorkingElsewhere"]
+ALL_STATUSES = ["Free", "Tentative", "Busy", "OOF", "WorkingElsewhere", "NoData"]
+WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
+
+
+def validate_timezone(value: str) -> None:
+    if value not in available_timezones():
+        raise ValidationError(f"{value!r} is not a known IANA time zone.", code="timezone")
+
+
+_ZONES: frozenset[str] | None = None
+
+
+def available_timezones() -> frozenset[str]:
+    global _ZONES  # computed once per process: it reads the tz database
+    if _ZONES is None:
+        _ZONES = frozenset(zoneinfo.available_timezones())
+    return _ZONES
+
+
+def validate_blocking_statuses(value: Any) -> None:
+    if not isinstance(value, list) or not all(isinstance(s, str) for s in value):
+        raise ValidationError("Blocking statuses must be a list of free/busy statuses.")
+    unknown = sorted(set(value) - set(ALL_STATUSES))
+    if unknown:
+        raise ValidationError(f"Unknown free/busy status: {', '.join(unknown)}.")
+
+
+slug_validator = RegexValidator(
+    r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$",
+    "Use lowercase letters, digits and hyphens (not at either end), at most 64 characters.",
+)
+# Public pages live at /<slug>/, so a slug must never shadow one of the app's own paths.
+RESERVED_SLUGS = {
+    "admin",
+    "api",
+    "accounts",
+    "book",
+    "bookings",
+    "calendar",
+    "connection",
+    "dashboard",
+    "healthz",
+    "manage",
+    "pages",
+    "static",
+    "staff",
+}
+
+
+def validate_slug_not_reserved(value: str) -> None:
+    if value in RESERVED_SLUGS:
+        raise ValidationError(f"{value!r} is reserved for the app's own pages.", code="reserved")
+
+
+class BookingPage(models.Model):
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="booking_pages"
+    )
+    slug = models.SlugField(
+        max_length=64, unique=True, validators=[slug_validator, validate_slug_not_reserved]
+    )
+    title = models.CharField(max_length=200)
+    description = models.TextField(blank=True, max_length=5000)
+    location = models.CharField(
+        max_length=500, blank=True, help_text="An address, a phone number or a meeting link."
+    )
+    active = models.BooleanField(default=True)
+
+    duration_minutes = models.PositiveIntegerField(
+        default=30, validators=[MinValueValidator(5), MaxValueValidator(24 * 60)]
+    )
+    interval_minutes = models.PositiveIntegerField(
+        "slot interval",
+        default=30,
+        validators=[MinValueValidator(5), MaxValueValidator(24 * 60)],
+        help_text="Spacing of start times, e.g. every 15 minutes.",
+    )
+    buffer_before_minutes = models.PositiveIntegerField(
+        default=0, validators=[MaxValueValidator(24 * 60)]
+    )
+    buffer_after_minutes = models.PositiveIntegerField(
+        default=0, validators=[MaxValueValidator(24 * 60)]
+    )
+    min_notice_minutes = models.PositiveIntegerField(
+        "minimum notice",
+        default=240,
+        validators=[MaxValueValidator(365 * 24 * 60)],
+        help_text="How long before a slot it can still be booked, cancelled or moved.",
+    )
+    window_days = models.PositiveIntegerField(
+        "booking window",
+        default=60,
+        validators=[MinValueValidator(1), MaxValueValidator(730)],
+        help_text="How many days ahead customers can book.",
+    )
+    max_per_day = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1)]
+    )
+    max_per_week = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1)]
+    )
+    timezone = models.CharField(
+        max_length=64, default="UTC", validators=[validate_timezone], help_text="IANA name."
+    )
+    blocking_statuses = models.JSONField(
+        default=list,
+        validators=[validate_blocking_statuses],
+        help_text="Free/busy statuses that block a slot. Free never should.",
+    )
+
+    ask_phone = models.BooleanField("ask for a phone number", default=False)
+    ask_notes = models.BooleanField("ask for notes", default=True)
+    subject_template = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="Subject of the Exchange event; {title} and {name} are replaced. "
+        "Blank: “{title}: {name}”.",
+    )
+    send_exchange_invitation = models.BooleanField(
+        default=False,
+        help_text="Also send Exchange's meeting invitation to the customer (they already get "
+        "the app's confirmation email with an .ics file).",
+    )
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["title"]
+
+    def __str__(self) -> str:
+        return self.title
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self.blocking_statuses and self._state.adding:
+            self.blocking_statuses = list(DEFAULT_BLOCKING_STATUSES)
+        super().save(*args, **kwargs)
+
+    @property
+    def zone(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.timezone)
+
+    @property
+    def duration(self) -> timedelta:
+        return timedelta(minutes=self.duration_minutes)
+
+    def public_url(self) -> str:
+        return settings.SITE_URL + reverse("public-page", args=[self.slug])
+
+    def subject_for(self, name: str) -> str:
+        template = self.subject_template or "{title}: {name}"
+        # str.replace, not str.format: a template typed by staff must not reach attributes.
+        return template.replace("{title}", self.title).replace("{name}", name)[:255]
+
+    def main_calendar(self) -> PageCalendar | None:
+        return self.page_calendars.filter(role=CalendarRole.MAIN).select_related("calendar").first()
+
+    def setup_problems(self) -> list[str]:
+        """What stops this page from taking bookings, in words the owner can act on."""
+        problems = []
+        main = self.main_calendar()
+        if main is None:
+            problems.append("Choose a main booking calendar: bookings are written there.")
+        for pc in self.page_calendars.exclude(role="").select_related("calendar"):
+            problem = pc.problem()
+            if problem:
+                problems.append(problem)
+        if not self.weekly_hours.exists() and not self.overrides.exclude(hours=[]).exists():
+            problems.append("Set weekly hours: without them there are no slots.")
+        return problems
+
+
+class WeeklyHours(models.Model):
+    """One range of bookable time on a weekday, in the page's time zone."""
+
+    page = models.ForeignKey(BookingPage, on_delete=models.CASCADE, related_name="weekly_hours")
+    weekday = models.PositiveSmallIntegerField(
+        choices=list(enumerate(WEEKDAYS)), validators=[MaxValueValidator(6)]
+    )
+    start = models.TimeField()
+    end = models.TimeField(help_text="00:00 means midnight at the end of the day.")
+
+    class Meta:
+        ordering = ["weekday", "start"]
+        verbose_name_plural = "weekly hours"
+
+    def __str__(self) -> str:
+        return f"{WEEKDAYS[self.weekday]} {self.start:%H:%M}-{self.end:%H:%M}"
+
+    def clean(self) -> None:
+        if self.start is not None and self.end is not None:
+            check_range(self.start, self.end)
+
+
+def check_range(start: time, end: time) -> None:
+    if end != time(0) and end <= start:
+        raise ValidationError("A range must end after it starts.")
+
+
+def parse_ranges(value: Any) -> list[tuple[time, time]]:
+    """[["09:00", "12:00"], ...] -> sorted, non-overlapping (start, end) pairs, or an error."""
+    if not isinstance(value, list):
+        raise ValidationError("Hours must be a list of [start, end] pairs.")
+    ranges = []
+    for pair in value:
+        if not (isinstance(pair, list | tuple) and len(pair) == 2):
+            raise ValidationError('Each range must be a [start, end] pair like ["09:00", "12:00"].')
+        try:
+            start, end = (time.fromisoformat(str(p)) for p in pair)
+        except ValueError:
+            raise ValidationError(f"{pair!r} is not a pair of HH:MM times.") from None
+        check_range(start, end)
+        ranges.append((start, end))
+    ranges.sort()
+    for (_, end1), (start2, _) in itertools.pairwise(ranges):
+        if end1 == time(0) or start2 < end1:
+            raise ValidationError("Ranges on the same day must not overlap.")
+    return ranges
+
+
+class DateOverride(models.Model):
+    """A date with other hours than its weekday's; no hours at all closes the day."""
+
+    page = models.ForeignKey(BookingPage, on_delete=models.CASCADE, related_name="overrides")
+    date = models.DateField()
+    hours = models.JSONField(default=list, blank=True, help_text='e.g. [["09:00", "12:00"]]')
+
+    class Meta:
+        ordering = ["date"]
+        constraints = [
+            models.UniqueConstraint(fields=["page", "date"], name="one_override_per_date")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.date}: {'closed' if not self.hours else self.hours}"
+
+    def clean(self) -> None:
+        parse_ranges(self.hours)
+
+    @property
+    def ranges(self) -> list[tuple[time, time]]:
+        return parse_ranges(self.hours)
+
+
+class QuestionKind(models.TextChoices):
+    SHORT = "short", "Short text"
+    LONG = "long", "Long text"
+    CHOICE = "choice", "Choice"
+
+
+class Question(models.Model):
+    page = models.ForeignKey(BookingPage, on_delete=models.CASCADE, related_name="questions")
+    label = models.CharField(max_length=200)
+    kind = models.CharField(max_length=8, choices=QuestionKind.choices, default=QuestionKind.SHORT)
+    choices = models.JSONField(default=list, blank=True, help_text="Options for a choice.")
+    required = models.BooleanField(default=False)
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position", "id"]
+
+    def __str__(self) -> str:
+        return self.label
+
+    @property
+    def key(self) -> str:
+        return f"q{self.pk}"
+
+    @property
+    def max_length(self) -> int:
+        return 5000 if self.kind == QuestionKind.LONG else 500
+
+    def clean(self) -> None:
+        if self.kind == QuestionKind.CHOICE:
+            if not isinstance(self.choices, list) or len(self.choices) < 2:
+                raise ValidationError({"choices": "A choice question needs at least two options."})
+            if not all(isinstance(c, str) and c.strip() for c in self.choices):
+                raise ValidationError({"choices": "Options must be non-empty text."})
+        elif self.choices:
+            raise ValidationError({"choices": "Only choice questions have options."})
+
+
+class PageCalendarOwner(models.Model):
+    """Someone whose calendars this page may use, added by email (OnceHub's model)."""
+
+    page = models.ForeignKey(BookingPage, on_delete=models.CASCADE, related_name="calendar_owners")
+    email = models.EmailField()
+    added = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["added", "id"]
+        constraints = [models.UniqueConstraint(fields=["page", "email"], name="one_owner_per_page")]
+
+    def __str__(self) -> str:
+        return self.email
+
+
+class PageCalendar(models.Model):
+    """A calendar's role on one booking page."""
+
+    page = models.ForeignKey(BookingPage, on_delete=models.CASCADE, related_name="page_calendars")
+    calendar = models.ForeignKey(CalendarRef, on_delete=models.CASCADE, related_name="+")
+    role = models.CharField(max_length=16, choices=CalendarRole.choices, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["page", "calendar"], name="one_role_per_calendar"),
+            models.UniqueConstraint(
+                fields=["page"],
+                condition=Q(role="main"),
+                name="one_main_calendar_per_page",
+                violation_error_message="A page has exactly one main booking calendar.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.page} / {self.calendar} ({self.role or 'none'})"
+
+    def clean(self) -> None:
+        if self.role and self.role not in self.calendar.allowed_roles:
+            raise ValidationError(role_refusal(self.calendar, self.role))
+
+    def problem(self) -> str:
+        """Why this calendar can't serve its role any more (permission withdrawn), or ""."""
+        cal = self.calendar
+        if cal.error:
+            return f"{cal.owner_email} / {cal.name}: {cal.error}"
+        if self.role in (CalendarRole.MAIN, CalendarRole.ADDITIONAL) and not cal.can_create:
+            return (
+                f"{cal.owner_email} / {cal.name} is the "
+                f"{CalendarRole(self.role).label.lower()} but the connection may no longer "
+                "create events in it. " + PERMISSION_HINT
+            )
+        return ""
+
+
+PERMISSION_HINT = (
+    "In Outlook or OWA, the calendar's owner opens the calendar's Sharing permissions (or "
+    "Delegate Access) and gives the connected mailbox Editor or Delegate rights."
+)
+
+
+def role_refusal(calendar: CalendarRef, role: str) -> str:
+    label = CalendarRole(role).label.lower()
+    level = calendar.permission_level or "no"
+    return (
+        f"{calendar.owner_email} / {calendar.name} can't be the {label}: the connection has "
+        f"{level} permission, and bookings need Editor or Delegate. {PERMISSION_HINT}"
+    )
+
+
+class BookingStatus(models.TextChoices):
+    CONFIRMED = "confirmed", "Confirmed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class Booking(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    # Travels into the Exchange event and the .ics: a retried write finds its event by it.
+    uid = models.CharField(max_length=128, unique=True, editable=False)
+    page = models.ForeignKey(BookingPage, on_delete=models.PROTECT, related_name="bookings")
+    # Denormalised from the page: bookings are serialised and limited per owner.
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="bookings"
+    )
+    start = models.DateTimeField(db_index=True)
+    end = models.DateTimeField()
+    timezone = models.CharField(
+        max_length=64, validators=[validate_timezone], help_text="The customer's IANA zone."
+    )
+    name = models.CharField(max_length=200)
+    email = models.EmailField()
+    phone = models.CharField(max_length=40, blank=True)
+    notes = models.TextField(max_length=5000, blank=True)
+    answers = models.JSONField(default=dict, blank=True)
+    status = models.CharField(
+        max_length=16, choices=BookingStatus.choices, default=BookingStatus.CONFIRMED
+    )
+    sequence = models.PositiveIntegerField(default=0, help_text="iCalendar SEQUENCE.")
+    created = models.DateTimeField(default=utcnow)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    cancelled_by = models.CharField(max_length=16, blank=True)  # customer, staff, exchange
+    cancel_reason = models.CharField(max_length=500, blank=True)
+    # Set by the periodic check of written events (sync back from Exchange).
+    conflict = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["start"]
+        indexes = [models.Index(fields=["owner", "status", "start"])]
+
+    def __str__(self) -> str:
+        return f"{self.page.title}: {self.name} at {self.start:%Y-%m-%d %H:%M} UTC"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self.uid:
+            self.uid = f"{self.id}@{settings.BOOKING_UID_DOMAIN}"
+        super().save(*args, **kwargs)
+
+    @property
+    def is_cancelled(self) -> bool:
+        return self.status == BookingStatus.CANCELLED
+
+    @property
+    def is_past(self) -> bool:
+        return self.start <= utcnow()
+
+    def local_start(self) -> datetime:
+        return self.start.astimezone(zoneinfo.ZoneInfo(self.timezone))
+
+    def local_end(self) -> datetime:
+        return self.end.astimezone(zoneinfo.ZoneInfo(self.timezone))
+
+    def manage_token(self) -> str:
+        return signing.dumps(str(self.id), salt=MANAGE_SALT)
+
+    def manage_url(self) -> str:
+        return settings.SITE_URL + reverse("manage-booking", args=[self.manage_token()])
+
+    def can_be_changed_by_customer(self, now: datetime | None = None) -> bool:
+        now = now or utcnow()
+        notice = timedelta(minutes=self.page.min_notice_minutes)
+        return not self.is_cancelled and self.start - notice > now
+
+    def write_summary(self) -> str:
+        """pending / written / failing, for lists: the worst state of its calendar writes."""
+        states = set(self.writes.values_list("state", flat=True))
+        for state in (WriteState.FAILING, WriteState.PENDING):
+            if state in states:
+                return state
+        return WriteState.DONE if states else ""
+
+
+MANAGE_SALT = "bookings.manage"
+
+
+def booking_for_token(token: str) -> Booking | None:
+    try:
+        booking_id = signing.loads(token, salt=MANAGE_SALT)
+    except signing.BadSignature:
+        return None
+    try:
+        return Booking.objects.select_related("page", "owner").get(pk=booking_id)
+    except (Booking.DoesNotExist, ValidationError, ValueError):
+        return None
+
+
+class WriteState(models.TextChoices):
+    PENDING = "pending", "Pending"
+    DONE = "written", "Written"
+    FAILING = "failing", "Failing"
+
+
+class EventWrite(models.Model):
+    """The booking's event in one Exchange calendar: what should be there, and what is.
+
+    `desired` is what the booking needs (present with its current time, or absent after a
+    cancellation); the write task converges Exchange towards it and records the result, so a
+    retry after any failure does the right thing without knowing what happened before.
+    """
+
+    booking = models.ForeignKey(Booking, on_delete=models.CASCADE, related_name="writes")
+    calendar = models.ForeignKey(
+        CalendarRef, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    # Copied from the calendar so a write still knows its target if the ref is rediscovered.
+    connection = models.ForeignKey(
+        "calendars.ExchangeConnection", on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    owner_email = models.EmailField()
+    folder_id = models.CharField(max_length=512, blank=True)
+    calendar_name = models.CharField(max_length=255, blank=True)
+    role = models.CharField(max_length=16, choices=CalendarRole.choices)
+    desired = models.CharField(max_length=8, default="present")  # present | absent
+    item_id = models.CharField(max_length=512, blank=True)
+    written_version = models.PositiveIntegerField(
+        null=True, blank=True, help_text="The booking sequence the event in Exchange shows."
+    )
+    state = models.CharField(max_length=16, choices=WriteState.choices, default=WriteState.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    last_error_code = models.CharField(max_length=32, blank=True)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    done_at = models.DateTimeField(null=True, blank=True)
+    alerted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["booking", "-role", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["booking", "owner_email", "folder_id"], name="one_write_per_calendar"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.booking_id} → {self.owner_email}/{self.calendar_name}: {self.state}"
+
+    @property
+    def target_label(self) -> str:
+        return f"{self.owner_email} / {self.calendar_name or 'Calendar'}"
+
+
+def week_start(day: date) -> date:
+    return day - timedelta(days=day.weekday())

@@ -211,6 +211,15 @@ def corporate_connection() -> ExchangeConnection | None:
     return ExchangeConnection.objects.filter(kind=ConnectionKind.CORPORATE).first()
 
 
+def connection_for(user: AbstractBaseUser) -> ExchangeConnection | None:
+    """The connection a staff member's pages use: their own account, or the corporate one."""
+    personal = ExchangeConnection.objects.filter(user=user).first()
+    if personal is not None:
+        return personal
+    member = CorporateMember.objects.filter(user=user).select_related("connection").first()
+    return member.connection if member else None
+
+
 def attach(user: AbstractBaseUser, mailbox: str = "") -> CorporateMember:
     """Attach a staff member to the corporate connection and check delegation at once."""
     conn = corporate_connection()

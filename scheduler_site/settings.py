@@ -207,6 +207,21 @@ EXCHANGE_TIMEOUT = env.int("EXCHANGE_TIMEOUT", default=30)
 # Format: "contoso.com=https://autodiscover.contoso.com/autodiscover/autodiscover.svc,..."
 EXCHANGE_AUTODISCOVER_ENDPOINTS = env.dict("EXCHANGE_AUTODISCOVER_ENDPOINTS", default={})
 SYNC_LOG_RETENTION_DAYS = env.int("SYNC_LOG_RETENTION_DAYS", default=30)
+# Busy time read from Exchange is cached this long (shared cache) and dropped whenever the app
+# books or cancels. When Exchange can't be reached, a cached answer up to BUSY_CACHE_STALE_SECONDS
+# old is served (and flagged as such); older than that, slots are reported unknown (503).
+BUSY_CACHE_SECONDS = env.int("BUSY_CACHE_SECONDS", default=120)
+BUSY_CACHE_STALE_SECONDS = env.int("BUSY_CACHE_STALE_SECONDS", default=600)
+
+# Bookings.
+BOOKING_UID_DOMAIN = env.str("BOOKING_UID_DOMAIN", default="scheduler.invalid")
+# Per client IP: booking attempts allowed per window (POSTs to the API and the public form).
+BOOKING_RATE_LIMIT = env.int("BOOKING_RATE_LIMIT", default=10)
+BOOKING_RATE_WINDOW_SECONDS = env.int("BOOKING_RATE_WINDOW_SECONDS", default=60)
+# A calendar write that has failed this many times in a row alerts the owner and the admins.
+WRITE_ALERT_AFTER_ATTEMPTS = env.int("WRITE_ALERT_AFTER_ATTEMPTS", default=5)
+# Longest pause between write retries (exponential back-off, or Exchange's BackOffMilliseconds).
+WRITE_MAX_BACKOFF_SECONDS = env.int("WRITE_MAX_BACKOFF_SECONDS", default=900)
 
 # "Connect with Microsoft" for personal Microsoft 365 accounts (OAuth authorization code).
 MICROSOFT_CLIENT_ID = env.str("MICROSOFT_CLIENT_ID", default="")

@@ -32,3 +32,38 @@ def _require_backends(request: pytest.FixtureRequest) -> None:
         settings.CACHES["default"]["BACKEND"].lower()
     ):
         _missing("needs Redis: set REDIS_URL=redis://... (make test does)")
+
+
+# --- Exchange: one simulator per xdist worker, and a fresh world per test ---------------
+
+
+@pytest.fixture(scope="session")
+def simulator():
+    from calendars.simulator import Simulator
+
+    with Simulator() as sim:
+        yield sim
+
+
+@pytest.fixture
+def exchange_settings(simulator, settings):
+    """Let the app reach the simulator (plain http on loopback) and reset its faults."""
+    import exchangelib
+
+    settings.EXCHANGE_ALLOW_HTTP = True
+    settings.EXCHANGE_ALLOW_PRIVATE_HOSTS = True
+    settings.EXCHANGE_AUTODISCOVER_ENDPOINTS = {"contoso.example": simulator.autodiscover_url}
+    simulator.come_up()
+    simulator.clear_faults()
+    simulator.clear_log()
+    yield simulator
+    simulator.come_up()
+    simulator.clear_faults()
+    exchangelib.close_connections()
+
+
+@pytest.fixture
+def world(exchange_settings, db):
+    from tests.world import World
+
+    return World(exchange_settings)

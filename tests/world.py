@@ -1,0 +1,120 @@
+"""Build an Exchange world for a test: people in the simulator, a connection, booking pages.
+
+Every name gets a unique tag, so tests sharing one simulator (one per xdist worker) never see
+each other's mailboxes. Use through the `world` fixture in tests/conftest.py.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import time
+from typing import Any
+
+from django.contrib.auth.models import User
+
+from bookings.models import BookingPage, PageCalendar, PageCalendarOwner, WeeklyHours
+from calendars import discovery
+from calendars.models import (
+    AuthType,
+    CalendarRef,
+    ConnectionKind,
+    CorporateMember,
+    ExchangeConnection,
+)
+from calendars.simulator import Simulator
+
+
+@dataclass
+class Person:
+    email: str
+    password: str
+    login: str
+
+
+class World:
+    def __init__(self, sim: Simulator) -> None:
+        self.sim = sim
+        self.tag = uuid.uuid4().hex[:8]
+        self._corporate: ExchangeConnection | None = None
+
+    def person(self, name: str) -> Person:
+        email = f"{name}-{self.tag}@contoso.example"
+        password = f"pw-{name}-{self.tag}"
+        login = f"CONTOSO\\{name}-{self.tag}"
+        self.sim.add_mailbox(email, f"{name.title()} {self.tag}", password, logins=[login])
+        return Person(email, password, login)
+
+    def corporate(self) -> ExchangeConnection:
+        """The site's dedicated mailbox (created once per world)."""
+        if self._corporate is None:
+            sync = self.person("booking-sync")
+            self._corporate = ExchangeConnection.objects.create(
+                kind=ConnectionKind.CORPORATE,
+                email=sync.email,
+                ews_url=self.sim.ews_url,
+                auth_type=AuthType.BASIC,
+                password=sync.password,
+            )
+        return self._corporate
+
+    def staff(self, name: str, *, delegate: bool = True, superuser: bool = False) -> User:
+        """A staff user with their own mailbox, attached to the corporate connection."""
+        person = self.person(name)
+        user = User.objects.create_user(
+            f"{name}-{self.tag}", person.email, "staff-password", is_staff=True
+        )
+        user.is_superuser = superuser
+        user.save()
+        conn = self.corporate()
+        if delegate:
+            self.sim.add_delegate(person.email, conn.email)
+        CorporateMember.objects.create(
+            user=user, connection=conn, mailbox=person.email, access_ok=delegate, can_write=delegate
+        )
+        return user
+
+    def calendars(self, connection: ExchangeConnection, owner: str) -> list[CalendarRef]:
+        result = discovery.discover(connection, owner)
+        assert result.calendars, result.message
+        return result.calendars
+
+    def page(
+        self,
+        owner: User,
+        *,
+        slug: str | None = None,
+        tz: str = "Europe/London",
+        hours: tuple[time, time] = (time(9), time(17)),
+        weekdays: range | list[int] = range(5),
+        roles: dict[str, str] | None = None,
+        **fields: Any,
+    ) -> BookingPage:
+        """A page with weekly hours; `roles` maps "owner@x" or "owner@x/Sub" to a role.
+
+        By default the owner's own primary calendar is the main booking calendar.
+        """
+        fields.setdefault("min_notice_minutes", 0)
+        page = BookingPage.objects.create(
+            owner=owner,
+            slug=slug or f"page-{uuid.uuid4().hex[:10]}",
+            title=fields.pop("title", "Consultation"),
+            timezone=tz,
+            **fields,
+        )
+        for day in weekdays:
+            WeeklyHours.objects.create(page=page, weekday=day, start=hours[0], end=hours[1])
+        self.assign(page, roles if roles is not None else {owner.email: "main"})
+        return page
+
+    def assign(self, page: BookingPage, roles: dict[str, str]) -> None:
+        from calendars.connect import connection_for
+
+        conn = connection_for(page.owner)
+        assert conn is not None
+        for key, role in roles.items():
+            owner, _, name = key.partition("/")
+            PageCalendarOwner.objects.get_or_create(page=page, email=owner)
+            refs = self.calendars(conn, owner)
+            ref = next(r for r in refs if (r.name == name if name else r.is_primary))
+            PageCalendar.objects.update_or_create(page=page, calendar=ref, defaults={"role": role})
