@@ -436,7 +436,8 @@ class Booking(models.Model):
         return self.end.astimezone(zoneinfo.ZoneInfo(self.timezone))
 
     def manage_token(self) -> str:
-        return signing.dumps(str(self.id), salt=MANAGE_SALT)
+        # Signed, not stored: unguessable without SECRET_KEY, and the same link every time.
+        return signing.Signer(salt=MANAGE_SALT).sign(str(self.id))
 
     def manage_url(self) -> str:
         return settings.SITE_URL + reverse("manage-booking", args=[self.manage_token()])
@@ -460,7 +461,7 @@ MANAGE_SALT = "bookings.manage"
 
 def booking_for_token(token: str) -> Booking | None:
     try:
-        booking_id = signing.loads(token, salt=MANAGE_SALT)
+        booking_id = signing.Signer(salt=MANAGE_SALT).unsign(token)
     except signing.BadSignature:
         return None
     try:
@@ -508,6 +509,9 @@ class EventWrite(models.Model):
     next_attempt_at = models.DateTimeField(null=True, blank=True, db_index=True)
     done_at = models.DateTimeField(null=True, blank=True)
     alerted_at = models.DateTimeField(null=True, blank=True)
+    # A worker claims the row until then, so a periodic retry and a Celery retry of the same
+    # write never talk to Exchange at the same time (a conditional UPDATE, no held lock).
+    lease_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["booking", "-role", "id"]

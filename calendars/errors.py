@@ -99,6 +99,11 @@ class ExchangeUnavailable(ExchangeError):
     transient = True
 
 
+class ItemNotFound(ExchangeError):
+    code = "item_not_found"
+    default_message = "The event is no longer in the calendar."
+
+
 class UrlNotAllowed(ExchangeError):
     code = "url_not_allowed"
     default_message = "This EWS URL is not allowed."
@@ -144,6 +149,8 @@ def translate(exc: BaseException) -> ExchangeError:
         return AccessDenied(detail=text)
     if isinstance(exc, ews_errors.ErrorNonExistentMailbox | ews_errors.ErrorMailRecipientNotFound):
         return MailboxNotFound()
+    if isinstance(exc, ews_errors.ErrorItemNotFound):
+        return ItemNotFound(detail=text)
     if isinstance(exc, ews_errors.ErrorTimeoutExpired):
         return ServerUnreachable()
     if _is_tls_problem(exc):

@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
 from scheduler_site import views
@@ -7,6 +7,12 @@ from scheduler_site import views
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
+    path("accounts/", include("django.contrib.auth.urls")),
     path("api/v1/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/v1/", include("bookings.api_urls")),
     path("", views.index, name="index"),
+    path("", include("calendars.urls")),
+    path("", include("bookings.staff_urls")),
+    # Last: public booking pages live at /<slug>/ (slugs can't take the app's own paths).
+    path("", include("bookings.urls")),
 ]

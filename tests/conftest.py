@@ -67,3 +67,14 @@ def world(exchange_settings, db):
     from tests.world import World
 
     return World(exchange_settings)
+
+
+@pytest.fixture
+def eager_writes():
+    """Run Celery tasks (calendar writes, emails) in-process, at once, as they are queued."""
+    from scheduler_site.celery import app
+
+    before = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = before

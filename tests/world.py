@@ -74,6 +74,12 @@ class World:
         )
         return user
 
+    def sub_calendar(self, owner: str, name: str, level: str = "Editor") -> str:
+        """A sub-calendar the corporate mailbox can use (sharing is per folder in Exchange)."""
+        folder_id = self.sim.add_calendar(owner, name)
+        self.sim.set_permission(owner, self.corporate().email, level, calendar=name)
+        return folder_id
+
     def calendars(self, connection: ExchangeConnection, owner: str) -> list[CalendarRef]:
         result = discovery.discover(connection, owner)
         assert result.calendars, result.message

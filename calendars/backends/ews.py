@@ -11,6 +11,7 @@ Pitfalls this module exists to contain (see ../shared/notes/exchangelib-on-the-w
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import ssl
 import threading
@@ -58,7 +59,7 @@ from calendars.backends.base import (
 )
 from calendars.errors import ExchangeError, MailboxNotFound, translate
 from calendars.models import AuthType, ExchangeConnection, SyncDirection
-from calendars.synclog import record
+from calendars.synclog import collecting, record
 
 UTC_TZ = EWSTimeZone("UTC")
 _VERSIONS: dict[str, Build] = {
@@ -382,9 +383,11 @@ class EwsBackend(Backend):
         if len(jobs) == 1:
             result.update(jobs[0][1]())
             return result
-        with ThreadPoolExecutor(max_workers=min(8, len(jobs))) as pool:
-            for partial in pool.map(lambda job: job[1](), jobs):
-                result.update(partial)
+        with collecting(), ThreadPoolExecutor(max_workers=min(8, len(jobs))) as pool:
+            # Each job runs in a copy of this context, so its sync log rows reach our sink.
+            futures = [pool.submit(contextvars.copy_context().run, job[1]) for job in jobs]
+            for future in futures:
+                result.update(future.result())
         return result
 
     def _free_busy(
@@ -509,9 +512,22 @@ def _fields(event: EventData) -> dict[str, Any]:
 
 
 def _as_utc(value: datetime) -> datetime:
-    if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
+    """A plain UTC datetime. Free/busy answers come as naive times in the zone we asked for
+    (UTC); EWSDateTime refuses datetime.UTC in astimezone(), so go through a plain copy."""
+    plain = datetime(
+        value.year,
+        value.month,
+        value.day,
+        value.hour,
+        value.minute,
+        value.second,
+        value.microsecond,
+        tzinfo=None if value.tzinfo is None else _zone(value.tzinfo),
+        fold=value.fold,
+    )
+    if plain.tzinfo is None:
+        return plain.replace(tzinfo=UTC)
+    return plain.astimezone(UTC)
 
 
 def _interval(item: Any) -> BusyInterval:

@@ -1,0 +1,291 @@
+"""The only code that creates, cancels or reschedules a booking.
+
+Every path (the JSON API, the HTML form, the manage link, staff pages) goes through here, so
+the guarantees hold everywhere:
+- a slot is re-checked against fresh busy time from Exchange (not the cache) before anything
+  is stored, and Exchange being unreachable means "can't confirm", never a guess;
+- bookings of one owner are serialised in a transaction that locks the owner's row
+  (PostgreSQL: SELECT ... FOR UPDATE; SQLite: IMMEDIATE transactions serialise all writers),
+  and the owner's bookings are re-read inside it, so two customers can't take one slot;
+- the booking row and its pending calendar writes commit together, and only after commit are
+  the Celery write task and the emails queued: a confirmed booking is never lost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import transaction
+from django.utils import timezone
+
+from bookings.models import (
+    Booking,
+    BookingPage,
+    BookingStatus,
+    EventWrite,
+    QuestionKind,
+    WriteState,
+    available_timezones,
+)
+from bookings.slots import AvailabilityUnknown, slots_for
+from calendars import busy
+from calendars.models import CalendarRole
+
+CANNOT_CONFIRM = "We can't confirm bookings right now. Please try again in a few minutes."
+
+
+class BookingError(Exception):
+    status = 400
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidBooking(BookingError):
+    status = 400
+
+    def __init__(self, errors: dict[str, list[str]]) -> None:
+        super().__init__("Please correct the highlighted fields.")
+        self.errors = errors
+
+
+class SlotUnavailable(BookingError):
+    status = 409
+
+
+class CannotConfirm(BookingError):
+    status = 503
+
+
+class NotChangeable(BookingError):
+    status = 409
+
+
+@dataclass
+class CustomerDetails:
+    name: str
+    email: str
+    timezone: str
+    phone: str = ""
+    notes: str = ""
+    answers: dict[str, str] = field(default_factory=dict)
+
+
+def _text(data: Mapping[str, Any], key: str, limit: int, errors: dict, required: bool) -> str:
+    value = data.get(key, "")
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        errors.setdefault(key, []).append("Must be text.")
+        return ""
+    value = value.strip()
+    if required and not value:
+        errors.setdefault(key, []).append("This field is required.")
+    elif len(value) > limit:
+        errors.setdefault(key, []).append(f"At most {limit} characters.")
+    return value
+
+
+def parse_customer(page: BookingPage, data: Mapping[str, Any]) -> CustomerDetails:
+    """Validate what a customer typed, field by field; raise InvalidBooking with every error."""
+    errors: dict[str, list[str]] = {}
+    name = _text(data, "name", 200, errors, required=True)
+    email = _text(data, "email", 254, errors, required=True)
+    if email and "email" not in errors:
+        try:
+            validate_email(email)
+        except ValidationError:
+            errors["email"] = ["Enter a valid email address."]
+    zone = _text(data, "timezone", 64, errors, required=False) or page.timezone
+    if "timezone" not in errors and zone not in available_timezones():
+        errors["timezone"] = [f"{zone!r} is not a known time zone."]
+    phone = _text(data, "phone", 40, errors, required=False) if page.ask_phone else ""
+    notes = _text(data, "notes", 5000, errors, required=False) if page.ask_notes else ""
+
+    raw_answers = data.get("answers") or {}
+    answers: dict[str, str] = {}
+    if not isinstance(raw_answers, Mapping):
+        errors["answers"] = ["Must be an object of answers."]
+        raw_answers = {}
+    for question in page.questions.all():
+        key = question.key
+        sub: dict[str, list[str]] = {}
+        value = _text(raw_answers, key, question.max_length, sub, required=question.required)
+        if value and question.kind == QuestionKind.CHOICE and value not in question.choices:
+            sub.setdefault(key, []).append("Choose one of the options.")
+        if sub:
+            errors[f"answers.{key}"] = sub[key]
+        elif value:
+            answers[key] = value
+    if errors:
+        raise InvalidBooking(errors)
+    return CustomerDetails(name, email, zone, phone, notes, answers)
+
+
+def parse_start(value: Any) -> datetime:
+    """An ISO 8601 start with an offset; a naive time would be ambiguous, so it is refused."""
+    if not isinstance(value, str) or not value:
+        raise InvalidBooking({"start": ["Give the slot's start as ISO 8601 with an offset."]})
+    try:
+        start = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidBooking({"start": [f"{value[:40]!r} is not an ISO 8601 time."]}) from None
+    if start.tzinfo is None:
+        raise InvalidBooking({"start": ["The start needs a UTC offset, e.g. +01:00 or Z."]})
+    return start.astimezone(UTC)
+
+
+def _check_slot_is_free(
+    page: BookingPage, start: datetime, *, ignore: Booking | None, fresh: bool
+) -> None:
+    end = start + page.duration
+    try:
+        result = slots_for(
+            page, start, start + timedelta(seconds=1), ignore_booking=ignore, fresh=fresh
+        )
+    except AvailabilityUnknown:
+        raise CannotConfirm(CANNOT_CONFIRM) from None
+    if (start, end) not in result.slots:
+        raise SlotUnavailable("That time is not available any more. Please pick another time.")
+
+
+def _lock_owner(page: BookingPage) -> None:
+    # One row per owner to serialise on: their bookings on every page share the lock.
+    get_user_model().objects.select_for_update().filter(pk=page.owner_id).first()
+
+
+def _targets(page: BookingPage) -> list[Any]:
+    return list(
+        page.page_calendars.filter(role__in=[CalendarRole.MAIN, CalendarRole.ADDITIONAL])
+        .select_related("calendar")
+        .order_by("-role")  # main first
+    )
+
+
+def book(page: BookingPage, start: datetime, customer: CustomerDetails) -> Booking:
+    if not page.active:
+        raise SlotUnavailable("This booking page is not taking bookings.")
+    targets = _targets(page)
+    if not any(pc.role == CalendarRole.MAIN for pc in targets):
+        raise CannotConfirm("This booking page is not set up to take bookings yet.")
+    start = start.astimezone(UTC)
+    # Fresh from Exchange, outside the lock: the slow part must not hold up other bookings.
+    _check_slot_is_free(page, start, ignore=None, fresh=True)
+    with transaction.atomic():
+        _lock_owner(page)
+        # Inside the lock only our own bookings can have changed; the busy time just read
+        # from Exchange is served again from the cache the fresh read filled.
+        _check_slot_is_free(page, start, ignore=None, fresh=False)
+        booking = Booking.objects.create(
+            page=page,
+            owner_id=page.owner_id,
+            start=start,
+            end=start + page.duration,
+            timezone=customer.timezone,
+            name=customer.name,
+            email=customer.email,
+            phone=customer.phone,
+            notes=customer.notes,
+            answers=customer.answers,
+        )
+        for pc in targets:
+            cal = pc.calendar
+            EventWrite.objects.create(
+                booking=booking,
+                calendar=cal,
+                connection_id=cal.connection_id,
+                owner_email=cal.owner_email,
+                folder_id=cal.folder_id,
+                calendar_name=cal.name,
+                role=pc.role,
+            )
+        transaction.on_commit(lambda: _after_change(booking, "booked"))
+    return booking
+
+
+def cancel(booking: Booking, *, by: str, reason: str = "") -> Booking:
+    with transaction.atomic():
+        booking = Booking.objects.select_for_update().select_related("page").get(pk=booking.pk)
+        _check_changeable(booking, by)
+        booking.status = BookingStatus.CANCELLED
+        booking.cancelled_at = timezone.now()
+        booking.cancelled_by = by
+        booking.cancel_reason = reason.strip()[:500]
+        booking.sequence += 1
+        booking.save()
+        booking.writes.update(desired="absent", state=WriteState.PENDING, next_attempt_at=None)
+        transaction.on_commit(lambda: _after_change(booking, "cancelled"))
+    return booking
+
+
+def reschedule(booking: Booking, new_start: datetime, *, by: str) -> Booking:
+    page = booking.page
+    _check_changeable(booking, by)
+    new_start = new_start.astimezone(UTC)
+    _check_slot_is_free(page, new_start, ignore=booking, fresh=True)
+    with transaction.atomic():
+        _lock_owner(page)
+        booking = Booking.objects.select_for_update().select_related("page").get(pk=booking.pk)
+        _check_changeable(booking, by)
+        _check_slot_is_free(page, new_start, ignore=booking, fresh=False)
+        old_start = booking.start
+        booking.start = new_start
+        booking.end = new_start + page.duration
+        booking.sequence += 1
+        booking.save()
+        booking.writes.filter(desired="present").update(
+            state=WriteState.PENDING, next_attempt_at=None
+        )
+        transaction.on_commit(lambda: _after_change(booking, "rescheduled", old_start))
+    return booking
+
+
+def _check_changeable(booking: Booking, by: str) -> None:
+    if booking.is_cancelled:
+        raise NotChangeable("This booking was already cancelled.")
+    if booking.is_past:
+        raise NotChangeable("This booking is in the past.")
+    if by == "customer" and not booking.can_be_changed_by_customer():
+        notice = booking.page.min_notice_minutes
+        raise NotChangeable(
+            f"Bookings can't be changed online less than {_minutes(notice)} before they start. "
+            "Please contact the organiser."
+        )
+
+
+def _minutes(value: int) -> str:
+    if value % 1440 == 0 and value:
+        days = value // 1440
+        return f"{days} day{'s' if days > 1 else ''}"
+    if value % 60 == 0 and value:
+        hours = value // 60
+        return f"{hours} hour{'s' if hours > 1 else ''}"
+    return f"{value} minutes"
+
+
+def _after_change(booking: Booking, what: str, old_start: datetime | None = None) -> None:
+    from bookings import tasks
+
+    busy.invalidate(
+        [booking.page.owner.email, *booking.writes.values_list("owner_email", flat=True)]
+    )
+    tasks.enqueue_writes(booking)
+    previous = old_start.isoformat() if old_start else None
+    tasks.send_booking_emails(str(booking.pk), what, previous)
+
+
+def retry_write(write: EventWrite) -> None:
+    """Staff pressed "Retry now": forget the back-off and queue the write at once."""
+    from bookings import tasks
+
+    EventWrite.objects.filter(pk=write.pk).exclude(state=WriteState.DONE).update(
+        next_attempt_at=None, lease_until=None
+    )
+    tasks.write_event.delay(write.pk)

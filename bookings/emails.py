@@ -1,0 +1,236 @@
+"""The emails the app sends: to customers about their booking, to page owners about bookings
+on their pages, and to owners and admins when a calendar write keeps failing.
+
+Each email is three templates under templates/emails/: <prefix>-subject.txt,
+<prefix>-body.txt and <prefix>-body.html. The subject and text part are rendered without
+autoescaping (they are not HTML); the HTML part is autoescaped, so whatever a customer typed
+comes out as text. Times are shown in the reader's zone: the customer's zone in their emails,
+the page's zone in the owner's, always with the zone's name.
+
+Only the booking's own data goes into an email, never anything read from an Exchange event.
+Sending errors propagate: the caller (a task) decides whether to retry.
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+from collections.abc import Iterable
+from datetime import datetime
+from email.mime.base import MIMEBase
+from typing import Any
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.core.mail.message import SafeMIMEText
+from django.template import Context
+from django.template.loader import get_template, render_to_string
+from django.utils import timezone
+
+from bookings.ics import booking_ics, display_name
+from bookings.models import Booking, EventWrite
+
+OWNER_EVENTS = ("booked", "cancelled", "rescheduled")
+# RFC 3834: keeps out-of-office replies from answering the app's notifications.
+HEADERS = {"Auto-Submitted": "auto-generated"}
+
+
+def send_confirmation(booking: Booking) -> None:
+    _to_customer("confirmation", booking, method="REQUEST")
+
+
+def send_cancellation(booking: Booking) -> None:
+    _to_customer("cancellation", booking, method="CANCEL")
+
+
+def send_reschedule(booking: Booking, *, previous_start: datetime | None = None) -> None:
+    """The booking already has its new time and a bumped sequence; previous_start, when the
+    caller knows it, is shown as the time it moved from."""
+    _to_customer("reschedule", booking, method="REQUEST", previous_start=previous_start)
+
+
+def notify_owner(booking: Booking, what: str, *, previous_start: datetime | None = None) -> None:
+    if what not in OWNER_EVENTS:
+        raise ValueError(f"what must be one of {OWNER_EVENTS}, not {what!r}")
+    page = booking.page
+    if not page.owner.email:
+        return
+    ctx = {
+        **_booking_context(booking, page.timezone, previous_start),
+        "what": what,
+        "answers": labelled_answers(booking),
+        "booking_url": staff_booking_url(booking),
+    }
+    # Replying to the notification reaches the customer, which is what an owner expects.
+    message = _message(
+        "owner-notification",
+        ctx,
+        to=[page.owner.email],
+        zone=page.timezone,
+        reply_to=[booking.email],
+    )
+    message.send()
+
+
+def send_write_alert(write: EventWrite) -> None:
+    """Tell the page owner and the site admins that a booking is not reaching a calendar."""
+    booking = write.booking
+    page = booking.page
+    recipients = _unique([page.owner.email, *_admin_emails()])
+    if not recipients:
+        return
+    ctx = {
+        **_booking_context(booking, page.timezone),
+        "write": write,
+        "calendar": write.target_label,
+        "error": write.last_error or "No error was recorded.",
+        "booking_url": staff_booking_url(booking),
+    }
+    _message("write-alert", ctx, to=recipients, zone=page.timezone).send()
+
+
+# --- helpers ----------------------------------------------------------------------------
+
+
+def _to_customer(
+    prefix: str, booking: Booking, *, method: str, previous_start: datetime | None = None
+) -> None:
+    page = booking.page
+    ctx = {
+        **_booking_context(booking, booking.timezone, previous_start),
+        "manage_url": booking.manage_url(),
+        "public_url": page.public_url() if page.active else "",
+    }
+    owner_email = page.owner.email
+    message = _message(
+        prefix,
+        ctx,
+        to=[booking.email],
+        zone=booking.timezone,
+        reply_to=[owner_email] if owner_email else [],
+    )
+    message.attach(ics_attachment(booking, method))
+    message.send()
+
+
+def _message(
+    prefix: str,
+    ctx: dict[str, Any],
+    *,
+    to: list[str],
+    zone: str,
+    reply_to: Iterable[str] = (),
+) -> EmailMultiAlternatives:
+    """Render emails/<prefix>-subject.txt, -body.txt and -body.html into one message.
+
+    Rendering happens with the reader's zone active, so any |date or |time in a template
+    shows the reader's local time too.
+    """
+    ctx = {**ctx, "site_url": settings.SITE_URL}
+    with timezone.override(zone):
+        subject = _render_plain(f"emails/{prefix}-subject.txt", ctx)
+        text = _render_plain(f"emails/{prefix}-body.txt", ctx)
+        html = render_to_string(f"emails/{prefix}-body.html", ctx)
+    message = EmailMultiAlternatives(
+        # A subject is one line: a newline typed into a name must not break the header.
+        subject=" ".join(subject.split()),
+        body=text,
+        to=to,
+        reply_to=list(reply_to),
+        headers=dict(HEADERS),
+    )
+    message.attach_alternative(html, "text/html")
+    return message
+
+
+def _render_plain(name: str, ctx: dict[str, Any]) -> str:
+    # Not HTML, so not HTML-escaped: "O'Brien & Sons" must read as typed.
+    return get_template(name).template.render(Context(ctx, autoescape=False))
+
+
+def ics_attachment(booking: Booking, method: str) -> MIMEBase:
+    """invite.ics as text/calendar with its iTIP method, which Outlook and Gmail need to
+    treat it as an invitation (or cancellation) rather than a plain file."""
+    part = SafeMIMEText(booking_ics(booking, method).decode(), "calendar", "utf-8")
+    part.set_param("method", method)
+    part.add_header("Content-Disposition", "attachment", filename="invite.ics")
+    return part
+
+
+def _booking_context(
+    booking: Booking, zone: str, previous_start: datetime | None = None
+) -> dict[str, Any]:
+    page = booking.page
+    ctx = {
+        "booking": booking,
+        "page": page,
+        "owner_name": display_name(page.owner),
+        "zone": zone,
+        "when": format_when(booking.start, booking.end, zone),
+        "short_when": format_short(booking.start, zone),
+        "previous_when": "",
+    }
+    if previous_start is not None:
+        previous_end = previous_start + (booking.end - booking.start)
+        ctx["previous_when"] = format_when(previous_start, previous_end, zone)
+    return ctx
+
+
+def format_when(start: datetime, end: datetime, zone: str) -> str:
+    """ "Monday 29 March 2027, 09:00 to 09:30 (Europe/London, BST)"."""
+    tz = zoneinfo.ZoneInfo(zone)
+    start, end = start.astimezone(tz), end.astimezone(tz)
+    span = f"{_day(start)}, {start:%H:%M} to "
+    span += f"{end:%H:%M}" if end.date() == start.date() else f"{_day(end)}, {end:%H:%M}"
+    # Abbreviations like "BST" help; numeric ones like "+04" only repeat the offset.
+    abbr = start.tzname() or ""
+    label = f"{zone}, {abbr}" if abbr.isalpha() and abbr != zone else zone
+    return f"{span} ({label})"
+
+
+def format_short(start: datetime, zone: str) -> str:
+    """ "Mon 29 Mar 2027, 09:00", for subject lines."""
+    local = start.astimezone(zoneinfo.ZoneInfo(zone))
+    return f"{local:%a} {local.day} {local:%b %Y, %H:%M}"
+
+
+def _day(value: datetime) -> str:
+    return f"{value:%A} {value.day} {value:%B %Y}"
+
+
+def labelled_answers(booking: Booking) -> list[tuple[str, str]]:
+    """The customer's answers as (question label, answer), in the page's question order.
+
+    Answers to questions deleted since the booking are kept, under a generic label: the
+    owner should still see everything the customer told them.
+    """
+    answers = dict(booking.answers or {})
+    result = []
+    for question in booking.page.questions.all():
+        if question.key in answers:
+            result.append((question.label, _text(answers.pop(question.key))))
+    for value in answers.values():
+        result.append(("(a question since removed)", _text(value)))
+    return [(label, value) for label, value in result if value]
+
+
+def _text(value: object) -> str:
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    return "" if value is None else str(value)
+
+
+def staff_booking_url(booking: Booking) -> str:
+    return settings.SITE_URL + f"/bookings/{booking.id}/"
+
+
+def _admin_emails() -> list[str]:
+    # Django 5.2 documents ADMINS as (name, email) pairs; 6.0 moves to plain addresses.
+    return [a[1] if isinstance(a, list | tuple) else a for a in settings.ADMINS]
+
+
+def _unique(addresses: Iterable[str]) -> list[str]:
+    seen: dict[str, str] = {}
+    for address in addresses:
+        if address and address.lower() not in seen:
+            seen[address.lower()] = address
+    return list(seen.values())

@@ -1,0 +1,93 @@
+"""Celery tasks: calendar writes with retries, emails, and the periodic sweeps.
+
+Messages are acknowledged only after the task ran (CELERY_TASK_ACKS_LATE), and every write's
+state is also in the database, so a worker killed mid-write loses nothing: the message is
+redelivered, and the periodic sweep picks up anything whose message went missing.
+"""
+
+from __future__ import annotations
+
+import smtplib
+from datetime import datetime
+from typing import Any
+
+from celery import shared_task
+from django.dispatch import receiver
+
+from bookings import writes
+from bookings.models import Booking, EventWrite, WriteState
+from calendars.connect import credentials_rotated
+
+
+@shared_task(bind=True, max_retries=None)
+def write_event(self: Any, write_id: int) -> None:
+    delay = writes.perform(write_id)
+    if delay is None:
+        return
+    if self.request.is_eager:
+        # Eager mode (tests, demos without a worker) would retry on the spot, in a loop;
+        # the periodic sweep picks the write up once its back-off is over.
+        if delay == 0:
+            writes.perform(write_id)
+        return
+    raise self.retry(countdown=delay)
+
+
+def enqueue_writes(booking: Booking) -> None:
+    for pk in booking.writes.exclude(state=WriteState.DONE).values_list("pk", flat=True):
+        write_event.delay(pk)
+
+
+@shared_task
+def retry_due_writes() -> int:
+    due = writes.due()
+    for pk in due:
+        write_event.delay(pk)
+    return len(due)
+
+
+# Customer and owner emails are separate tasks, each retried on its own: a failing mail
+# server must neither lose the customer's confirmation nor send it twice.
+_MAIL_RETRY = {
+    "autoretry_for": (OSError, smtplib.SMTPException),
+    "retry_backoff": 30,
+    "retry_backoff_max": 3600,
+    "max_retries": 20,
+}
+
+
+@shared_task(**_MAIL_RETRY)
+def send_customer_email(booking_id: str, what: str, previous_start: str | None = None) -> None:
+    from bookings import emails
+
+    booking = Booking.objects.select_related("page", "page__owner").get(pk=booking_id)
+    if what == "booked":
+        emails.send_confirmation(booking)
+    elif what == "cancelled":
+        emails.send_cancellation(booking)
+    elif what == "rescheduled":
+        previous = datetime.fromisoformat(previous_start) if previous_start else None
+        emails.send_reschedule(booking, previous_start=previous)
+
+
+@shared_task(**_MAIL_RETRY)
+def send_owner_email(booking_id: str, what: str, previous_start: str | None = None) -> None:
+    from bookings import emails
+
+    booking = Booking.objects.select_related("page", "page__owner").get(pk=booking_id)
+    previous = datetime.fromisoformat(previous_start) if previous_start else None
+    emails.notify_owner(booking, what, previous_start=previous)
+
+
+def send_booking_emails(booking_id: str, what: str, previous_start: str | None = None) -> None:
+    send_customer_email.delay(booking_id, what, previous_start)
+    send_owner_email.delay(booking_id, what, previous_start)
+
+
+@receiver(credentials_rotated)
+def retry_writes_after_rotation(sender: Any, connection: Any, **kwargs: Any) -> None:
+    """Writes that failed with the old password are retried at once with the new one."""
+    failing = EventWrite.objects.filter(connection=connection).exclude(state=WriteState.DONE)
+    failing.update(next_attempt_at=None, lease_until=None)
+    for pk in failing.values_list("pk", flat=True):
+        write_event.delay(pk)

@@ -1,0 +1,154 @@
+"""Converging one EventWrite: make Exchange hold what the booking needs, record the outcome.
+
+`perform` is what the Celery task runs. It is safe to run any number of times, from any
+worker, in any order: a lease stops two runs of one write from overlapping, the event is found
+by the booking's uid before anything is created, and a booking that changed while we wrote
+simply leaves the write pending for one more run.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from bookings.models import Booking, EventWrite, WriteState
+from calendars import events
+from calendars.backends.base import CalendarTarget, EventData
+from calendars.errors import ExchangeError, Throttled
+from calendars.models import CalendarRole
+
+log = logging.getLogger(__name__)
+
+LEASE = timedelta(minutes=2)
+FIRST_RETRY_SECONDS = 5
+
+
+def event_for(booking: Booking, write: EventWrite) -> EventData:
+    page = booking.page
+    lines = [
+        f"Booked by {booking.name} <{booking.email}>",
+    ]
+    if booking.phone:
+        lines.append(f"Phone: {booking.phone}")
+    labels = {q.key: q.label for q in page.questions.all()}
+    for key, answer in booking.answers.items():
+        lines.append(f"{labels.get(key, key)}: {answer}")
+    if booking.notes:
+        lines += ["", "Notes:", booking.notes]
+    lines += ["", f"Manage this booking: {settings.SITE_URL}/bookings/{booking.pk}/"]
+    invite = page.send_exchange_invitation and write.role == CalendarRole.MAIN
+    return EventData(
+        uid=booking.uid,
+        subject=page.subject_for(booking.name),
+        body="\n".join(lines),  # sent as a plain-text body: customer input is never markup
+        location=page.location,
+        start=booking.start,
+        end=booking.end,
+        timezone=page.timezone,
+        invite_email=booking.email if invite else None,
+    )
+
+
+def backoff(attempts: int, error: ExchangeError) -> float:
+    """Seconds to wait before the next attempt: Exchange's own BackOffMilliseconds when it
+    gave one, otherwise exponential from a few seconds up to WRITE_MAX_BACKOFF_SECONDS."""
+    cap = settings.WRITE_MAX_BACKOFF_SECONDS
+    if isinstance(error, Throttled) and error.back_off:
+        return min(max(float(error.back_off), 1.0), cap)
+    return float(min(FIRST_RETRY_SECONDS * 2 ** max(attempts - 1, 0), cap))
+
+
+def perform(write_id: int, now: datetime | None = None) -> float | None:
+    """Run the write once. Returns None when nothing more is needed now, else the seconds
+    after which to try again (0 = at once: the booking changed while we were writing)."""
+    now = now or timezone.now()
+    claimed = (
+        EventWrite.objects.filter(pk=write_id)
+        .exclude(state=WriteState.DONE)
+        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
+        .update(lease_until=now + LEASE)
+    )
+    if not claimed:
+        return None  # already done, or another worker holds it right now
+    write = EventWrite.objects.select_related("booking__page", "connection").get(pk=write_id)
+    booking = write.booking
+    seen = (write.desired, booking.sequence)
+    try:
+        if write.connection is None:
+            raise ExchangeError(
+                "The Exchange connection this calendar was reached through was removed. "
+                "Reconnect, then retry."
+            )
+        target = CalendarTarget(owner_email=write.owner_email, folder_id=write.folder_id)
+        if write.desired == "present":
+            item_id = events.put(write.connection, target, event_for(booking, write), write.item_id)
+        else:
+            events.remove(write.connection, target, booking.uid, write.item_id)
+            item_id = ""
+    except ExchangeError as exc:
+        return _failed(write, exc, now)
+    except Exception as exc:  # a bug must not lose the write: record it and retry later
+        log.exception("calendar write %s crashed", write_id)
+        return _failed(write, ExchangeError(f"Unexpected error: {type(exc).__name__}"), now)
+
+    with transaction.atomic():
+        current = EventWrite.objects.select_for_update().get(pk=write_id)
+        sequence = Booking.objects.values_list("sequence", flat=True).get(pk=booking.pk)
+        current.item_id = item_id
+        current.attempts = 0
+        current.last_error = current.last_error_code = ""
+        current.last_attempt_at = now
+        current.next_attempt_at = None
+        current.lease_until = None
+        if (current.desired, sequence) == seen:
+            current.state = WriteState.DONE
+            current.done_at = timezone.now()
+            current.written_version = sequence
+            current.save()
+            return None
+        current.state = WriteState.PENDING
+        current.save()
+    return 0.0
+
+
+def _failed(write: EventWrite, error: ExchangeError, now: datetime) -> float:
+    attempts = write.attempts + 1
+    delay = backoff(attempts, error)
+    EventWrite.objects.filter(pk=write.pk).update(
+        state=WriteState.FAILING,
+        attempts=attempts,
+        last_error=error.message,
+        last_error_code=error.code,
+        last_attempt_at=now,
+        next_attempt_at=now + timedelta(seconds=delay),
+        lease_until=None,
+    )
+    log.warning("calendar write %s failed (%s), attempt %s", write.pk, error.code, attempts)
+    if attempts >= settings.WRITE_ALERT_AFTER_ATTEMPTS and write.alerted_at is None:
+        from bookings import emails
+
+        write.refresh_from_db()
+        emails.send_write_alert(write)
+        EventWrite.objects.filter(pk=write.pk).update(alerted_at=now)
+    return delay
+
+
+def due(now: datetime | None = None) -> list[int]:
+    """Writes the periodic sweep should run: failing ones whose back-off is over, and pending
+    ones nobody touched for a while (their task message was lost)."""
+    now = now or timezone.now()
+    stale = now - LEASE
+    return list(
+        EventWrite.objects.exclude(state=WriteState.DONE)
+        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
+        .filter(
+            Q(next_attempt_at__lte=now)
+            | Q(next_attempt_at__isnull=True, booking__created__lt=stale)
+        )
+        .values_list("pk", flat=True)
+    )

@@ -1,0 +1,109 @@
+"""Reading busy time: the one entry point booking code uses, with a short shared cache.
+
+Only start, end and free/busy status ever leave this module. Primary calendars are read with
+one batched free/busy request for all owners; sub-calendars with CalendarView; independent
+requests in parallel (see EwsBackend.busy).
+
+The cache is keyed by the calendars, the range and a per-owner generation number; bumping an
+owner's generation (`invalidate`) makes every cached answer that includes them unreachable,
+which is how a booking or cancellation made by this app shows up at once everywhere.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from django.conf import settings
+from django.core.cache import cache
+
+from calendars.backends.base import BusyInterval, CalendarTarget
+from calendars.connect import backend_for
+from calendars.errors import ExchangeError
+from calendars.models import CalendarRef, ExchangeConnection
+
+
+@dataclass(frozen=True)
+class BusyResult:
+    intervals: dict[int, list[BusyInterval]]  # CalendarRef pk -> busy intervals
+    stale: bool = False  # served from a cache older than BUSY_CACHE_SECONDS: Exchange is down
+    fetched_at: float = 0.0  # unix time the answer came from Exchange
+
+
+def target_for(ref: CalendarRef) -> CalendarTarget:
+    # Primary calendars go through free/busy (batched, and the only way in with free/busy-only
+    # permission); other folders through CalendarView, which needs read rights.
+    folder = "" if ref.is_primary else ref.folder_id
+    return CalendarTarget(owner_email=ref.owner_email, folder_id=folder)
+
+
+def busy_intervals(
+    connection: ExchangeConnection,
+    calendars: Sequence[CalendarRef],
+    start: datetime,
+    end: datetime,
+    *,
+    fresh: bool = False,
+) -> BusyResult:
+    """Busy time per calendar in [start, end). Raises ExchangeError when Exchange can't answer
+    and no usable cached answer exists; `fresh` skips the cache (the re-check at booking)."""
+    if not calendars:
+        return BusyResult({}, fetched_at=time.time())
+    key = _key(connection, calendars, start, end)
+    cached = None if fresh else cache.get(key)
+    if cached is not None and time.time() - cached.fetched_at <= settings.BUSY_CACHE_SECONDS:
+        return cached
+    try:
+        result = _fetch(connection, calendars, start, end)
+    except ExchangeError as exc:
+        if cached is not None and exc.transient:
+            return BusyResult(cached.intervals, stale=True, fetched_at=cached.fetched_at)
+        raise
+    cache.set(key, result, timeout=max(settings.BUSY_CACHE_STALE_SECONDS, 1))
+    return result
+
+
+def _fetch(
+    connection: ExchangeConnection,
+    calendars: Sequence[CalendarRef],
+    start: datetime,
+    end: datetime,
+) -> BusyResult:
+    targets = {ref.pk: target_for(ref) for ref in calendars}
+    by_target = backend_for(connection).busy(
+        sorted(set(targets.values()), key=lambda t: (t.owner_email, t.folder_id)),
+        start.astimezone(UTC),
+        end.astimezone(UTC),
+    )
+    return BusyResult(
+        {pk: by_target.get(target, []) for pk, target in targets.items()}, fetched_at=time.time()
+    )
+
+
+def invalidate(owner_emails: Iterable[str]) -> None:
+    """Forget cached busy time of these owners (this app just booked or cancelled)."""
+    for email in {e.lower() for e in owner_emails}:
+        cache.set(_generation_key(email), time.time_ns(), timeout=None)
+
+
+def _generation_key(email: str) -> str:
+    return f"busy-gen:{email}"
+
+
+def _key(
+    connection: ExchangeConnection, calendars: Sequence[CalendarRef], start: datetime, end: datetime
+) -> str:
+    owners = sorted({ref.owner_email.lower() for ref in calendars})
+    generations = cache.get_many([_generation_key(o) for o in owners])
+    parts = [
+        str(connection.pk),
+        str(connection.credential_version),
+        ",".join(f"{ref.pk}:{ref.is_primary}" for ref in sorted(calendars, key=lambda r: r.pk)),
+        start.astimezone(UTC).isoformat(),
+        end.astimezone(UTC).isoformat(),
+        ",".join(f"{o}={generations.get(_generation_key(o), 0)}" for o in owners),
+    ]
+    return "busy:" + hashlib.sha256("|".join(parts).encode()).hexdigest()

@@ -1,0 +1,81 @@
+"""Real-browser tests: Playwright driving Debian's Chromium against Django's live server.
+
+Every test here is marked `browser` (the SQLite run skips them; `make test` runs them on
+PostgreSQL). Calendar writes run eagerly in the live server's thread, so a test can read the
+event back from the simulator as soon as the page shows the booking.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+# Playwright's sync API runs an event loop in the test's thread; the ORM calls the tests make
+# between browser steps are still plain synchronous code.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "screenshots"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    for item in items:
+        if Path(str(item.fspath)).is_relative_to(here):
+            item.add_marker(pytest.mark.browser)
+
+
+@pytest.fixture(scope="session")
+def _playwright() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        yield p
+
+
+@pytest.fixture(scope="session")
+def chromium(_playwright):  # type: ignore[no-untyped-def]
+    executable = shutil.which("chromium") or "/usr/bin/chromium"
+    browser = _playwright.chromium.launch(  # type: ignore[attr-defined]
+        executable_path=executable, headless=True, args=["--no-sandbox"]
+    )
+    yield browser
+    browser.close()
+
+
+@pytest.fixture
+def browser(chromium, live_server, eager_writes, settings):  # type: ignore[no-untyped-def]
+    """A fresh browser context (desktop size) on the live server; see `phone` for mobile."""
+    settings.SITE_URL = live_server.url
+    context = chromium.new_context(
+        base_url=live_server.url, viewport={"width": 1280, "height": 900}
+    )
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def phone(chromium, live_server, eager_writes, settings):  # type: ignore[no-untyped-def]
+    settings.SITE_URL = live_server.url
+    context = chromium.new_context(
+        base_url=live_server.url,
+        viewport={"width": 390, "height": 844},
+        is_mobile=True,
+        has_touch=True,
+    )
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+def login(page, username: str, password: str = "staff-password") -> None:  # type: ignore[no-untyped-def]
+    page.goto("/accounts/login/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
