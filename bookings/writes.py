@@ -16,7 +16,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from bookings.models import Booking, EventWrite, WriteState
+from bookings.models import PERMISSION_HINT, Booking, EventWrite, WriteState
 from calendars import events
 from calendars.backends.base import CalendarTarget, EventData
 from calendars.errors import ExchangeError, Throttled
@@ -91,7 +91,7 @@ def perform(write_id: int, now: datetime | None = None) -> float | None:
             events.remove(write.connection, target, booking.uid, write.item_id)
             item_id = ""
     except ExchangeError as exc:
-        return _failed(write, exc, now)
+        return _failed(write, _explained(exc, write), now)
     except Exception as exc:  # a bug must not lose the write: record it and retry later
         log.exception("calendar write %s crashed", write_id)
         return _failed(write, ExchangeError(f"Unexpected error: {type(exc).__name__}"), now)
@@ -114,6 +114,19 @@ def perform(write_id: int, now: datetime | None = None) -> float | None:
         current.state = WriteState.PENDING
         current.save()
     return 0.0
+
+
+def _explained(error: ExchangeError, write: EventWrite) -> ExchangeError:
+    """The error in words that tell the owner what to fix for this calendar."""
+    if error.code == "access_denied":
+        via = write.connection.email if write.connection else "the connection"
+        explained = ExchangeError(
+            f"Exchange refused to change {write.target_label}: {via} needs Editor or "
+            f"Delegate permission on this calendar. {PERMISSION_HINT}"
+        )
+        explained.code = error.code
+        return explained
+    return error
 
 
 def _failed(write: EventWrite, error: ExchangeError, now: datetime) -> float:

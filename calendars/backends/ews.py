@@ -44,8 +44,18 @@ from exchangelib import (
 )
 from exchangelib import errors as ews_errors
 from exchangelib.folders import SHALLOW, Calendar, Root
-from exchangelib.properties import DistinguishedFolderId, Mailbox
+from exchangelib.properties import (
+    DaylightTime,
+    DistinguishedFolderId,
+    FreeBusyViewOptions,
+    Mailbox,
+    MailboxData,
+    StandardTime,
+    TimeWindow,
+    TimeZone,
+)
 from exchangelib.protocol import BaseProtocol, Protocol
+from exchangelib.services import GetUserAvailability
 from exchangelib.version import EXCHANGE_2013, EXCHANGE_2016, EXCHANGE_2019, EXCHANGE_O365
 
 from calendars import oauth
@@ -75,6 +85,16 @@ _PERMISSION_LEVELS_WITH_CREATE = {
     "Author",
     "NoneditingAuthor",
 }
+
+
+# exchangelib's get_free_busy_info first asks the server for its time zone definitions (a
+# GetServerTimeZones round trip) on every call, only to describe UTC. We ask in UTC, which
+# needs no transitions: the same StandardTime/DaylightTime pair Outlook sends for UTC.
+_UTC_AVAILABILITY_ZONE = TimeZone(
+    bias=0,
+    standard_time=StandardTime(bias=0, time=time(2), occurrence=5, iso_month=10, weekday=7),
+    daylight_time=DaylightTime(bias=0, time=time(1), occurrence=5, iso_month=3, weekday=7),
+)
 
 
 class BookingUid(ExtendedProperty):
@@ -397,11 +417,20 @@ class EwsBackend(Backend):
         owners = ",".join(t.owner_email for t in targets)
         with self._call(SyncDirection.READ, "GetUserAvailability", owners):
             views = list(
-                account.protocol.get_free_busy_info(
-                    accounts=[(t.owner_email, "Required", False) for t in targets],
-                    start=start.astimezone(UTC_TZ),
-                    end=end.astimezone(UTC_TZ),
-                    requested_view="Detailed",
+                GetUserAvailability(account.protocol).call(
+                    tzinfo=UTC_TZ,
+                    mailbox_data=[
+                        MailboxData(email=t.owner_email, attendee_type="Required")
+                        for t in targets
+                    ],
+                    timezone=_UTC_AVAILABILITY_ZONE,
+                    free_busy_view_options=FreeBusyViewOptions(
+                        time_window=TimeWindow(
+                            start=start.astimezone(UTC_TZ), end=end.astimezone(UTC_TZ)
+                        ),
+                        merged_free_busy_interval=30,
+                        requested_view="Detailed",
+                    ),
                 )
             )
         result: dict[CalendarTarget, list[BusyInterval]] = {}

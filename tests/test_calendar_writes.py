@@ -1,0 +1,235 @@
+"""Confirmed bookings reach Exchange whatever Exchange does: throttling, outages, a rotated
+password, a retried task, a lost permission. Over the wire against the simulator."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time, timedelta
+
+import pytest
+from django.core import mail
+from django.core.cache import cache
+
+from bookings import actions, writes
+from bookings.models import EventWrite, WriteState
+from calendars import connect
+
+pytestmark = pytest.mark.django_db
+
+
+def monday_after(days: int = 7) -> datetime:
+    day = datetime.now(UTC).date() + timedelta(days=days)
+    day += timedelta(days=(7 - day.weekday()) % 7)
+    return datetime.combine(day, time(0), tzinfo=UTC)
+
+
+CUSTOMER = actions.CustomerDetails("Ann Customer", "ann@example.com", "Europe/Paris")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> None:
+    cache.clear()
+
+
+@pytest.fixture
+def page(world):  # type: ignore[no-untyped-def]
+    return world.page(world.staff("olivia"), tz="Europe/London", title="Consultation")
+
+
+def book(page, hour: int = 10):  # type: ignore[no-untyped-def]
+    """Book without running the write: the tests run `writes.perform` themselves."""
+    return actions.book(page, monday_after().replace(hour=hour), CUSTOMER)
+
+
+def subjects(world, owner: str, calendar: str | None = None) -> list[str]:  # type: ignore[no-untyped-def]
+    return [e.subject for e in world.sim.events(owner, calendar)]
+
+
+def test_a_write_throttled_by_exchange_is_retried_after_its_back_off(world, page) -> None:
+    booking = book(page)
+    write = booking.writes.get()
+    world.sim.throttle(count=5, back_off_ms=2500)
+    delay = writes.perform(write.pk)
+    write.refresh_from_db()
+    assert write.state == WriteState.FAILING and write.last_error_code == "throttled"
+    assert delay == pytest.approx(2.5)  # Exchange's BackOffMilliseconds, not our own guess
+    assert write.next_attempt_at is not None
+    world.sim.clear_faults()
+    assert writes.perform(write.pk) is None
+    write.refresh_from_db()
+    assert write.state == WriteState.DONE
+    assert subjects(world, page.owner.email) == ["Consultation: Ann Customer"]
+
+
+def test_the_booking_stays_while_exchange_is_down_and_the_event_lands_when_it_is_back(
+    world, page
+) -> None:
+    booking = book(page)
+    write = booking.writes.get()
+    world.sim.go_down()
+    first = writes.perform(write.pk)
+    second = writes.perform(write.pk)
+    assert first is not None and second is not None and second > first  # exponential
+    write.refresh_from_db()
+    assert write.state == WriteState.FAILING and write.attempts == 2
+    assert "reach" in write.last_error.lower() or "unavailable" in write.last_error.lower()
+    booking.refresh_from_db()
+    assert booking.status == "confirmed"
+
+    world.sim.come_up()
+    # The periodic sweep finds the write once its back-off is over.
+    assert write.pk in writes.due(now=write.next_attempt_at + timedelta(seconds=1))
+    writes.perform(write.pk)
+    write.refresh_from_db()
+    assert write.state == WriteState.DONE
+    assert subjects(world, page.owner.email) == ["Consultation: Ann Customer"]
+
+
+def test_a_retried_write_does_not_duplicate_the_event(world, page) -> None:
+    booking = book(page)
+    write = booking.writes.get()
+    writes.perform(write.pk)
+    # As if the worker died after Exchange created the event but before we saved its id.
+    EventWrite.objects.filter(pk=write.pk).update(state=WriteState.PENDING, item_id="")
+    writes.perform(write.pk)
+    write.refresh_from_db()
+    assert write.state == WriteState.DONE
+    assert len(world.sim.events(page.owner.email)) == 1
+    assert write.item_id == world.sim.events(page.owner.email)[0].id
+
+
+def test_a_write_that_already_holds_its_lease_is_not_run_twice(world, page) -> None:
+    booking = book(page)
+    write = booking.writes.get()
+    EventWrite.objects.filter(pk=write.pk).update(
+        lease_until=datetime.now(UTC) + timedelta(minutes=1)
+    )
+    assert writes.perform(write.pk) is None
+    assert world.sim.events(page.owner.email) == []
+
+
+def test_additional_booking_calendars_get_a_copy(world) -> None:
+    owner = world.staff("olivia")
+    colleague = world.staff("peter")
+    world.sub_calendar(owner.email, "Clients")
+    page = world.page(
+        owner,
+        roles={
+            owner.email: "main",
+            colleague.email: "additional",
+            f"{owner.email}/Clients": "additional",
+        },
+    )
+    booking = book(page)
+    assert booking.writes.count() == 3
+    assert booking.writes.first().role == "main"  # the main calendar is written first
+    for write in booking.writes.all():
+        writes.perform(write.pk)
+    assert set(booking.writes.values_list("state", flat=True)) == {WriteState.DONE}
+    assert subjects(world, owner.email) == ["Consultation: Ann Customer"]
+    assert subjects(world, owner.email, "Clients") == ["Consultation: Ann Customer"]
+    assert subjects(world, colleague.email) == ["Consultation: Ann Customer"]
+
+
+def test_a_calendar_that_lost_write_permission_shows_a_failing_write_with_a_clear_error(
+    world, page, settings
+) -> None:
+    settings.WRITE_ALERT_AFTER_ATTEMPTS = 2
+    booking = book(page)
+    write = booking.writes.get()
+    world.sim.set_permission(page.owner.email, world.corporate().email, "Reviewer")
+    writes.perform(write.pk)
+    write.refresh_from_db()
+    assert write.state == WriteState.FAILING
+    assert write.last_error_code == "access_denied"
+    assert "permission" in write.last_error.lower()
+    assert booking.write_summary() == WriteState.FAILING
+    assert mail.outbox == []
+    writes.perform(write.pk)  # the second failure in a row tells the owner and the admins
+    assert [m.to for m in mail.outbox] == [[page.owner.email]] or page.owner.email in mail.outbox[
+        0
+    ].to
+    assert "Consultation" in mail.outbox[0].subject or "calendar" in mail.outbox[0].subject.lower()
+
+
+def test_a_write_after_password_rotation_succeeds_and_failed_writes_are_retried_at_once(
+    world, page, eager_writes, django_user_model, django_capture_on_commit_callbacks
+) -> None:
+    corporate = world.corporate()
+    booking = book(page)
+    write = booking.writes.get()
+    world.sim.set_password(corporate.email, "the-new-password-2027")  # rotated in AD first
+    writes.perform(write.pk)
+    write.refresh_from_db()
+    assert write.last_error_code == "auth_failed"
+    admin = django_user_model.objects.create_superuser("root", "root@example.com", "x")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        connect.rotate_secret(corporate, "the-new-password-2027", admin)
+
+    write.refresh_from_db()
+    assert write.state == WriteState.DONE  # re-queued by the rotation, not by a timer
+    assert subjects(world, page.owner.email) == ["Consultation: Ann Customer"]
+
+
+def test_cancelling_deletes_the_event_and_rescheduling_moves_the_same_event(world, page) -> None:
+    booking = book(page, hour=10)
+    write = booking.writes.get()
+    writes.perform(write.pk)
+    write.refresh_from_db()
+    item_id = write.item_id
+
+    new_start = monday_after().replace(hour=14)
+    actions.reschedule(booking, new_start, by="staff")
+    writes.perform(write.pk)
+    events = world.sim.events(page.owner.email)
+    assert [(e.id, e.start) for e in events] == [(item_id, new_start)]
+
+    actions.cancel(booking, by="customer")
+    writes.perform(write.pk)
+    write.refresh_from_db()
+    assert write.state == WriteState.DONE and write.desired == "absent"
+    assert world.sim.events(page.owner.email) == []
+
+
+def test_a_booking_changed_while_its_event_was_written_is_written_again(world, page) -> None:
+    booking = book(page, hour=10)
+    write = booking.writes.get()
+    # The customer moves the booking between our claim and our save: simulated by bumping
+    # the sequence the write saw.
+    original = writes.event_for
+
+    def moving(booking_arg, write_arg):  # type: ignore[no-untyped-def]
+        event = original(booking_arg, write_arg)
+        from bookings.models import Booking
+
+        Booking.objects.filter(pk=booking.pk).update(sequence=5)
+        return event
+
+    writes.event_for = moving
+    try:
+        assert writes.perform(write.pk) == 0.0
+    finally:
+        writes.event_for = original
+    write.refresh_from_db()
+    assert write.state == WriteState.PENDING
+    assert writes.perform(write.pk) is None
+    write.refresh_from_db()
+    assert write.state == WriteState.DONE and write.written_version == 5
+
+
+def test_a_cancelled_booking_cannot_be_cancelled_or_moved_again(page) -> None:
+    booking = book(page)
+    actions.cancel(booking, by="customer")
+    with pytest.raises(actions.NotChangeable):
+        actions.cancel(booking, by="customer")
+    with pytest.raises(actions.NotChangeable):
+        actions.reschedule(booking, monday_after().replace(hour=11), by="staff")
+
+
+def test_customers_cannot_change_a_booking_inside_the_minimum_notice(page) -> None:
+    booking = book(page)
+    page.min_notice_minutes = 60 * 24 * 30
+    page.save()
+    with pytest.raises(actions.NotChangeable, match="30 days"):
+        actions.cancel(booking, by="customer")
+    actions.cancel(booking, by="staff", reason="Owner is ill")

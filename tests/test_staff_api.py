@@ -1,0 +1,168 @@
+"""The staff API with token auth: pages, hours, overrides, questions, calendars and roles."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.management import call_command
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from bookings.models import BookingPage
+
+pytestmark = pytest.mark.django_db
+
+
+def client_for(user) -> APIClient:  # type: ignore[no-untyped-def]
+    token, _ = Token.objects.get_or_create(user=user)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    return client
+
+
+PAGE = {
+    "slug": "intro-call",
+    "title": "Intro call",
+    "timezone": "Europe/London",
+    "duration_minutes": 30,
+    "weekly_hours": [
+        {"weekday": 0, "start": "09:00", "end": "12:00"},
+        {"weekday": 0, "start": "13:00", "end": "17:00"},
+    ],
+    "overrides": [{"date": "2027-12-25", "hours": []}],
+    "questions": [{"label": "Topic", "kind": "choice", "choices": ["Sales", "Support"]}],
+}
+
+
+def test_a_token_is_created_by_a_management_command(django_user_model, capsys) -> None:
+    user = django_user_model.objects.create_user("olivia", "o@contoso.example", "x")
+    call_command("drf_create_token", "olivia")
+    assert Token.objects.get(user=user).key in capsys.readouterr().out
+
+
+def test_staff_create_a_page_with_hours_overrides_and_questions(django_user_model) -> None:
+    user = django_user_model.objects.create_user("olivia", "o@contoso.example", "x")
+    response = client_for(user).post("/api/v1/staff/pages/", PAGE, format="json")
+    assert response.status_code == 201, response.content
+    page = BookingPage.objects.get(slug="intro-call")
+    assert page.owner == user
+    assert page.weekly_hours.count() == 2
+    assert page.overrides.get().hours == []
+    assert page.questions.get().choices == ["Sales", "Support"]
+    assert page.blocking_statuses == ["Busy", "Tentative", "OOF", "WorkingElsewhere"]
+    assert "Choose a main booking calendar" in " ".join(response.json()["problems"])
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"timezone": "Mars/Base"}, "timezone"),
+        ({"slug": "admin"}, "slug"),
+        ({"weekly_hours": [{"weekday": 0, "start": "12:00", "end": "09:00"}]}, "weekly_hours"),
+        (
+            {
+                "weekly_hours": [
+                    {"weekday": 1, "start": "09:00", "end": "12:00"},
+                    {"weekday": 1, "start": "11:00", "end": "13:00"},
+                ]
+            },
+            "weekly_hours",
+        ),
+        ({"overrides": [{"date": "2027-12-25", "hours": [["10:00"]]}]}, "overrides"),
+        ({"questions": [{"label": "Topic", "kind": "choice", "choices": []}]}, "questions"),
+        ({"blocking_statuses": ["Busy", "Sleeping"]}, "blocking_statuses"),
+        ({"duration_minutes": 0}, "duration_minutes"),
+    ],
+)
+def test_bad_pages_are_refused_with_field_errors(django_user_model, change, field) -> None:
+    user = django_user_model.objects.create_user("olivia", "o@contoso.example", "x")
+    response = client_for(user).post("/api/v1/staff/pages/", {**PAGE, **change}, format="json")
+    assert response.status_code == 400
+    assert field in response.json()
+    assert not BookingPage.objects.exists()
+
+
+def test_staff_see_and_change_only_their_own_pages(django_user_model) -> None:
+    olivia = django_user_model.objects.create_user("olivia", "o@contoso.example", "x")
+    peter = django_user_model.objects.create_user("peter", "p@contoso.example", "x")
+    root = django_user_model.objects.create_superuser("root", "r@contoso.example", "x")
+    page_id = client_for(olivia).post("/api/v1/staff/pages/", PAGE, format="json").json()["id"]
+    intruder = client_for(peter)
+    assert intruder.get("/api/v1/staff/pages/").json() == []
+    assert intruder.get(f"/api/v1/staff/pages/{page_id}/").status_code == 404
+    assert intruder.patch(f"/api/v1/staff/pages/{page_id}/", {"title": "x"}).status_code == 404
+    assert intruder.delete(f"/api/v1/staff/pages/{page_id}/").status_code == 404
+    assert intruder.get(f"/api/v1/staff/pages/{page_id}/calendars/").status_code == 404
+    assert client_for(root).get(f"/api/v1/staff/pages/{page_id}/").status_code == 200
+    assert APIClient().get("/api/v1/staff/pages/").status_code == 401
+
+
+def test_calendars_are_discovered_and_roles_validated_through_the_api(world) -> None:
+    owner = world.staff("olivia")
+    colleague = world.person("peter")  # free/busy only
+    client = client_for(owner)
+    page_id = client.post(
+        "/api/v1/staff/pages/", {**PAGE, "slug": f"p-{world.tag}"}, format="json"
+    ).json()["id"]
+
+    response = client.post(f"/api/v1/staff/pages/{page_id}/owners/", {"email": owner.email})
+    assert response.status_code == 200, response.content
+    response = client.post(f"/api/v1/staff/pages/{page_id}/owners/", {"email": colleague.email})
+    owners = {o["email"]: o["calendars"] for o in response.json()["owners"]}
+    mine = owners[owner.email][0]
+    theirs = owners[colleague.email][0]
+    assert mine["allowed_roles"] == ["main", "busy", "additional"]
+    assert theirs["allowed_roles"] == ["busy"]
+    assert theirs["permission_level"] == "FreeBusyTimeOnly"
+
+    refused = client.put(
+        f"/api/v1/staff/pages/{page_id}/roles/",
+        {"roles": {str(theirs["id"]): "main"}},
+        format="json",
+    )
+    assert refused.status_code == 400
+    assert "Editor or Delegate" in refused.json()["errors"][str(theirs["id"])][0]
+
+    ok = client.put(
+        f"/api/v1/staff/pages/{page_id}/roles/",
+        {"roles": {str(mine["id"]): "main", str(theirs["id"]): "busy"}},
+        format="json",
+    )
+    assert ok.status_code == 200, ok.content
+    page = BookingPage.objects.get(pk=page_id)
+    assert page.main_calendar().calendar.owner_email == owner.email
+    assert page.setup_problems() == []
+
+    missing = client.post(
+        f"/api/v1/staff/pages/{page_id}/owners/", {"email": "nobody@contoso.example"}
+    )
+    assert missing.status_code == 400
+    assert "nobody@contoso.example" in missing.json()["detail"]
+
+
+def test_a_page_with_bookings_cannot_be_deleted(world) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from bookings.models import Booking
+
+    owner = world.staff("olivia")
+    page = world.page(owner)
+    start = datetime.now(UTC) + timedelta(days=3)
+    Booking.objects.create(
+        page=page,
+        owner=owner,
+        start=start,
+        end=start + timedelta(minutes=30),
+        timezone="UTC",
+        name="Ann",
+        email="ann@example.com",
+    )
+    response = client_for(owner).delete(f"/api/v1/staff/pages/{page.pk}/")
+    assert response.status_code == 409
+    assert BookingPage.objects.filter(pk=page.pk).exists()
+
+
+def test_the_openapi_schema_is_served(client) -> None:
+    response = client.get("/api/v1/schema/")
+    assert response.status_code == 200
+    assert b"/api/v1/pages/{slug}/slots" in response.content
+    assert b"/api/v1/staff/pages/" in response.content
