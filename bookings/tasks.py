@@ -91,3 +91,28 @@ def retry_writes_after_rotation(sender: Any, connection: Any, **kwargs: Any) -> 
     failing.update(next_attempt_at=None, lease_until=None)
     for pk in failing.values_list("pk", flat=True):
         write_event.delay(pk)
+
+
+@shared_task
+def recheck_page_calendars() -> int:
+    """Ask Exchange again what each page's calendars allow, so that a permission withdrawn in
+    Outlook shows up on the page and the dashboard (CalendarRef.error / can_create) instead of
+    surfacing only when a booking fails to write."""
+    from bookings.models import BookingPage, PageCalendar
+    from calendars import discovery
+    from calendars.connect import connection_for
+
+    checked = 0
+    for page in BookingPage.objects.filter(active=True).select_related("owner"):
+        connection = connection_for(page.owner)
+        if connection is None:
+            continue
+        owners = set(
+            PageCalendar.objects.filter(page=page)
+            .exclude(role="")
+            .values_list("calendar__owner_email", flat=True)
+        )
+        for owner in sorted(owners):
+            discovery.discover(connection, owner)
+            checked += 1
+    return checked

@@ -29,7 +29,7 @@ for _ in $(seq 1 50); do (exec 3<>"/dev/tcp/127.0.0.1/$SIM_PORT") 2>/dev/null &&
 
 python manage.py seed_demo --ews-url "$DEMO_EWS_URL"
 
-celery -A scheduler_site worker --pool threads --concurrency 4 -l INFO >var/worker.log 2>&1 &
+celery -A scheduler_site worker --beat --schedule var/celerybeat-schedule --pool threads --concurrency 4 -l INFO >var/worker.log 2>&1 &
 pids+=($!)
 
 cat <<INFO

@@ -1,15 +1,19 @@
-"""Seed the demo: an admin, a staff member attached to the corporate connection, and the
-corporate connection itself pointing at the Exchange simulator started by `make run`.
+"""Seed the demo: an admin, a staff member attached to the corporate connection, the
+corporate connection itself pointing at the Exchange simulator started by `make run`, and two
+booking pages: one that also reads a colleague's shared calendar for busy time, one that
+puts a copy of every booking in an additional calendar.
 
 Idempotent: running it again resets the demo logins' passwords and keeps everything else.
 """
 
+from datetime import time
 from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandParser
 
-from calendars import connect
+from bookings.models import BookingPage, PageCalendar, PageCalendarOwner, Question, WeeklyHours
+from calendars import connect, discovery
 from calendars.models import AuthType, ConnectionKind, ExchangeConnection
 
 # These mirror calendars/simulator/demo_seed.yaml.
@@ -59,3 +63,75 @@ class Command(BaseCommand):
             member = connect.check_member(users["staff"].corporate_membership)
         access = "granted" if member.access_ok else f"missing ({member.error})"
         self.stdout.write(f"Staff member attached; delegation from {STAFF_MAILBOX} {access}.")
+        for spec in PAGES:
+            self._page(users["staff"], conn, spec)
+
+    def _page(self, owner: Any, conn: ExchangeConnection, spec: dict[str, Any]) -> None:
+        page, created = BookingPage.objects.get_or_create(
+            slug=spec["slug"], defaults={"owner": owner, **spec["fields"]}
+        )
+        if created:
+            for weekday in range(5):
+                WeeklyHours.objects.create(page=page, weekday=weekday, start=time(9), end=time(17))
+            for label, kind, choices in spec.get("questions", []):
+                Question.objects.create(page=page, label=label, kind=kind, choices=choices)
+        for owner_email, calendar, role in spec["roles"]:
+            PageCalendarOwner.objects.get_or_create(page=page, email=owner_email)
+            found = discovery.discover(conn, owner_email)
+            ref = next(
+                (r for r in found.calendars if (r.name == calendar if calendar else r.is_primary)),
+                None,
+            )
+            if ref is None:
+                self.stdout.write(f"  {page.slug}: {owner_email} {calendar or ''}: {found.message}")
+                continue
+            PageCalendar.objects.update_or_create(page=page, calendar=ref, defaults={"role": role})
+        problems = page.setup_problems()
+        state = "ready" if not problems else "needs attention: " + " ".join(problems)
+        self.stdout.write(f"Booking page /{page.slug}/ {state}")
+
+
+PAGES = [
+    {
+        "slug": "intro-call",
+        "fields": {
+            "title": "Intro call with Alice",
+            "description": "A first 30-minute conversation about your project.",
+            "location": "Microsoft Teams (the link comes with the confirmation)",
+            "timezone": "Europe/London",
+            "duration_minutes": 30,
+            "interval_minutes": 30,
+            "min_notice_minutes": 120,
+            "window_days": 30,
+        },
+        "questions": [("What would you like to talk about?", "long", [])],
+        # Bob covers for Alice: his busy time blocks her intro calls too.
+        "roles": [
+            (STAFF_MAILBOX, "", "main"),
+            (STAFF_MAILBOX, "Consulting hours", "busy"),
+            ("bob@contoso.example", "", "busy"),
+        ],
+    },
+    {
+        "slug": "consultation",
+        "fields": {
+            "title": "Consultation",
+            "description": "A one-hour working session with Alice and Carol.",
+            "location": "Contoso House, 1 Main Street, London",
+            "timezone": "Europe/London",
+            "duration_minutes": 60,
+            "interval_minutes": 30,
+            "buffer_after_minutes": 15,
+            "min_notice_minutes": 24 * 60,
+            "window_days": 60,
+            "max_per_day": 3,
+            "ask_phone": True,
+        },
+        "questions": [("Topic", "choice", ["Migration", "Security review", "Licensing"])],
+        # Carol joins every consultation: the booking is copied into her calendar.
+        "roles": [
+            (STAFF_MAILBOX, "", "main"),
+            ("carol@contoso.example", "", "additional"),
+        ],
+    },
+]
