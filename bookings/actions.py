@@ -289,3 +289,48 @@ def retry_write(write: EventWrite) -> None:
         next_attempt_at=None, lease_until=None
     )
     tasks.write_event.delay(write.pk)
+
+
+# --- Changes made in Outlook (two-way sync; see bookings/syncback.py) ---------------------
+
+
+def cancel_from_exchange(booking: Booking) -> Booking:
+    """The owner deleted the event in Outlook: the booking is cancelled and the customer told.
+    The main calendar's event is already gone; copies in additional calendars are removed."""
+    with transaction.atomic():
+        booking = Booking.objects.select_for_update().select_related("page").get(pk=booking.pk)
+        if booking.is_cancelled:
+            return booking
+        booking.status = BookingStatus.CANCELLED
+        booking.cancelled_at = timezone.now()
+        booking.cancelled_by = "exchange"
+        booking.cancel_reason = "The event was deleted from the organiser's calendar."
+        booking.sequence += 1
+        booking.save()
+        booking.writes.filter(role=CalendarRole.MAIN).update(
+            desired="absent", item_id="", written_version=booking.sequence
+        )
+        booking.writes.exclude(role=CalendarRole.MAIN).update(
+            desired="absent", state=WriteState.PENDING, next_attempt_at=None
+        )
+        transaction.on_commit(lambda: _after_change(booking, "cancelled"))
+    return booking
+
+
+def move_from_exchange(booking: Booking, start: datetime, end: datetime) -> Booking:
+    """The owner moved the event in Outlook: the booking follows, copies are moved too, and
+    the customer gets an updated invitation. No availability check: the owner decided."""
+    with transaction.atomic():
+        booking = Booking.objects.select_for_update().select_related("page").get(pk=booking.pk)
+        if booking.is_cancelled or (booking.start, booking.end) == (start, end):
+            return booking
+        old_start = booking.start
+        booking.start, booking.end = start, end
+        booking.sequence += 1
+        booking.save()
+        booking.writes.filter(role=CalendarRole.MAIN).update(written_version=booking.sequence)
+        booking.writes.exclude(role=CalendarRole.MAIN).filter(desired="present").update(
+            state=WriteState.PENDING, next_attempt_at=None
+        )
+        transaction.on_commit(lambda: _after_change(booking, "rescheduled", old_start))
+    return booking

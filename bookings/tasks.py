@@ -116,3 +116,17 @@ def recheck_page_calendars() -> int:
             discovery.discover(connection, owner)
             checked += 1
     return checked
+
+
+@shared_task
+def sync_back() -> dict[str, int]:
+    """Two-way sync with Outlook: deleted or moved events, and conflicts (bookings.syncback)."""
+    from bookings import syncback
+
+    result = syncback.sync_back()
+    return {
+        "cancelled": len(result.cancelled),
+        "moved": len(result.moved),
+        "conflicts": len(result.conflicts),
+        "errors": len(result.errors),
+    }

@@ -142,6 +142,7 @@ CELERY_BEAT_SCHEDULE = {
     "prune-sync-log": {"task": "calendars.tasks.prune_sync_log", "schedule": 6 * 3600},
     "verify-connections": {"task": "calendars.tasks.verify_connections", "schedule": 15 * 60},
     "retry-due-writes": {"task": "bookings.tasks.retry_due_writes", "schedule": 60},
+    "sync-back": {"task": "bookings.tasks.sync_back", "schedule": 5 * 60},
     "recheck-page-calendars": {
         "task": "bookings.tasks.recheck_page_calendars",
         "schedule": 30 * 60,

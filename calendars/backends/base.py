@@ -89,6 +89,12 @@ class Backend(abc.ABC):
         """The item id of the event stamped with `uid`, if one exists."""
 
     @abc.abstractmethod
+    def event_times(
+        self, target: CalendarTarget, item_ids: list[str]
+    ) -> dict[str, tuple[datetime, datetime] | None]:
+        """Where each event is now (UTC start, end), or None for an event that is gone."""
+
+    @abc.abstractmethod
     def create_event(self, target: CalendarTarget, event: EventData) -> str:
         """Create the event and return its item id."""
 

@@ -420,8 +420,7 @@ class EwsBackend(Backend):
                 GetUserAvailability(account.protocol).call(
                     tzinfo=UTC_TZ,
                     mailbox_data=[
-                        MailboxData(email=t.owner_email, attendee_type="Required")
-                        for t in targets
+                        MailboxData(email=t.owner_email, attendee_type="Required") for t in targets
                     ],
                     timezone=_UTC_AVAILABILITY_ZONE,
                     free_busy_view_options=FreeBusyViewOptions(
@@ -483,6 +482,25 @@ class EwsBackend(Backend):
             ):
                 return item.id
         return None
+
+    def event_times(
+        self, target: CalendarTarget, item_ids: list[str]
+    ) -> dict[str, tuple[datetime, datetime] | None]:
+        """One batched GetItem for many events: only ids, start and end are asked for."""
+        result: dict[str, tuple[datetime, datetime] | None] = {}
+        if not item_ids:
+            return result
+        with self._call(SyncDirection.READ, "GetItem", target.owner_email):
+            account = self._account(target.owner_email)
+            items = account.fetch(ids=[(i, None) for i in item_ids], only_fields=["start", "end"])
+            for item_id, item in zip(item_ids, items, strict=True):
+                if isinstance(item, ews_errors.ErrorItemNotFound):
+                    result[item_id] = None
+                elif isinstance(item, Exception):
+                    raise item
+                else:
+                    result[item_id] = (_as_utc(item.start), _as_utc(item.end))
+        return result
 
     def create_event(self, target: CalendarTarget, event: EventData) -> str:
         with self._call(SyncDirection.WRITE, "CreateItem", target.owner_email):

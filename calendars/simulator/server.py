@@ -390,6 +390,25 @@ class Simulator:
             folder = self._calendar(owner, calendar)
             return sorted(folder.items.values(), key=lambda i: (i.start, i.subject))
 
+    def _find_item(self, owner: str, item_id: str) -> tuple[Any, Any]:
+        for folder in self.store.calendars(self.store.mailbox(owner).smtp):
+            if item_id in folder.items:
+                return folder, folder.items[item_id]
+        raise KeyError(f"{owner} has no item {item_id!r}")
+
+    def move_event(self, owner: str, item_id: str, start: datetime, end: datetime) -> None:
+        """What the owner does by dragging the event in Outlook: same item, new time."""
+        with self.store.lock:
+            _, item = self._find_item(owner, item_id)
+            item.start, item.end = start.astimezone(UTC), end.astimezone(UTC)
+            item.touch()
+
+    def delete_event(self, owner: str, item_id: str) -> None:
+        """What the owner does by deleting the event in Outlook."""
+        with self.store.lock:
+            folder, _ = self._find_item(owner, item_id)
+            del folder.items[item_id]
+
     @property
     def sent(self) -> list[SentMail]:
         """Meeting invitations, updates and cancellations 'sent' so far."""
