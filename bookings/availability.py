@@ -9,6 +9,8 @@ Rules, as a customer and a page owner would state them:
   override) and every `interval` after it, in the page's time zone; a slot must end by the
   range's end. Ranges are wall-clock times in the page's zone, turned into absolute instants
   once per day, so a DST change inside a range simply makes that range shorter or longer.
+  A range boundary the clocks skip (spring forward) is the moment they skip it; one they
+  show twice (fall back) is its first occurrence.
 - A slot is free when [start - buffer_before, end + buffer_after) touches no busy interval
   and no existing booking of the owner (on any of their pages).
 - It must start at least `min_notice` after now, and on a page-local date before
@@ -20,6 +22,7 @@ Rules, as a customer and a page owner would state them:
 from __future__ import annotations
 
 import bisect
+import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -62,10 +65,25 @@ def free_slots(
     start: datetime,
     end: datetime,
 ) -> list[Interval]:
-    """Free slots whose start lies in [start, end), as sorted (start, end) pairs in UTC."""
+    """Free slots whose start lies in [start, end), as sorted (start, end) pairs in UTC.
+
+    Runs in O((n + s) log n) for n busy intervals and bookings and s candidate starts: the
+    blocking intervals are merged once and each candidate is one binary search.
+    """
+    if rules.duration <= timedelta(0) or rules.interval <= timedelta(0):
+        # A zero interval would never leave the loop below.
+        raise ValueError("A slot's duration and interval must be positive.")
     zone = ZoneInfo(rules.zone)
     booked = list(booked)
-    blocked = _merge([(s, e) for s, e in busy] + [(b.start, b.end) for b in booked])
+    earliest = max(start, now + rules.min_notice)
+    # Only intervals that can touch a widened slot starting in [earliest, end) matter; dropping
+    # the rest first keeps a caller's generous busy list from costing a sort.
+    reach_lo = earliest - rules.buffer_before
+    reach_hi = end + rules.duration + rules.buffer_after
+    blocked = _merge(
+        [(s, e) for s, e in busy if e > reach_lo and s < reach_hi]
+        + [(b.start, b.end) for b in booked if b.end > reach_lo and b.start < reach_hi]
+    )
     blocked_starts = [s for s, _ in blocked]
 
     per_day: Counter[date] = Counter()
@@ -76,13 +94,12 @@ def free_slots(
             per_day[day] += 1
             per_week[_monday(day)] += 1
 
-    earliest = max(start, now + rules.min_notice)
     today = now.astimezone(zone).date()
     last_day = today + timedelta(days=rules.window_days - 1)
     first_day = max(start.astimezone(zone).date() - timedelta(days=1), today)
     final_day = min((end.astimezone(zone)).date(), last_day)
 
-    slots: list[Interval] = []
+    slots: set[Interval] = set()
     day = first_day
     while day <= final_day:
         if (rules.max_per_day is not None and per_day[day] >= rules.max_per_day) or (
@@ -97,26 +114,47 @@ def free_slots(
             lo = _instant(day, range_start, zone)
             hi = _instant(day + timedelta(days=1) if range_end == time(0) else day, range_end, zone)
             slot = lo
-            while slot + rules.duration <= hi:
-                if earliest <= slot < end and _is_free(
+            if slot < earliest:
+                # Jump to the first aligned start not before `earliest` instead of walking there.
+                slot += -((lo - earliest) // rules.interval) * rules.interval
+            while slot + rules.duration <= hi and slot < end:
+                if _is_free(
                     slot - rules.buffer_before,
                     slot + rules.duration + rules.buffer_after,
                     blocked,
                     blocked_starts,
                 ):
-                    slots.append((slot, slot + rules.duration))
+                    # A set: overlapping ranges (weekly rows are not checked against each
+                    # other) must not offer the same slot twice.
+                    slots.add((slot, slot + rules.duration))
                 slot += rules.interval
         day += timedelta(days=1)
-    slots.sort()
-    return slots
+    return sorted(slots)
 
 
 def _instant(day: date, wall: time, zone: ZoneInfo) -> datetime:
-    """A page-local wall-clock time as a UTC instant. A time skipped by a DST change maps to
-    the instant it would have been before the change (zoneinfo's fold=0), i.e. just after the
-    gap, which is where a person would expect a range starting in the gap to begin."""
+    """A page-local wall-clock time as a UTC instant: the first moment the page's clocks show
+    that time or later. An ambiguous time (clocks going back) is its first occurrence; a time
+    skipped by a DST change is the moment of the change, just after the gap, which is where a
+    person expects a range starting (or ending) in the gap to begin (or end)."""
     local = datetime.combine(day, wall, tzinfo=zone)
-    return local.astimezone(UTC)
+    instant = local.astimezone(UTC)
+    target = local.replace(tzinfo=None)
+    if instant.astimezone(zone).replace(tzinfo=None) == target:
+        return instant
+    # In a gap, fold=1 reads the wall time with the offset after the change (an instant before
+    # it) and fold=0 with the offset before (an instant after it, by the gap's length). The
+    # change lies between; zoneinfo has no public list of transitions, so bisect on whole
+    # seconds (tzdata's transitions are whole seconds): ~13 steps for an hour's gap.
+    lo = math.floor(local.replace(fold=1).timestamp())  # the clocks still show less than `wall`
+    hi = math.ceil(instant.timestamp())  # the clocks show `wall` or more
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if datetime.fromtimestamp(mid, zone).replace(tzinfo=None) >= target:
+            hi = mid
+        else:
+            lo = mid
+    return datetime.fromtimestamp(hi, UTC)
 
 
 def _monday(day: date) -> date:

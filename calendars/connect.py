@@ -20,6 +20,7 @@ from calendars import oauth
 from calendars.backends import ews
 from calendars.backends.base import Backend
 from calendars.errors import (
+    IMPERSONATION_DENIED,
     AutodiscoverFailed,
     ExchangeError,
     UrlNotAllowed,
@@ -171,6 +172,11 @@ def _save_verified(candidate: ExchangeConnection) -> ExchangeConnection:
 
 def connect_microsoft(user: AbstractBaseUser, email: str, refresh_token: str) -> ExchangeConnection:
     """Save a "Connect with Microsoft" connection once its first token worked against EWS."""
+    if ExchangeConnection.objects.filter(user=user).exists() or hasattr(
+        user, "corporate_membership"
+    ):
+        # The sign-in round trip through Microsoft leaves time to connect in another tab.
+        raise ExchangeError("You are already connected. Disconnect first to connect again.")
     candidate = ExchangeConnection(
         kind=ConnectionKind.PERSONAL,
         user=user,
@@ -236,6 +242,13 @@ def attach(user: AbstractBaseUser, mailbox: str = "") -> CorporateMember:
 
 
 def delegation_instructions(member: CorporateMember) -> str:
+    if member.connection.uses_app_only_oauth:
+        # App-only OAuth reaches calendars by impersonation, which members cannot grant.
+        return (
+            f"Your Exchange administrator grants the site's app registration (application id "
+            f"{member.connection.oauth_client_id}) access to {member.mailbox}: an application "
+            "access scope (RBAC for Applications) or the ApplicationImpersonation role."
+        )
     return (
         f"In Outlook or Outlook on the web, {member.mailbox} opens Calendar > Share (or "
         f"File > Account Settings > Delegate Access), adds {member.connection.email} and gives "
@@ -261,6 +274,8 @@ def check_member(member: CorporateMember) -> CorporateMember:
                 f"{member.connection.email} can read but not add events to {member.mailbox}'s "
                 "calendar: it needs Editor or Delegate permission."
             )
+        elif member.connection.uses_app_only_oauth:
+            member.error = f"{member.mailbox}: {IMPERSONATION_DENIED}"
         else:
             member.error = (
                 f"{member.mailbox} has not delegated their calendar to {member.connection.email}."

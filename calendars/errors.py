@@ -6,6 +6,7 @@ Messages never contain a secret; they may name the server or the mailbox.
 
 from __future__ import annotations
 
+import re
 import ssl
 
 import requests
@@ -55,6 +56,41 @@ class TlsError(ExchangeError):
         "The secure connection to the Exchange server failed: its certificate is not valid "
         "for this address or not trusted, or it does not support TLS 1.2 or newer."
     )
+
+
+class TlsTooOld(TlsError):
+    default_message = (
+        "The Exchange server only offers TLS older than 1.2, which is no longer safe, so we "
+        "refuse to connect. Ask your IT department to enable TLS 1.2 or newer on it."
+    )
+
+
+# What OpenSSL says, and what we tell the user (a handshake fails for one reason at a time).
+_TLS_MESSAGES = (
+    (("PROTOCOL_VERSION", "UNSUPPORTED_PROTOCOL", "NO_PROTOCOLS_AVAILABLE"), ""),
+    (
+        ("certificate has expired",),
+        "The Exchange server's certificate has expired. Ask your IT department to renew it.",
+    ),
+    (
+        ("mismatch", "not valid for", "doesn't match"),
+        "The Exchange server's certificate is not valid for this address. Check the EWS URL "
+        "(use the server name the certificate was issued for).",
+    ),
+    (
+        ("CERTIFICATE_VERIFY_FAILED",),
+        "The Exchange server's certificate is not trusted: it is self-signed or issued by a "
+        "certificate authority this site does not know. If your organisation runs its own, "
+        "the site administrator can add it (EXCHANGE_CA_BUNDLE).",
+    ),
+)
+
+
+def _tls_error(text: str) -> TlsError:
+    for needles, message in _TLS_MESSAGES:
+        if any(needle in text for needle in needles):
+            return TlsError(message, detail=text) if message else TlsTooOld(detail=text)
+    return TlsError(detail=text)
 
 
 class AutodiscoverFailed(ExchangeError):
@@ -109,6 +145,16 @@ class UrlNotAllowed(ExchangeError):
     default_message = "This EWS URL is not allowed."
 
 
+IMPERSONATION_DENIED = (
+    "Exchange does not let the app act on this mailbox: the app registration has not been "
+    "granted impersonation (the ApplicationImpersonation role, or an application access scope "
+    "that includes this mailbox)."
+)
+_VERSION_GUESS = re.compile(
+    r"No valid version headers found in response \((Error\w+)\((['\"])(.*)\2\)\)$", re.DOTALL
+)
+
+
 def _is_tls_problem(exc: BaseException) -> bool:
     seen: set[int] = set()
     current: BaseException | None = exc
@@ -127,6 +173,14 @@ def translate(exc: BaseException) -> ExchangeError:
     if isinstance(exc, ExchangeError):
         return exc
     text = str(exc)
+    wrapped = _VERSION_GUESS.search(text) if isinstance(exc, ews_errors.TransportError) else None
+    if wrapped:
+        # exchangelib's version discovery wraps the server's answer to its first request in a
+        # TransportError: that answer (impersonation refused, say) is what went wrong, and
+        # "could not be reached" would send the admin looking at the network.
+        cause = getattr(ews_errors, wrapped.group(1), None)
+        if isinstance(cause, type) and issubclass(cause, ews_errors.ResponseMessageError):
+            return translate(cause(wrapped.group(3)))
     if isinstance(exc, ews_errors.UnauthorizedError):
         if "locked" in text.lower():
             return AccountLocked()
@@ -139,13 +193,9 @@ def translate(exc: BaseException) -> ExchangeError:
         return Throttled(back_off=exc.back_off)
     if isinstance(exc, ews_errors.AutoDiscoverFailed):
         return AutodiscoverFailed()
-    if isinstance(
-        exc,
-        ews_errors.ErrorAccessDenied
-        | ews_errors.ErrorImpersonateUserDenied
-        | ews_errors.ErrorImpersonationDenied
-        | ews_errors.ErrorNoFreeBusyAccess,
-    ):
+    if isinstance(exc, ews_errors.ErrorImpersonateUserDenied | ews_errors.ErrorImpersonationDenied):
+        return AccessDenied(IMPERSONATION_DENIED, detail=text)
+    if isinstance(exc, ews_errors.ErrorAccessDenied | ews_errors.ErrorNoFreeBusyAccess):
         return AccessDenied(detail=text)
     if isinstance(exc, ews_errors.ErrorNonExistentMailbox | ews_errors.ErrorMailRecipientNotFound):
         return MailboxNotFound()
@@ -154,7 +204,7 @@ def translate(exc: BaseException) -> ExchangeError:
     if isinstance(exc, ews_errors.ErrorTimeoutExpired):
         return ServerUnreachable()
     if _is_tls_problem(exc):
-        return TlsError(detail=text)
+        return _tls_error(text)
     if isinstance(exc, ews_errors.MalformedResponseError | ews_errors.SOAPError):
         return NotExchange(detail=text)
     if isinstance(exc, ews_errors.TransportError | requests.exceptions.ConnectionError):

@@ -8,6 +8,7 @@ access tokens). Tokens live in msal's in-memory cache, per process; nothing is l
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from typing import Any
@@ -29,6 +30,8 @@ _AADSTS_MESSAGES = {
     "AADSTS50034": "No such user in the directory.",
     "AADSTS50053": "The account is locked. Ask your IT department to unlock it.",
     "AADSTS50126": "Wrong user name or password.",
+    "AADSTS50173": "Your Microsoft password changed since you connected. Connect with Microsoft "
+    "again.",
     "AADSTS70008": "The sign-in has expired. Connect with Microsoft again.",
     "AADSTS700082": "The sign-in has expired. Connect with Microsoft again.",
 }
@@ -54,6 +57,11 @@ _apps: dict[tuple[Any, ...], msal.ConfidentialClientApplication] = {}
 
 
 def _app(client_id: str, secret: str, authority: str, key: tuple[Any, ...]) -> Any:
+    # The app's own settings are part of the key: a primary key can be reused (SQLite does,
+    # after the last row is deleted) and an unsaved candidate has none, so (pk, version)
+    # alone could hand one registration's cached tokens to another.
+    digest = hashlib.sha256(secret.encode()).hexdigest()
+    key = (*key, client_id, authority, digest)
     with _lock:
         app = _apps.get(key)
         if app is None:
@@ -106,9 +114,11 @@ def raise_for_error(result: dict[str, Any]) -> None:
     if "access_token" in result:
         return
     description = result.get("error_description", "") or ""
-    for code, message in _AADSTS_MESSAGES.items():
-        if code in description:
-            raise AuthenticationFailed(message, detail=code)
+    # Entra's descriptions start "AADSTSnnn: "; match the whole code (AADSTS70008 is a prefix
+    # of AADSTS700082).
+    code = description.partition(":")[0].strip()
+    if code in _AADSTS_MESSAGES:
+        raise AuthenticationFailed(_AADSTS_MESSAGES[code], detail=code)
     raise AuthenticationFailed(
         "The sign-in server refused the credentials.", detail=result.get("error", "")
     )

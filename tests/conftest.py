@@ -10,9 +10,21 @@ import os
 
 import pytest
 
-# Each xdist worker gets its own cache key space, so parallel tests on one Redis database
-# never see each other's keys.
-os.environ.setdefault("CACHE_KEY_PREFIX", f"test-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}")
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Each xdist worker gets its own Redis database (10..15), so one worker's cache.clear()
+    (FLUSHDB) or rate-limit counters never touch another's. Runs before any cache is built."""
+    worker = getattr(config, "workerinput", {}).get("workerid", "gw0")
+    from django.conf import settings
+
+    cache = settings.CACHES["default"]
+    if "redis" in cache["BACKEND"].lower():
+        base, _, _ = cache["LOCATION"].rpartition("/")
+        cache["LOCATION"] = f"{base}/{10 + int(worker.removeprefix('gw') or 0) % 6}"
+    cache["KEY_PREFIX"] = f"test-{worker}"
+    # Real password hashing costs seconds per user on a busy CI machine; tests that sign in
+    # still go through Django's hasher machinery, just a cheap one.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 def _missing(reason: str) -> None:

@@ -12,6 +12,7 @@ Pitfalls this module exists to contain (see ../shared/notes/exchangelib-on-the-w
 from __future__ import annotations
 
 import contextvars
+import functools
 import hashlib
 import ssl
 import threading
@@ -39,6 +40,7 @@ from exchangelib import (
     ExtendedProperty,
     FailFast,
     FolderCollection,
+    Identity,
     OAuth2AuthorizationCodeCredentials,
     Version,
 )
@@ -149,13 +151,22 @@ class MsalCredentials(OAuth2AuthorizationCodeCredentials):
     """
 
     def __init__(self, connection: ExchangeConnection) -> None:
-        super().__init__(access_token=None)
+        # An app-only token must name a mailbox in every request; protocol-level calls
+        # (version discovery, free/busy) act as the dedicated mailbox.
+        identity = (
+            Identity(primary_smtp_address=connection.email)
+            if connection.auth_type == AuthType.OAUTH_APP
+            else None
+        )
+        super().__init__(access_token=None, identity=identity)
         self.cache_key = (connection.pk, connection.credential_version)
-        self._connection = connection
-        self.access_token = oauth.access_token_for(connection)
+        # A partial, not the model: exchangelib hashes every attribute, and an unsaved
+        # connection (a candidate being verified) is unhashable.
+        self._fetch = functools.partial(oauth.access_token_for, connection)
+        self.access_token = self._fetch()
 
     def refresh(self, session: Any) -> None:
-        self.access_token = oauth.access_token_for(self._connection, force=True)
+        self.access_token = self._fetch(force=True)
 
     def __getstate__(self) -> dict[str, Any]:
         raise TypeError("MsalCredentials are not meant to be pickled")
@@ -174,11 +185,15 @@ def _credentials(conn: ExchangeConnection) -> Any:
 def _fingerprint(conn: ExchangeConnection) -> tuple[Any, ...]:
     # credential_version is what other processes see change; the rest guards against a
     # reused primary key (SQLite reuses them) or an unsaved edit meeting a stale cache.
+    # The refresh token is left out: the identity provider rotates it on every use, and a
+    # new protocol per call would redeem it again each time. `created` still tells a reused
+    # primary key apart.
     secret = hashlib.sha256(
-        "\0".join([conn.password, conn.oauth_client_secret, conn.oauth_refresh_token]).encode()
+        "\0".join([conn.password, conn.oauth_client_secret]).encode()
     ).hexdigest()
     return (
         conn.credential_version,
+        conn.created,
         conn.email,
         conn.username,
         conn.ews_url,

@@ -984,6 +984,9 @@ _FORM_POST = """<h1>Signing in…</h1>
 
 
 class _Handler(BaseHTTPRequestHandler):
+    # Headers and body go out in separate sends; without TCP_NODELAY every response waits
+    # ~40 ms for the client's delayed ACK, which would dwarf the latency we simulate.
+    disable_nagle_algorithm = True
     protocol_version = "HTTP/1.1"
     server_version = "EntraSimulator/1.0"
     sys_version = ""

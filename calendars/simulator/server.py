@@ -722,6 +722,9 @@ def _outcome(response: etree._Element) -> str:
 
 
 class _Handler(BaseHTTPRequestHandler):
+    # Headers and body go out in separate sends; without TCP_NODELAY every response waits
+    # ~40 ms for the client's delayed ACK, which would dwarf the latency we simulate.
+    disable_nagle_algorithm = True
     protocol_version = "HTTP/1.1"  # keep-alive: NTLM authenticates the connection
     server: _Server
     server_version = "Microsoft-IIS/10.0"

@@ -1,0 +1,111 @@
+"""Forms for the staff's calendar connection pages.
+
+Passwords are write-only: PasswordInput(render_value=False) never sends a value back to the
+browser, not even after a failed attempt.
+"""
+
+from __future__ import annotations
+
+from django import forms
+
+from calendars.connect import PersonalDetails
+from calendars.errors import ExchangeError
+from calendars.models import AuthType, ExchangeVersion
+
+# Which field an Exchange error is about, so its message appears next to that field.
+# Errors about the server only point at the EWS URL when the form shows it.
+_ERROR_FIELDS = {
+    "auth_failed": "password",
+    "unreachable": "ews_url",
+    "tls": "ews_url",
+    "not_exchange": "ews_url",
+    "url_not_allowed": "ews_url",
+}
+_SERVER_FIELDS = {"ews_url", "username", "exchange_version", "auth_type"}
+
+
+class PersonalForm(forms.Form):
+    """Email and password, as in Outlook; the server details when Autodiscover can't help."""
+
+    email = forms.EmailField(
+        label="Email address", widget=forms.EmailInput(attrs={"autocomplete": "email"})
+    )
+    password = forms.CharField(
+        label="Password",
+        strip=False,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "current-password"}),
+        help_text="Your Exchange (Outlook) password. With two-step verification, use an app "
+        "password.",
+    )
+    ews_url = forms.URLField(
+        label="EWS URL",
+        required=False,
+        assume_scheme="https",
+        max_length=500,
+        help_text="e.g. https://mail.example.com/EWS/Exchange.asmx. Your IT department knows "
+        "it; Outlook shows it too.",
+    )
+    username = forms.CharField(
+        label="User name",
+        required=False,
+        max_length=255,
+        help_text="Leave blank to sign in with the email address, or enter DOMAIN\\UserName.",
+    )
+    exchange_version = forms.ChoiceField(
+        label="Exchange version",
+        choices=ExchangeVersion.choices,
+        initial=ExchangeVersion.AUTO,
+        required=False,
+    )
+    auth_type = forms.ChoiceField(
+        label="Sign-in method",
+        choices=[(AuthType.BASIC.value, "Basic"), (AuthType.NTLM.value, "NTLM (Windows)")],
+        initial=AuthType.BASIC,
+        required=False,
+        help_text="Basic works for most servers; choose NTLM if your IT department says so.",
+    )
+
+    def __init__(self, *args: object, show_details: bool = False, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.show_details = show_details
+
+    def clean(self) -> dict[str, object]:
+        data = super().clean()
+        if not self.show_details:
+            # The short form: whatever was posted for the server details is ignored.
+            data.update(
+                ews_url="",
+                username="",
+                exchange_version=ExchangeVersion.AUTO,
+                auth_type=AuthType.BASIC,
+            )
+        return data
+
+    def details(self) -> PersonalDetails:
+        data = self.cleaned_data
+        return PersonalDetails(
+            email=data["email"],
+            password=data["password"],
+            ews_url=data.get("ews_url") or "",
+            username=(data.get("username") or "").strip(),
+            exchange_version=data.get("exchange_version") or ExchangeVersion.AUTO,
+            auth_type=data.get("auth_type") or AuthType.BASIC,
+        )
+
+    def add_exchange_error(self, error: ExchangeError) -> None:
+        field = _ERROR_FIELDS.get(error.code)
+        if field in _SERVER_FIELDS and not self.show_details:
+            field = None
+        self.add_error(field, error.message)
+
+    def server_fields(self) -> list[forms.BoundField]:
+        return [self[name] for name in ("ews_url", "username", "exchange_version", "auth_type")]
+
+
+class AttachForm(forms.Form):
+    mailbox = forms.EmailField(
+        label="Your mailbox",
+        help_text="The email address of your own Exchange mailbox, whose calendar bookings "
+        "go into.",
+        widget=forms.EmailInput(attrs={"autocomplete": "email"}),
+    )

@@ -1,0 +1,429 @@
+"""Staff pages: the dashboard and the calendar connection.
+
+Thin views: Exchange work happens in calendars.connect. None of these URLs carries an id: a
+staff member only ever reaches their own connection (request.user's), so there is no other
+user's connection to address.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import QuerySet
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_http_methods, require_POST
+
+from bookings.models import Booking, BookingPage, BookingStatus, EventWrite, WriteState
+from calendars import connect, oauth
+from calendars.errors import ExchangeError, ServerUnreachable
+from calendars.forms import AttachForm, PersonalForm
+from calendars.models import (
+    ConnectionKind,
+    ConnectionStatus,
+    CorporateMember,
+    ExchangeConnection,
+)
+
+MICROSOFT_FLOW = "calendars.microsoft_flow"
+
+
+# --- what needs attention --------------------------------------------------------------
+
+
+@dataclass
+class Attention:
+    """One problem on the dashboard, with what to do about it."""
+
+    title: str
+    details: list[str] = field(default_factory=list)
+    link: str = ""
+    link_text: str = ""
+    level: str = "error"  # "error" or "warn"
+
+
+def visible_pages(user: AbstractBaseUser) -> QuerySet[BookingPage]:
+    pages = BookingPage.objects.select_related("owner")
+    return pages if user.is_superuser else pages.filter(owner=user)
+
+
+def needs_attention(user: AbstractBaseUser, pages: list[BookingPage]) -> list[Attention]:
+    """Everything that stops this user's calendars or pages from working, worst first."""
+    items: list[Attention] = []
+    personal = ExchangeConnection.objects.filter(user=user).first()
+    member = CorporateMember.objects.filter(user=user).select_related("connection").first()
+    connection_url = reverse("connection")
+
+    # A site admin without pages of their own has no use for a calendar.
+    needs_calendar = not user.is_superuser or any(p.owner_id == user.pk for p in pages)
+    if personal is None and member is None and needs_calendar:
+        items.append(
+            Attention(
+                "No calendar is connected",
+                [
+                    "Your booking pages can't offer slots or take bookings until Exchange is "
+                    "connected."
+                ],
+                connection_url,
+                "Connect a calendar",
+            )
+        )
+    if personal is not None and personal.status == ConnectionStatus.FAILING:
+        items.append(
+            Attention(
+                "Your Exchange connection is failing",
+                [personal.last_error, "Fix what the message says, then check again."],
+                connection_url,
+                "Open the calendar connection",
+            )
+        )
+    if member is not None:
+        corporate = member.connection
+        if corporate.status == ConnectionStatus.FAILING:
+            advice = (
+                "Fix it in Django admin: rotate the password or client secret, then check again."
+                if user.is_superuser
+                else "Tell your site administrator: they fix it in Django admin (for example "
+                "by rotating the password)."
+            )
+            items.append(
+                Attention(
+                    f"The booking mailbox {corporate.email} can't reach Exchange",
+                    [corporate.last_error, advice],
+                    _admin_change_url(corporate) if user.is_superuser else connection_url,
+                    "Open it in Django admin" if user.is_superuser else "See connection status",
+                )
+            )
+        elif member.access_ok is False:
+            items.append(
+                Attention(
+                    f"{corporate.email} can't reach your calendar",
+                    [member.error, connect.delegation_instructions(member)],
+                    connection_url,
+                    "See delegation status",
+                )
+            )
+
+    if user.is_superuser:
+        corporate = connect.corporate_connection()
+        if corporate is not None and corporate.client_secret_expires_soon():
+            items.append(
+                Attention(
+                    "The corporate connection's OAuth client secret expires soon",
+                    [
+                        f"It expires on {corporate.oauth_client_secret_expires_on:%d %B %Y}. "
+                        "Create a new secret in Entra ID and rotate it in Django admin."
+                    ],
+                    _admin_change_url(corporate),
+                    "Open it in Django admin",
+                    level="warn",
+                )
+            )
+
+    failing = EventWrite.objects.filter(state=WriteState.FAILING).select_related("booking__page")
+    if not user.is_superuser:
+        failing = failing.filter(booking__owner=user)
+    for write in failing.order_by("booking__start")[:20]:
+        booking = write.booking
+        items.append(
+            Attention(
+                f"A booking couldn't be written to {write.target_label}",
+                [
+                    f"{booking.name} on “{booking.page.title}”, "
+                    f"{timezone.localtime(booking.start, booking.page.zone):%a %d %b %Y, %H:%M}.",
+                    write.last_error or "Exchange refused the write.",
+                    "It is retried automatically; open the booking to retry now.",
+                ],
+                reverse("booking-detail", args=[booking.pk]),
+                "Open the booking",
+            )
+        )
+
+    for page in pages:
+        if not page.active:
+            continue
+        problems = page.setup_problems()
+        if problems:
+            items.append(
+                Attention(
+                    f"“{page.title}” can't take bookings",
+                    problems,
+                    reverse("page-edit", args=[page.pk]),
+                    "Open the page editor",
+                    level="warn",
+                )
+            )
+    return items
+
+
+def _admin_change_url(connection: ExchangeConnection) -> str:
+    return reverse("admin:calendars_exchangeconnection_change", args=[connection.pk])
+
+
+# --- dashboard -------------------------------------------------------------------------
+
+
+@login_required
+def dashboard(request: HttpRequest) -> HttpResponse:
+    pages = list(visible_pages(request.user))
+    upcoming = Booking.objects.filter(
+        status=BookingStatus.CONFIRMED, start__gte=timezone.now()
+    ).select_related("page")
+    if not request.user.is_superuser:
+        upcoming = upcoming.filter(owner=request.user)
+    context = {
+        "pages": pages,
+        "upcoming": upcoming.order_by("start")[:10],
+        "attention": needs_attention(request.user, pages),
+        "connection": connect.connection_for(request.user),
+    }
+    return render(request, "dashboard.html", context)
+
+
+# --- the connection page ---------------------------------------------------------------
+
+
+def _personal(user: AbstractBaseUser) -> ExchangeConnection | None:
+    return ExchangeConnection.objects.filter(user=user, kind=ConnectionKind.PERSONAL).first()
+
+
+def _membership(user: AbstractBaseUser) -> CorporateMember | None:
+    return CorporateMember.objects.filter(user=user).select_related("connection").first()
+
+
+@login_required
+def connection(request: HttpRequest) -> HttpResponse:
+    member = _membership(request.user)
+    context = {
+        "personal": _personal(request.user),
+        "member": member,
+        "corporate": connect.corporate_connection(),
+        "instructions": connect.delegation_instructions(member) if member else "",
+        "microsoft_enabled": bool(settings.MICROSOFT_CLIENT_ID),
+    }
+    return render(request, "calendars/connection.html", context)
+
+
+def _already_connected(request: HttpRequest) -> HttpResponse | None:
+    if _personal(request.user) or _membership(request.user):
+        messages.info(
+            request, "You are already connected. Disconnect first to connect another way."
+        )
+        return redirect("connection")
+    return None
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def connect_personal(request: HttpRequest) -> HttpResponse:
+    if (response := _already_connected(request)) is not None:
+        return response
+    data = request.POST if request.method == "POST" else request.GET
+    show_details = data.get("details") == "1"
+    form = PersonalForm(
+        request.POST or None, show_details=show_details, initial={"email": request.user.email}
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            conn = connect.connect_personal(request.user, form.details())
+        except connect.NeedsDetails as exc:
+            # Autodiscover found nothing, or the short form's sign-in was refused: ask for
+            # the server details (the password must be typed again; it's never sent back).
+            form = PersonalForm(request.POST, show_details=True)
+            form.is_valid()
+            form.add_error(None, exc.message)
+            show_details = True
+        except ExchangeError as exc:
+            form.add_exchange_error(exc)
+        else:
+            messages.success(request, f"Connected to Exchange as {conn.email}.")
+            return redirect("connection")
+    return render(request, "calendars/personal.html", {"form": form, "show_details": show_details})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def connect_microsoft(request: HttpRequest) -> HttpResponse:
+    """Start "Connect with Microsoft": the authorization code flow (with PKCE) via msal."""
+    if not settings.MICROSOFT_CLIENT_ID:
+        return render(request, "calendars/microsoft_unavailable.html", status=404)
+    if request.method != "POST":
+        return redirect("connection")
+    if (response := _already_connected(request)) is not None:
+        return response
+    redirect_uri = settings.SITE_URL + reverse("connection-microsoft-callback")
+    try:
+        flow = _start_microsoft_sign_in(redirect_uri, request.user.email)
+    except ExchangeError as exc:
+        messages.error(request, exc.message)
+        return redirect("connection")
+    request.session[MICROSOFT_FLOW] = flow
+    return redirect(flow["auth_uri"])
+
+
+@login_required
+@require_http_methods(["GET"])
+def microsoft_callback(request: HttpRequest) -> HttpResponse:
+    flow = request.session.pop(MICROSOFT_FLOW, None)
+    if flow is None:
+        messages.error(
+            request,
+            "The Microsoft sign-in expired or was started in another browser. Try again.",
+        )
+        return redirect("connection")
+    if (response := _already_connected(request)) is not None:
+        return response
+    try:
+        email, refresh_token = _finish_microsoft_sign_in(flow, request.GET.dict())
+        conn = connect.connect_microsoft(request.user, email, refresh_token)
+    except ExchangeError as exc:
+        messages.error(request, exc.message)
+        return redirect("connection")
+    messages.success(request, f"Connected to Microsoft 365 as {conn.email}.")
+    return redirect("connection")
+
+
+def _start_microsoft_sign_in(redirect_uri: str, login_hint: str) -> dict[str, Any]:
+    app = oauth.site_app()
+    with warnings.catch_warnings():
+        # msal recommends response_mode=form_post, but that answer is a cross-site POST, and
+        # the browser doesn't send our SameSite=Lax session cookie with it, so the flow
+        # (state, PKCE verifier, nonce) kept in the session would be lost. The query mode's
+        # code is single-use and useless without the verifier, which never leaves the server.
+        warnings.filterwarnings("ignore", "response_mode='form_post'", UserWarning)
+        try:
+            return app.initiate_auth_code_flow(
+                [oauth.EWS_SCOPE_USER],
+                redirect_uri=redirect_uri,
+                login_hint=login_hint or None,
+                response_mode="query",
+            )
+        except requests.RequestException as exc:
+            raise ServerUnreachable(
+                "The Microsoft sign-in server could not be reached.", detail=str(exc)
+            ) from exc
+
+
+def _finish_microsoft_sign_in(flow: dict[str, Any], answer: dict[str, str]) -> tuple[str, str]:
+    """Redeem the code: the account's email (from the ID token) and a refresh token."""
+    app = oauth.site_app()
+    try:
+        result = app.acquire_token_by_auth_code_flow(flow, answer)
+    except ValueError as exc:  # msal: the state doesn't match this browser's flow
+        raise ExchangeError(
+            "The answer from Microsoft doesn't belong to this sign-in. Try again."
+        ) from exc
+    except requests.RequestException as exc:
+        raise ServerUnreachable(
+            "The Microsoft sign-in server could not be reached.", detail=str(exc)
+        ) from exc
+    oauth.raise_for_error(result)
+    claims = result.get("id_token_claims") or {}
+    email = claims.get("preferred_username") or claims.get("email") or ""
+    refresh_token = result.get("refresh_token") or ""
+    if "@" not in email or not refresh_token:
+        raise ExchangeError(
+            "Microsoft signed you in but did not say which mailbox (or gave no lasting "
+            "access). Ask your administrator to check the app registration's permissions."
+        )
+    return email, refresh_token
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def attach(request: HttpRequest) -> HttpResponse:
+    corporate = connect.corporate_connection()
+    if corporate is None:
+        raise Http404("There is no corporate connection on this site.")
+    if _personal(request.user) is not None:
+        messages.error(
+            request, "Disconnect your own Exchange account before using the booking mailbox."
+        )
+        return redirect("connection")
+    member = _membership(request.user)
+    form = AttachForm(
+        request.POST or None, initial={"mailbox": member.mailbox if member else request.user.email}
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            member = connect.attach(request.user, form.cleaned_data["mailbox"])
+        except ExchangeError as exc:
+            form.add_error(None, exc.message)
+        else:
+            if member.access_ok:
+                messages.success(
+                    request, f"Attached: {corporate.email} can reach {member.mailbox}'s calendar."
+                )
+            else:
+                messages.warning(
+                    request,
+                    f"Attached, but {corporate.email} can't reach your calendar yet: "
+                    f"{member.error} See below how to grant access.",
+                )
+            return redirect("connection")
+    return render(
+        request,
+        "calendars/attach.html",
+        {"form": form, "corporate": corporate, "member": member},
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def disconnect(request: HttpRequest) -> HttpResponse:
+    personal, member = _personal(request.user), _membership(request.user)
+    if personal is None and member is None:
+        messages.info(request, "No calendar is connected.")
+        return redirect("connection")
+    if request.method == "POST":
+        connect.disconnect(request.user)
+        messages.success(
+            request,
+            "Disconnected. Your booking pages and bookings are kept; the pages take bookings "
+            "again once you connect.",
+        )
+        return redirect("connection")
+    return render(request, "calendars/disconnect.html", {"personal": personal, "member": member})
+
+
+@login_required
+@require_POST
+def check(request: HttpRequest) -> HttpResponse:
+    """Ask Exchange now whether this user's connection (and delegation) works."""
+    back = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(
+        back, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        back = reverse("connection")
+    personal, member = _personal(request.user), _membership(request.user)
+    if personal is not None:
+        error = connect.verify(personal)
+        if error is None:
+            messages.success(request, f"Checked just now: {personal.email} works.")
+        else:
+            messages.error(request, f"Exchange said: {error.message}")
+    elif member is not None:
+        error = connect.verify(member.connection)
+        if error is not None:
+            # While the booking mailbox itself can't sign in, nothing can be learnt about
+            # delegation: the member's last answer stands until the administrator fixes it.
+            messages.error(
+                request, f"The booking mailbox {member.connection.email} failed: {error.message}"
+            )
+        elif connect.check_member(member).access_ok:
+            messages.success(request, f"Checked just now: your calendar {member.mailbox} works.")
+        else:
+            messages.warning(request, member.error)
+    else:
+        messages.info(request, "No calendar is connected yet.")
+    return redirect(back)
