@@ -18,3 +18,21 @@ lint:
 format:
 	.venv/bin/ruff check --fix .
 	.venv/bin/ruff format .
+
+.PHONY: screenshots
+
+# Screenshots of the main pages at desktop and phone widths into ./screenshots/ (not committed).
+screenshots:
+	scripts/venv.sh
+	scripts/services.sh chromium
+	.venv/bin/python scripts/screenshots.py
+
+.PHONY: bench
+
+# Every benchmark in bench/ (the HTTP ones start PostgreSQL and Redis when missing, and their
+# own simulator, database and gunicorn). Figures are wall-clock: run on an otherwise idle machine.
+bench:
+	scripts/services.sh postgres redis
+	@set -e; for script in bench/bench_*.py; do \
+		echo "== $$script"; .venv/bin/python $$script; echo; \
+	done

@@ -1,9 +1,12 @@
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 
 
 def index(request: HttpRequest) -> HttpResponse:
+    """The product's front door: what it is for visitors, the dashboard for staff."""
+    if request.user.is_authenticated:
+        return redirect("dashboard")
     return render(request, "index.html")
 
 

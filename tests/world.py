@@ -12,6 +12,7 @@ from datetime import time
 from typing import Any
 
 from django.contrib.auth.models import User
+from django.utils import timezone
 
 from bookings.models import BookingPage, PageCalendar, PageCalendarOwner, WeeklyHours
 from calendars import discovery
@@ -70,7 +71,12 @@ class World:
         if delegate:
             self.sim.add_delegate(person.email, conn.email)
         CorporateMember.objects.create(
-            user=user, connection=conn, mailbox=person.email, access_ok=delegate, can_write=delegate
+            user=user,
+            connection=conn,
+            mailbox=person.email,
+            access_ok=delegate,
+            can_write=delegate,
+            checked_at=timezone.now(),
         )
         return user
 

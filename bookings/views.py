@@ -1,0 +1,500 @@
+"""The customer's pages: a booking page, its confirmation, and the manage link.
+
+Thin views: they parse the request, call `bookings.actions` (the same code path as the JSON
+API) and render. The pages work without JavaScript (a date form, server-rendered slot radios
+and plain form posts); static/js/booking.js enhances them with a month calendar and a JSON
+booking request.
+"""
+
+from __future__ import annotations
+
+import functools
+import zoneinfo
+from collections.abc import Mapping
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from django.contrib import messages
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseRedirect,
+    JsonResponse,
+)
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+from django.utils.timezone import now as utcnow
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from bookings import actions, ics, ratelimit
+from bookings.models import (
+    Booking,
+    BookingPage,
+    Question,
+    QuestionKind,
+    available_timezones,
+    booking_for_token,
+)
+from bookings.slots import AvailabilityUnknown, SlotsResult, slots_for
+
+MAX_RANGE_DAYS = 62  # the longest range the slots endpoints answer in one request
+REASON_MAX_LENGTH = 500
+
+
+@functools.cache
+def timezone_names() -> list[str]:
+    return sorted(available_timezones())
+
+
+def _active_page(slug: str) -> BookingPage:
+    return get_object_or_404(BookingPage.objects.select_related("owner"), slug=slug, active=True)
+
+
+def _booking_or_404(token: str) -> Booking:
+    booking = booking_for_token(token)
+    if booking is None:
+        raise Http404("This link is not valid.")
+    return booking
+
+
+def owner_name(page: BookingPage) -> str:
+    return page.owner.get_full_name() or page.owner.username
+
+
+def _parse_day(value: str) -> date | None:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def _parse_start(value: str) -> datetime | None:
+    """An ISO 8601 instant with an offset (as the slot radios and the API carry it)."""
+    try:
+        start = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    if start.tzinfo is None:
+        return None
+    return start.astimezone(UTC)
+
+
+def _last_bookable_day(page: BookingPage) -> date:
+    return utcnow().astimezone(page.zone).date() + timedelta(days=page.window_days - 1)
+
+
+class SlotPicker:
+    """What the slot picker (calendar, time zone, one day's slots) shows, server-side.
+
+    Without JavaScript the visitor picks a date and a time zone with a GET form, and the
+    page lists that day's free slots as radio buttons.
+    """
+
+    def __init__(
+        self,
+        page: BookingPage,
+        params: Mapping[str, str],
+        *,
+        ignore_booking: Booking | None = None,
+        default_tz: str | None = None,
+    ) -> None:
+        self.page = page
+        self.errors: dict[str, str] = {}
+        self.unavailable = False
+        self.stale = False
+        self.slots: list[tuple[datetime, datetime]] = []
+
+        # "America/New York" as typed is America/New_York.
+        tz = params.get("tz", "").strip().replace(" ", "_")
+        # An explicit zone in the URL wins over the browser's; booking.js only detects one
+        # when the visitor hasn't chosen.
+        self.tz_explicit = bool(tz)
+        if tz and tz not in available_timezones():
+            self.errors["tz"] = "Pick a time zone from the list, for example Europe/London."
+            tz = ""
+        self.tz = tz or default_tz or page.timezone
+
+        self.day: date | None = None
+        raw_day = params.get("date", "").strip()
+        if raw_day:
+            self.day = _parse_day(raw_day)
+            if self.day is None:
+                self.errors["date"] = "Enter a date as YYYY-MM-DD."
+        if self.day is not None:
+            try:
+                result = day_slots(page, self.day, self.tz, ignore_booking=ignore_booking)
+            except AvailabilityUnknown:
+                self.unavailable = True
+            else:
+                self.slots = result.slots
+                self.stale = result.stale
+
+    @property
+    def status(self) -> int:
+        if self.errors:
+            return 400
+        return 503 if self.unavailable else 200
+
+    @property
+    def zone(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.tz)
+
+    def local_slots(self) -> list[dict[str, Any]]:
+        return [
+            {"value": start.isoformat(), "start": start.astimezone(self.zone)}
+            for start, _ in self.slots
+        ]
+
+    def min_day(self) -> date:
+        return utcnow().astimezone(self.zone).date()
+
+    def max_day(self) -> date:
+        return _last_bookable_day(self.page)
+
+
+def day_slots(
+    page: BookingPage, day: date, tz: str, *, ignore_booking: Booking | None = None
+) -> SlotsResult:
+    """Free slots starting on `day` as the visitor's zone `tz` sees it."""
+    zone = zoneinfo.ZoneInfo(tz)
+    start = datetime.combine(day, time(0), zone).astimezone(UTC)
+    end = datetime.combine(day + timedelta(days=1), time(0), zone).astimezone(UTC)
+    return slots_for(page, start, end, ignore_booking=ignore_booking)
+
+
+def _question_fields(
+    page: BookingPage, data: Mapping[str, str], errors: Mapping[str, list[str]]
+) -> list[dict[str, Any]]:
+    return [
+        {
+            "question": q,
+            "key": q.key,
+            "value": data.get(q.key, ""),
+            "errors": errors.get(q.key, []),
+            "is_long": q.kind == QuestionKind.LONG,
+            "is_choice": q.kind == QuestionKind.CHOICE,
+        }
+        for q in page.questions.all()
+    ]
+
+
+def _field_errors(errors: Mapping[str, Any]) -> dict[str, list[str]]:
+    """Flatten {"answers": {"q1": [...]}} and {"answers.q1": [...]} to {"q1": [...]}."""
+    flat: dict[str, list[str]] = {}
+    for key, value in errors.items():
+        if isinstance(value, Mapping):
+            for sub, sub_value in _field_errors(value).items():
+                flat[sub] = sub_value
+            continue
+        if key.startswith("answers."):
+            key = key.removeprefix("answers.")
+        flat[key] = [value] if isinstance(value, str) else [str(v) for v in value]
+    return flat
+
+
+def _render_page(
+    request: HttpRequest,
+    page: BookingPage,
+    picker: SlotPicker,
+    *,
+    form_data: Mapping[str, str] | None = None,
+    form_errors: Mapping[str, list[str]] | None = None,
+    form_message: str = "",
+    status: int | None = None,
+) -> HttpResponse:
+    data = form_data or {}
+    errors = dict(form_errors or {})
+    context = {
+        "page": page,
+        "owner_name": owner_name(page),
+        "picker": picker,
+        "timezones": timezone_names(),
+        "questions": _question_fields(page, data, errors),
+        "data": data,
+        "errors": errors,
+        "form_message": form_message,
+        "chosen_start": data.get("start", ""),
+        "slots_url": reverse("api-slots", args=[page.slug]),
+        "book_api_url": reverse("api-create-booking", args=[page.slug]),
+        "confirm_url_template": reverse("booking-confirmed", args=[page.slug, "TOKEN"]),
+        "manage_url_template": reverse("manage-booking", args=["TOKEN"]),
+    }
+    return render(request, "bookings/public/page.html", context, status=status or picker.status)
+
+
+@require_GET
+def public_page(request: HttpRequest, slug: str) -> HttpResponse:
+    page = _active_page(slug)
+    picker = SlotPicker(page, request.GET)
+    return _render_page(request, page, picker)
+
+
+def _form_data(request: HttpRequest, questions: list[Question]) -> dict[str, Any]:
+    post = request.POST
+    data: dict[str, Any] = {
+        key: post.get(key, "") for key in ("start", "name", "email", "timezone", "phone", "notes")
+    }
+    data["answers"] = {q.key: post.get(q.key, "") for q in questions}
+    return data
+
+
+@require_POST
+def book(request: HttpRequest, slug: str) -> HttpResponse:
+    """The booking form without JavaScript: the same checks and actions as the JSON API."""
+    page = _active_page(slug)
+    questions = list(page.questions.all())
+    data = _form_data(request, questions)
+    flat_data = {**{k: v for k, v in data.items() if k != "answers"}, **data["answers"]}
+
+    tz = data["timezone"] if data["timezone"] in available_timezones() else page.timezone
+    start = _parse_start(data["start"])
+    # Re-show the chosen day's slots with the form, whatever went wrong.
+    params = {"tz": tz}
+    if start is not None:
+        params["date"] = start.astimezone(zoneinfo.ZoneInfo(tz)).date().isoformat()
+
+    def again(
+        status: int, errors: Mapping[str, list[str]] | None = None, message: str = ""
+    ) -> HttpResponse:
+        # A rate-limited client, or Exchange being down, must not cause another busy lookup.
+        show_slots = status not in (429, 503)
+        return _render_page(
+            request,
+            page,
+            SlotPicker(page, params if show_slots else {"tz": tz}),
+            form_data=flat_data,
+            form_errors=errors,
+            form_message=message,
+            status=status,
+        )
+
+    if not ratelimit.check(request):
+        return again(429, message="Too many attempts. Please wait a minute and try again.")
+
+    try:
+        errors: dict[str, list[str]] = {}
+        customer = None
+        try:
+            start = actions.parse_start(data["start"])
+        except actions.InvalidBooking:
+            errors["start"] = ["Pick one of the available times."]
+        try:
+            customer = actions.parse_customer(page, data)
+        except actions.InvalidBooking as e:
+            errors.update(e.errors)
+        if errors or start is None or customer is None:
+            raise actions.InvalidBooking(errors)
+        booking = actions.book(page, start, customer)
+    except actions.InvalidBooking as e:
+        return again(400, _field_errors(e.errors), e.message)
+    except actions.SlotUnavailable:
+        return again(409, message="That time was just taken — please pick another.")
+    except actions.BookingError as e:  # CannotConfirm (503) says "try again shortly" itself
+        return again(e.status, message=e.message)
+    url = reverse("booking-confirmed", args=[page.slug, booking.manage_token()])
+    return HttpResponseRedirect(url, status=303)
+
+
+@never_cache
+@require_GET
+def confirmed(request: HttpRequest, slug: str, token: str) -> HttpResponse:
+    booking = _booking_or_404(token)
+    if booking.page.slug != slug:
+        raise Http404("This link is not valid.")
+    context = _booking_context(booking, token)
+    return render(request, "bookings/public/confirmed.html", context)
+
+
+def _booking_context(booking: Booking, token: str) -> dict[str, Any]:
+    page = booking.page
+    answers = [
+        {"label": q.label, "value": booking.answers[q.key]}
+        for q in page.questions.all()
+        if booking.answers.get(q.key)
+    ]
+    return {
+        "booking": booking,
+        "page": page,
+        "owner_name": owner_name(page),
+        "answers": answers,
+        "token": token,
+        "manage_url": reverse("manage-booking", args=[token]),
+        "ics_url": reverse("manage-booking-ics", args=[token]),
+    }
+
+
+def notice_words(minutes: int) -> str:
+    """240 → "4 hours", 1440 → "1 day", 90 → "90 minutes"."""
+    for unit, size in (("day", 1440), ("hour", 60)):
+        if minutes >= size and minutes % size == 0:
+            n = minutes // size
+            return f"{n} {unit}{'s' if n != 1 else ''}"
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"
+
+
+def why_unchangeable(booking: Booking) -> str:
+    """Why the customer can no longer cancel or move this booking, or ""."""
+    if booking.is_cancelled:
+        return "This booking has been cancelled."
+    if booking.is_past:
+        return "The time of this booking has passed, so it can no longer be changed."
+    if not booking.can_be_changed_by_customer():
+        notice = notice_words(booking.page.min_notice_minutes)
+        return (
+            f"Bookings can be changed online until {notice} before they start. "
+            f"Please contact {owner_name(booking.page)} directly."
+        )
+    return ""
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def manage(request: HttpRequest, token: str) -> HttpResponse:
+    booking = _booking_or_404(token)
+    if request.method == "POST":
+        return _manage_post(request, booking, token)
+    picker = SlotPicker(
+        booking.page, request.GET, ignore_booking=booking, default_tz=booking.timezone
+    )
+    return _render_manage(request, booking, token, picker, status=picker.status)
+
+
+def _render_manage(
+    request: HttpRequest,
+    booking: Booking,
+    token: str,
+    picker: SlotPicker,
+    *,
+    status: int = 200,
+    message: str = "",
+    errors: Mapping[str, list[str]] | None = None,
+    reason: str = "",
+) -> HttpResponse:
+    context = _booking_context(booking, token)
+    context.update(
+        {
+            "picker": picker,
+            "timezones": timezone_names(),
+            "why_unchangeable": why_unchangeable(booking),
+            "message": message,
+            "status_code": status,
+            "errors": errors or {},
+            "reason": reason,
+            "slots_url": reverse("manage-slots", args=[token]),
+            "reason_max_length": REASON_MAX_LENGTH,
+        }
+    )
+    return render(request, "bookings/public/manage.html", context, status=status)
+
+
+def _manage_post(request: HttpRequest, booking: Booking, token: str) -> HttpResponse:
+    action = request.POST.get("action", "")
+    tz = request.POST.get("timezone", "")
+    tz = tz if tz in available_timezones() else booking.timezone
+    reason = request.POST.get("reason", "")
+    start = _parse_start(request.POST.get("start", ""))
+    params = {"tz": tz}
+    if action == "reschedule" and start is not None:
+        # Without JavaScript, show the chosen day's times again next to the message.
+        params["date"] = start.astimezone(zoneinfo.ZoneInfo(tz)).date().isoformat()
+
+    def again(
+        status: int, message: str = "", errors: Mapping[str, list[str]] | None = None
+    ) -> HttpResponse:
+        show_slots = status not in (429, 503)
+        picker = SlotPicker(
+            booking.page, params if show_slots else {"tz": tz}, ignore_booking=booking
+        )
+        return _render_manage(
+            request,
+            booking,
+            token,
+            picker,
+            status=status,
+            message=message,
+            errors=errors,
+            reason=reason,
+        )
+
+    # Each attempt can ask Exchange for fresh busy time: limit them like booking attempts.
+    if not ratelimit.check(request, scope="manage"):
+        return again(429, "Too many attempts. Please wait a minute and try again.")
+    try:
+        if action == "cancel":
+            if len(reason) > REASON_MAX_LENGTH:
+                msg = f"Keep the reason under {REASON_MAX_LENGTH} characters."
+                return again(400, "Please correct the highlighted field.", {"reason": [msg]})
+            actions.cancel(booking, by="customer", reason=reason.strip())
+            messages.success(request, "Your booking is cancelled. We've sent you a confirmation.")
+        elif action == "reschedule":
+            if start is None:
+                errors = {"start": ["Pick one of the available times."]}
+                return again(400, "Pick a new time first.", errors)
+            booking = actions.reschedule(booking, start, by="customer")
+            messages.success(request, "Your booking has moved. We've sent you the new details.")
+        else:
+            return again(400, "Choose whether to cancel or to move the booking.")
+    except actions.BookingError as e:
+        booking.refresh_from_db()
+        return again(e.status, e.message)
+    return HttpResponseRedirect(reverse("manage-booking", args=[token]), status=303)
+
+
+@require_GET
+def manage_slots(request: HttpRequest, token: str) -> JsonResponse:
+    """Free slots for moving this booking: like the public slots API, but the booking's own
+    time (and buffers) don't count as taken, so it can move by less than its length."""
+    booking = _booking_or_404(token)
+    page = booking.page
+    tz = request.GET.get("timezone", "")
+    first = _parse_day(request.GET.get("start", ""))
+    last = _parse_day(request.GET.get("end", ""))
+    if tz not in available_timezones():
+        return JsonResponse(
+            {
+                "detail": "Unknown time zone.",
+                "errors": {"timezone": ["Use an IANA time zone name such as Europe/London."]},
+            },
+            status=400,
+        )
+    if first is None or last is None or last < first:
+        return JsonResponse(
+            {"detail": "start and end must be dates (YYYY-MM-DD), start first."}, status=400
+        )
+    if (last - first).days + 1 > MAX_RANGE_DAYS:
+        return JsonResponse(
+            {"detail": f"Ask for at most {MAX_RANGE_DAYS} days at a time."}, status=400
+        )
+    zone = zoneinfo.ZoneInfo(tz)
+    start = datetime.combine(first, time(0), zone).astimezone(UTC)
+    end = datetime.combine(last + timedelta(days=1), time(0), zone).astimezone(UTC)
+    try:
+        result = slots_for(page, start, end, ignore_booking=booking)
+    except AvailabilityUnknown as e:
+        return JsonResponse({"detail": e.message}, status=503)
+    return JsonResponse(
+        {
+            "page": page.slug,
+            "timezone": tz,
+            "duration_minutes": page.duration_minutes,
+            "slots": [
+                {"start": s.astimezone(zone).isoformat(), "end": e.astimezone(zone).isoformat()}
+                for s, e in result.slots
+            ],
+            "stale": result.stale,
+        }
+    )
+
+
+@never_cache
+@require_GET
+def booking_ics(request: HttpRequest, token: str) -> HttpResponse:
+    booking = _booking_or_404(token)
+    method = "CANCEL" if booking.is_cancelled else "REQUEST"
+    response = HttpResponse(
+        ics.booking_ics(booking, method=method), content_type="text/calendar; charset=utf-8"
+    )
+    response["Content-Disposition"] = 'attachment; filename="booking.ics"'
+    return response

@@ -1,0 +1,178 @@
+"""Screenshots of the main pages at desktop (1280 px) and phone (390 px) widths, for design
+review: `make screenshots` (SCREENSHOTS=1) writes them to ./screenshots/, which git ignores.
+
+Skipped unless SCREENSHOTS=1. The world is demo-like: a staff member attached to the
+corporate connection with busy weeks in Exchange, colleagues sharing calendars (one a
+sub-calendar), two booking pages with questions, one page still being set up, and bookings
+whose calendar writes are written, pending and failing.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.urls import reverse
+from playwright.sync_api import Page
+
+from bookings.models import (
+    Booking,
+    BookingPage,
+    BookingStatus,
+    EventWrite,
+    PageCalendar,
+    Question,
+    WriteState,
+)
+from tests.browser.conftest import SCREENSHOTS, login
+from tests.world import World
+
+pytestmark = pytest.mark.skipif(
+    os.environ.get("SCREENSHOTS") != "1", reason="screenshots only on request: make screenshots"
+)
+
+LONDON = ZoneInfo("Europe/London")
+
+
+def next_weekday(days_ahead: int, at: time) -> datetime:
+    day = datetime.now(LONDON).date() + timedelta(days=days_ahead)
+    while day.weekday() >= 5:
+        day += timedelta(days=1)
+    return datetime.combine(day, at, LONDON).astimezone(UTC)
+
+
+def seed(world: World) -> tuple[dict[str, str], str]:
+    """The demo-like world: the staff pages to photograph by name, and who signs in."""
+    sim = world.sim
+    alice = world.staff("alice")
+    corporate = world.corporate()
+    bob = world.person("bob")
+    carol = world.person("carol")
+    sim.set_permission(bob.email, corporate.email, "Reviewer")
+    sim.add_calendar(carol.email, "Projects")
+    sim.set_permission(carol.email, corporate.email, "Reviewer")
+    sim.set_permission(carol.email, corporate.email, "Editor", calendar="Projects")
+
+    monday = datetime.now(LONDON).date() - timedelta(days=datetime.now(LONDON).weekday())
+    standup = datetime.combine(monday, time(9, 30), LONDON)
+    sim.add_event(
+        alice.email,
+        standup,
+        standup + timedelta(minutes=15),
+        "Team stand-up",
+        tz="Europe/London",
+        recurrence={"pattern": "weekly", "weekdays": ["Monday", "Wednesday", "Friday"]},
+    )
+    for days, hour, subject in [(1, 14, "Planning"), (3, 10, "Customer visit"), (8, 11, "Review")]:
+        start = datetime.combine(monday + timedelta(days=days), time(hour), LONDON)
+        sim.add_event(alice.email, start, start + timedelta(hours=2), subject, tz="Europe/London")
+        sim.add_event(bob.email, start + timedelta(hours=1), start + timedelta(hours=2), "Busy")
+
+    tax = world.page(
+        alice,
+        slug=f"tax-advice-{world.tag}",
+        title="Tax advice",
+        description="A 45-minute call with one of our advisers about your tax return.",
+        location="Microsoft Teams (link in the confirmation)",
+        duration_minutes=45,
+        roles={alice.email: "main", bob.email: "busy"},
+    )
+    Question.objects.create(
+        page=tax, label="What is your question about?", kind="long", required=True
+    )
+    Question.objects.create(
+        page=tax,
+        label="Are you a new client?",
+        kind="choice",
+        choices=["Yes", "No"],
+        position=1,
+    )
+    kickoff = world.page(
+        alice,
+        slug=f"kickoff-{world.tag}",
+        title="Project kickoff",
+        duration_minutes=60,
+        roles={alice.email: "main", f"{carol.email}/Projects": "additional"},
+    )
+    BookingPage.objects.create(owner=alice, slug=f"draft-{world.tag}", title="Workshop (draft)")
+
+    people = [
+        ("Jordan Smith", tax, 2, time(10), WriteState.DONE),
+        ("Priya Patel", tax, 3, time(14), WriteState.PENDING),
+        ("Lee Chen", tax, 5, time(11), WriteState.FAILING),
+        ("Maria Garcia", kickoff, 4, time(15), WriteState.DONE),
+    ]
+    bookings = []
+    for name, page, days, at, state in people:
+        start = next_weekday(days, at)
+        booking = Booking.objects.create(
+            page=page,
+            owner=alice,
+            start=start,
+            end=start + page.duration,
+            timezone="Europe/London",
+            name=name,
+            email=f"{name.split()[0].lower()}@example.com",
+            phone="+44 20 7946 0000",
+            notes="Looking forward to it.",
+            answers={q.key: "Yes" for q in page.questions.all()},
+        )
+        for pc in PageCalendar.objects.filter(page=page, role__in=["main", "additional"]):
+            EventWrite.objects.create(
+                booking=booking,
+                calendar=pc.calendar,
+                connection=pc.calendar.connection,
+                owner_email=pc.calendar.owner_email,
+                folder_id=pc.calendar.folder_id,
+                calendar_name=pc.calendar.name,
+                role=pc.role,
+                state=state,
+                attempts=3 if state == WriteState.FAILING else 1,
+                last_error="Exchange refused access to this calendar."
+                if state == WriteState.FAILING
+                else "",
+            )
+        bookings.append(booking)
+    start = next_weekday(6, time(9))
+    Booking.objects.create(
+        page=tax,
+        owner=alice,
+        start=start,
+        end=start + tax.duration,
+        timezone="America/New_York",
+        name="Sam Taylor",
+        email="sam@example.com",
+        status=BookingStatus.CANCELLED,
+        cancelled_by="customer",
+    )
+
+    return {
+        "dashboard": "/dashboard/",
+        "connection": "/connection/",
+        "attach": "/connection/attach/",
+        "page-editor": f"/pages/{tax.pk}/",
+        "page-calendars": f"/pages/{tax.pk}/calendars/",
+        "bookings": "/bookings/",
+        "booking-detail": f"/bookings/{bookings[2].pk}/",
+        "public-page": f"/{tax.slug}/",
+        "manage": reverse("manage-booking", args=[bookings[0].manage_token()]),
+    }, alice.username
+
+
+def test_screenshots_of_the_main_pages(browser: Page, phone: Page, world: World) -> None:
+    paths, username = seed(world)
+    SCREENSHOTS.mkdir(exist_ok=True)
+    statuses: dict[str, int] = {}
+    for width, page in (("desktop", browser), ("phone", phone)):
+        page.goto("/accounts/login/")
+        page.screenshot(path=SCREENSHOTS / f"{width}-00-login.png", full_page=True)
+        login(page, username)
+        for number, (name, path) in enumerate(paths.items(), start=1):
+            response = page.goto(path, wait_until="networkidle")
+            statuses[f"{width} {name}"] = response.status if response else 0
+            page.screenshot(path=SCREENSHOTS / f"{width}-{number:02d}-{name}.png", full_page=True)
+
+    broken = {name: status for name, status in statuses.items() if status >= 400}
+    assert not broken, f"pages that did not render: {broken}"
