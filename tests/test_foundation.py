@@ -38,7 +38,7 @@ PRODUCTION_ENV = {
 def test_healthz_answers_ok_when_the_database_answers() -> None:
     response = Client().get("/healthz")
     assert response.status_code == 200
-    assert response.json() == {"database": "ok"}
+    assert response.json() == {"database": "ok", "cache": "ok", "broker": "ok"}
 
 
 def test_the_home_page_renders() -> None:
@@ -85,3 +85,18 @@ def test_the_cache_is_redis_when_asked_to() -> None:
     from django.core.cache import caches
 
     assert type(caches["default"]).__name__ == "RedisCache"
+
+
+@pytest.mark.django_db
+def test_healthz_answers_503_naming_a_broker_that_does_not_answer(settings) -> None:
+    from scheduler_site.celery import app
+
+    before = app.conf.broker_url
+    app.conf.broker_url = "redis://127.0.0.1:1/0"  # nothing listens on port 1
+    try:
+        response = Client().get("/healthz")
+    finally:
+        app.conf.broker_url = before
+    assert response.status_code == 503
+    assert response.json()["broker"] == "unavailable"
+    assert response.json()["database"] == "ok"

@@ -1,0 +1,408 @@
+"""Forms of the staff booking-page editor: the page's settings, its weekly hours, date
+overrides and questions.
+
+Weekly hours and overrides are edited as rows (any number per weekday or date); a row left
+blank is ignored, so the editor can always offer an empty row to fill in without JavaScript.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections import defaultdict
+from datetime import date, time
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from bookings.models import (
+    ALL_STATUSES,
+    DEFAULT_BLOCKING_STATUSES,
+    WEEKDAYS,
+    BookingPage,
+    Question,
+    QuestionKind,
+    check_range,
+    parse_ranges,
+)
+
+STATUS_LABELS = {
+    "Busy": "Busy",
+    "Tentative": "Tentative",
+    "OOF": "Out of office",
+    "WorkingElsewhere": "Working elsewhere",
+    "Free": "Free",
+    "NoData": "No information (Exchange has no free/busy data)",
+}
+
+
+class BookingPageForm(forms.ModelForm):
+    blocking_statuses = forms.MultipleChoiceField(
+        label="Statuses that block a slot",
+        choices=[(s, STATUS_LABELS[s]) for s in ALL_STATUSES],
+        widget=forms.CheckboxSelectMultiple,
+        error_messages={"required": "Choose at least one free/busy status that blocks a slot."},
+        help_text="An event in an associated calendar with one of these statuses makes the "
+        "time unavailable. Free events should not block.",
+    )
+
+    class Meta:
+        model = BookingPage
+        fields = [
+            "title",
+            "slug",
+            "description",
+            "location",
+            "active",
+            "duration_minutes",
+            "interval_minutes",
+            "buffer_before_minutes",
+            "buffer_after_minutes",
+            "min_notice_minutes",
+            "window_days",
+            "max_per_day",
+            "max_per_week",
+            "timezone",
+            "blocking_statuses",
+            "ask_phone",
+            "ask_notes",
+            "subject_template",
+            "send_exchange_invitation",
+        ]
+        labels = {
+            "slug": "Public address",
+            "active": "Active (takes bookings)",
+            "duration_minutes": "Duration (minutes)",
+            "interval_minutes": "Slot interval (minutes)",
+            "buffer_before_minutes": "Buffer before (minutes)",
+            "buffer_after_minutes": "Buffer after (minutes)",
+            "min_notice_minutes": "Minimum notice (minutes)",
+            "window_days": "Booking window (days)",
+            "max_per_day": "Maximum bookings per day",
+            "max_per_week": "Maximum bookings per week",
+            "timezone": "Time zone",
+            "subject_template": "Event subject",
+            "send_exchange_invitation": "Send Exchange's meeting invitation",
+        }
+        help_texts = {
+            "slug": "The page's link: lowercase letters, digits and hyphens.",
+            "max_per_day": "Blank: no limit.",
+            "max_per_week": "Blank: no limit (weeks start on Monday).",
+            "timezone": "IANA name, e.g. Europe/London. Weekly hours are in this zone.",
+            "buffer_before_minutes": "Free time kept before each booking.",
+            "buffer_after_minutes": "Free time kept after each booking.",
+        }
+        error_messages = {
+            "slug": {"unique": "Another booking page already uses this address."},
+        }
+        widgets = {
+            "description": forms.Textarea(attrs={"rows": 4}),
+            "timezone": forms.TextInput(
+                attrs={"list": "timezones", "autocomplete": "off", "spellcheck": "false"}
+            ),
+        }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if not self.instance.pk and "blocking_statuses" not in self.initial:
+            self.initial["blocking_statuses"] = list(DEFAULT_BLOCKING_STATUSES)
+
+    def clean_slug(self) -> str:
+        return self.cleaned_data["slug"].strip().lower()
+
+    def clean_timezone(self) -> str:
+        return self.cleaned_data["timezone"].strip()
+
+
+DASH = "\u2013"  # an en dash between the ends of a time range
+
+
+def _fmt(t: time) -> str:
+    return t.strftime("%H:%M")
+
+
+# --- weekly hours --------------------------------------------------------------------------
+
+
+class HoursRowForm(forms.Form):
+    """One range on one weekday; both times blank means "no range" (an unused row)."""
+
+    weekday = forms.TypedChoiceField(
+        choices=list(enumerate(WEEKDAYS)), coerce=int, widget=forms.HiddenInput
+    )
+    start = forms.TimeField(
+        required=False, label="From", widget=forms.TimeInput(attrs={"type": "time"})
+    )
+    end = forms.TimeField(
+        required=False,
+        label="To",
+        widget=forms.TimeInput(attrs={"type": "time"}),
+        help_text="00:00 means midnight at the end of the day.",
+    )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        start, end = data.get("start"), data.get("end")
+        if start is None and end is None:
+            if not self.has_error("start") and not self.has_error("end"):
+                data["empty"] = True
+            return data
+        if start is None:
+            self.add_error("start", "Give the time the range starts.")
+        elif end is None:
+            self.add_error("end", "Give the time the range ends.")
+        else:
+            try:
+                check_range(start, end)
+            except ValidationError as exc:
+                self.add_error("end", exc)
+        return data
+
+
+class BaseHoursFormSet(forms.BaseFormSet):
+    def clean(self) -> None:
+        if any(form.errors for form in self.forms if not self._should_delete_form(form)):
+            return
+        by_day: dict[int, list[tuple[time, time, forms.Form]]] = defaultdict(list)
+        for form in self.forms:
+            data = form.cleaned_data
+            if self._should_delete_form(form) or data.get("empty"):
+                continue
+            by_day[data["weekday"]].append((data["start"], data["end"], form))
+        for rows in by_day.values():
+            rows.sort(key=lambda row: row[0])
+            for (start1, end1, _), (start2, _, form) in itertools.pairwise(rows):
+                if end1 == time(0) or start2 < end1:
+                    form.add_error(
+                        "start", f"Overlaps {_fmt(start1)}{DASH}{_fmt(end1)}: ranges can't overlap."
+                    )
+
+    def ranges(self) -> list[tuple[int, time, time]]:
+        """(weekday, start, end) of every filled-in row; call after is_valid()."""
+        rows = []
+        for form in self.forms:
+            data = form.cleaned_data
+            if self._should_delete_form(form) or data.get("empty"):
+                continue
+            rows.append((data["weekday"], data["start"], data["end"]))
+        return sorted(rows)
+
+    def by_weekday(self) -> list[tuple[int, str, list[forms.Form]]]:
+        """The rows grouped for display: (weekday, its name, its forms)."""
+        days: dict[int, list[forms.Form]] = {day: [] for day in range(7)}
+        for form in self.forms:
+            day = _weekday_of(form)
+            days.setdefault(day, []).append(form)
+        return [(day, WEEKDAYS[day], days[day]) for day in range(7)]
+
+
+def _weekday_of(form: forms.Form) -> int:
+    raw = form["weekday"].value()
+    try:
+        day = int(raw)
+    except (TypeError, ValueError):
+        return 0
+    return day if 0 <= day <= 6 else 0
+
+
+HoursFormSet = forms.formset_factory(
+    HoursRowForm, formset=BaseHoursFormSet, extra=0, can_delete=True, max_num=7 * 48
+)
+
+
+def hours_initial(ranges: list[tuple[int, time, time]]) -> list[dict[str, Any]]:
+    """Existing ranges plus one empty row per weekday, to fill in without JavaScript."""
+    rows = [{"weekday": day, "start": start, "end": end} for day, start, end in sorted(ranges)]
+    rows += [{"weekday": day} for day in range(7)]
+    return sorted(rows, key=lambda row: (row["weekday"], "start" not in row))
+
+
+# --- date overrides ------------------------------------------------------------------------
+
+# "09:00-12:00"; people also type an en or em dash, or "to".
+_RANGE = re.compile(r"^\s*(\d{1,2}:\d{2})\s*(?:-|\u2013|\u2014|to)\s*(\d{1,2}:\d{2})\s*$")
+
+
+def parse_hours_text(text: str) -> list[list[str]]:
+    """ "09:00-12:00, 14:00-17:00" -> [["09:00", "12:00"], ["14:00", "17:00"]] (validated)."""
+    pairs = []
+    for part in re.split(r"[,;\n]+", text):
+        if not part.strip():
+            continue
+        match = _RANGE.match(part)
+        if not match:
+            raise ValidationError(
+                f"“{part.strip()}” is not a range: write it like 09:00-12:00, 14:00-17:00."
+            )
+        start, end = (_time(t.zfill(5)) for t in match.groups())
+        pairs.append([_fmt(start), _fmt(end)])
+    parse_ranges(pairs)
+    return sorted(pairs)
+
+
+def _time(text: str) -> time:
+    try:
+        return time.fromisoformat(text)
+    except ValueError:
+        raise ValidationError(f"{text} is not a time of day.") from None
+
+
+def hours_text(hours: list[list[str]]) -> str:
+    return ", ".join(f"{start}-{end}" for start, end in hours)
+
+
+class OverrideRowForm(forms.Form):
+    date = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    closed = forms.BooleanField(required=False, label="Closed all day")
+    hours = forms.CharField(
+        required=False,
+        label="Hours instead",
+        max_length=500,
+        widget=forms.TextInput(attrs={"placeholder": "09:00-12:00, 14:00-17:00"}),
+    )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        day, closed, text = data.get("date"), data.get("closed"), data.get("hours", "")
+        if day is None and not closed and not text.strip():
+            if not self.has_error("date"):
+                data["empty"] = True
+            return data
+        if day is None:
+            if not self.has_error("date"):
+                self.add_error("date", "Give the date this applies to.")
+            return data
+        if closed:
+            data["ranges"] = []
+            return data
+        if not text.strip():
+            self.add_error("hours", "Give the hours for this date, or tick “Closed all day”.")
+            return data
+        try:
+            data["ranges"] = parse_hours_text(text)
+        except ValidationError as exc:
+            self.add_error("hours", exc)
+        return data
+
+
+class BaseOverrideFormSet(forms.BaseFormSet):
+    def clean(self) -> None:
+        seen: set[date] = set()
+        for form in self.forms:
+            if self._should_delete_form(form) or not hasattr(form, "cleaned_data"):
+                continue
+            day = form.cleaned_data.get("date")
+            if form.cleaned_data.get("empty") or day is None:
+                continue
+            if day in seen:
+                form.add_error("date", f"Another row already sets {day:%Y-%m-%d}.")
+            seen.add(day)
+
+    def overrides(self) -> list[tuple[date, list[list[str]]]]:
+        rows = []
+        for form in self.forms:
+            data = form.cleaned_data
+            if self._should_delete_form(form) or data.get("empty"):
+                continue
+            rows.append((data["date"], data["ranges"]))
+        return sorted(rows)
+
+
+OverrideFormSet = forms.formset_factory(
+    OverrideRowForm, formset=BaseOverrideFormSet, extra=0, can_delete=True, max_num=1000
+)
+
+
+def overrides_initial(overrides: list[tuple[date, list[list[str]]]]) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = [
+        {"date": day, "closed": not hours, "hours": hours_text(hours)} for day, hours in overrides
+    ]
+    return [*rows, {}]
+
+
+# --- questions -----------------------------------------------------------------------------
+
+
+class OptionsField(forms.CharField):
+    """A choice question's options, one per line, as a list."""
+
+    widget = forms.Textarea(attrs={"rows": 3, "placeholder": "One option per line"})
+
+    def prepare_value(self, value: Any) -> Any:
+        if isinstance(value, list):
+            return "\n".join(str(v) for v in value)
+        return value
+
+    def to_python(self, value: Any) -> list[str]:
+        text = super().to_python(value)
+        return [line.strip() for line in text.splitlines() if line.strip()]
+
+    def has_changed(self, initial: Any, data: Any) -> bool:
+        # No options and an empty box are the same, so a blank new question stays unchanged.
+        return list(initial or []) != self.to_python(data)
+
+
+class QuestionForm(forms.ModelForm):
+    choices = OptionsField(required=False, label="Options", max_length=5000)
+
+    class Meta:
+        model = Question
+        fields = ["label", "kind", "choices", "required", "position"]
+        labels = {
+            "label": "Question",
+            "kind": "Answer",
+            "position": "Order",
+            "required": "Required",
+        }
+        widgets = {"position": forms.NumberInput(attrs={"min": 0, "class": "narrow"})}
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        # Options only mean something for a choice; switching a question to text keeps
+        # nothing stale behind.
+        if data.get("kind") != QuestionKind.CHOICE:
+            data["choices"] = []
+        return data
+
+
+class BaseQuestionFormSet(forms.BaseModelFormSet):
+    def clean(self) -> None:
+        super().clean()
+        # Django silently skips a row whose id is not among this page's questions (deleted
+        # meanwhile, or tampered with); say so instead of dropping the edit.
+        for form in self.initial_forms:
+            if form.instance._state.adding:
+                raise ValidationError(
+                    "A question was deleted meanwhile or is not one of this page's: reload the "
+                    "page and make your changes again."
+                )
+
+
+QuestionFormSet = forms.modelformset_factory(
+    Question,
+    form=QuestionForm,
+    formset=BaseQuestionFormSet,
+    extra=1,
+    can_delete=True,
+    max_num=100,
+)
+
+
+class AddOwnerForm(forms.Form):
+    email = forms.EmailField(
+        label="Calendar owner's email",
+        widget=forms.EmailInput(attrs={"placeholder": "someone@example.com"}),
+    )
+
+    def clean_email(self) -> str:
+        return self.cleaned_data["email"].strip().lower()
+
+
+class CancelForm(forms.Form):
+    reason = forms.CharField(
+        required=False,
+        max_length=500,
+        label="Reason (sent to the customer)",
+        widget=forms.TextInput(),
+    )

@@ -1,0 +1,23 @@
+"""Staff pages for booking pages, their calendars, and bookings."""
+
+from django.urls import path
+
+from bookings import staff_views as views
+
+urlpatterns = [
+    path("pages/", views.page_list, name="page-list"),
+    path("pages/new/", views.page_new, name="page-new"),
+    path("pages/<int:pk>/", views.page_edit, name="page-edit"),
+    path("pages/<int:pk>/delete/", views.page_delete, name="page-delete"),
+    path("pages/<int:pk>/deactivate/", views.page_deactivate, name="page-deactivate"),
+    path("pages/<int:pk>/calendars/", views.page_calendars, name="page-calendars"),
+    path("bookings/", views.booking_list, name="booking-list"),
+    path("bookings/<uuid:pk>/", views.booking_detail, name="booking-detail"),
+    path("bookings/<uuid:pk>/cancel/", views.booking_cancel, name="booking-cancel"),
+    path("bookings/<uuid:pk>/reschedule/", views.booking_reschedule, name="booking-reschedule"),
+    path(
+        "bookings/<uuid:pk>/writes/<int:write_pk>/retry/",
+        views.booking_retry_write,
+        name="booking-retry-write",
+    ),
+]

@@ -1,0 +1,686 @@
+"""Staff pages: booking pages (settings, hours, overrides, questions), the calendars that feed
+each page, and the bookings made on them.
+
+Every view finds its objects through `_pages(request)` / `_bookings(request)`, which hold only
+the signed-in user's own (a superuser's: everyone's), so another user's id is a 404.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+from typing import Any
+from uuid import UUID
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.paginator import Paginator
+from django.db import transaction
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from bookings import actions
+from bookings.forms import (
+    DASH,
+    AddOwnerForm,
+    BookingPageForm,
+    CancelForm,
+    HoursFormSet,
+    OverrideFormSet,
+    QuestionFormSet,
+    hours_initial,
+    overrides_initial,
+)
+from bookings.models import (
+    PERMISSION_HINT,
+    Booking,
+    BookingPage,
+    BookingStatus,
+    DateOverride,
+    EventWrite,
+    PageCalendar,
+    PageCalendarOwner,
+    Question,
+    WeeklyHours,
+    available_timezones,
+    role_refusal,
+)
+from bookings.slots import AvailabilityUnknown, slots_for
+from calendars import discovery
+from calendars.connect import connection_for
+from calendars.models import CalendarRef, CalendarRole, CorporateMember, ExchangeConnection
+
+# --- whose objects -------------------------------------------------------------------------
+
+
+def _pages(request: HttpRequest) -> QuerySet[BookingPage]:
+    pages = BookingPage.objects.select_related("owner")
+    if request.user.is_superuser:
+        return pages
+    return pages.filter(owner=request.user)
+
+
+def _bookings(request: HttpRequest) -> QuerySet[Booking]:
+    bookings = Booking.objects.select_related("page", "owner")
+    if request.user.is_superuser:
+        return bookings
+    return bookings.filter(owner=request.user)
+
+
+def own_mailbox(user: AbstractBaseUser) -> str:
+    """The address whose calendars a staff member means by "my calendar"."""
+    personal = ExchangeConnection.objects.filter(user=user).first()
+    if personal is not None:
+        return personal.email.lower()
+    member = CorporateMember.objects.filter(user=user).first()
+    if member is not None:
+        return member.mailbox.lower()
+    return (user.email or "").lower()
+
+
+def _fmt_span(start: datetime, end: datetime, zone: Any) -> str:
+    local_start, local_end = start.astimezone(zone), end.astimezone(zone)
+    day = f"{local_start:%a} {local_start.day} {local_start:%b %Y}"
+    return f"{day}, {local_start:%H:%M}{DASH}{local_end:%H:%M}"
+
+
+# --- booking pages -------------------------------------------------------------------------
+
+
+@login_required
+def page_list(request: HttpRequest) -> HttpResponse:
+    pages = list(_pages(request))
+    now = timezone.now()
+    rows = []
+    for page in pages:
+        upcoming = page.bookings.filter(status=BookingStatus.CONFIRMED, start__gte=now).count()
+        rows.append({"page": page, "upcoming": upcoming, "problems": page.setup_problems()})
+    return render(request, "bookings/staff/page_list.html", {"rows": rows})
+
+
+@login_required
+def page_new(request: HttpRequest) -> HttpResponse:
+    return _editor(request, None)
+
+
+@login_required
+def page_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    return _editor(request, get_object_or_404(_pages(request), pk=pk))
+
+
+def _editor(request: HttpRequest, page: BookingPage | None) -> HttpResponse:
+    """One form for everything: a save either stores all of it or none of it."""
+    questions = page.questions.all() if page else Question.objects.none()
+    if request.method == "POST":
+        # Validation writes the submitted values onto the instance; the page header must keep
+        # showing the saved title and link when the save is refused, so the form gets a copy.
+        editing = BookingPage.objects.get(pk=page.pk) if page else None
+        form = BookingPageForm(request.POST, instance=editing)
+        hours = HoursFormSet(request.POST, prefix="hours")
+        overrides = OverrideFormSet(request.POST, prefix="overrides")
+        question_forms = QuestionFormSet(request.POST, prefix="questions", queryset=questions)
+        valid = [f.is_valid() for f in (form, hours, overrides, question_forms)]
+        if all(valid):
+            created = page is None
+            with transaction.atomic():
+                page = form.save(commit=False)
+                if created:
+                    page.owner = request.user
+                page.save()
+                _save_schedule(page, hours, overrides, question_forms)
+                if created:
+                    # The owner's own calendar is the one every page starts from.
+                    PageCalendarOwner.objects.get_or_create(
+                        page=page, email=own_mailbox(request.user)
+                    )
+            if created:
+                messages.success(
+                    request, "Booking page created. Next, choose the calendars it uses."
+                )
+                return redirect("page-calendars", pk=page.pk)
+            messages.success(request, "Saved.")
+            return redirect("page-edit", pk=page.pk)
+        status = 400
+    else:
+        status = 200
+        if page is None:
+            # The zone of the owner's latest page; the browser's own fills in a first page's.
+            latest = _pages(request).filter(owner=request.user).order_by("-created").first()
+            form = BookingPageForm(initial={"timezone": latest.timezone if latest else ""})
+            initial_hours = [(day, time(9), time(17)) for day in range(5)]
+            initial_overrides: list = []
+        else:
+            form = BookingPageForm(instance=page)
+            initial_hours = [(h.weekday, h.start, h.end) for h in page.weekly_hours.all()]
+            initial_overrides = [(o.date, o.hours) for o in page.overrides.all()]
+        hours = HoursFormSet(prefix="hours", initial=hours_initial(initial_hours))
+        overrides = OverrideFormSet(
+            prefix="overrides", initial=overrides_initial(initial_overrides)
+        )
+        question_forms = QuestionFormSet(prefix="questions", queryset=questions)
+
+    context = {
+        "page": page,
+        "form": form,
+        "hours": hours,
+        "overrides": overrides,
+        "questions": question_forms,
+        "timezones": sorted(available_timezones()),
+        "has_errors": status == 400,
+        "has_bookings": bool(page and page.bookings.exists()),
+    }
+    return render(request, "bookings/staff/page_edit.html", context, status=status)
+
+
+def _save_schedule(
+    page: BookingPage,
+    hours: Any,
+    overrides: Any,
+    question_forms: Any,
+) -> None:
+    # Ranges and overrides have no identity worth keeping: replace them wholesale.
+    page.weekly_hours.all().delete()
+    WeeklyHours.objects.bulk_create(
+        WeeklyHours(page=page, weekday=day, start=start, end=end)
+        for day, start, end in hours.ranges()
+    )
+    page.overrides.all().delete()
+    DateOverride.objects.bulk_create(
+        DateOverride(page=page, date=day, hours=ranges) for day, ranges in overrides.overrides()
+    )
+    # Questions keep their ids: a booking's answers are stored under the question's key.
+    for question in question_forms.save(commit=False):
+        question.page = page
+        question.save()
+    for question in question_forms.deleted_objects:
+        question.delete()
+
+
+@login_required
+@require_POST
+def page_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    page = get_object_or_404(_pages(request), pk=pk)
+    count = page.bookings.count()
+    if count:
+        return render(
+            request,
+            "bookings/staff/page_delete_refused.html",
+            {"page": page, "count": count},
+            status=409,
+        )
+    title = page.title
+    page.delete()
+    messages.success(request, f"“{title}” was deleted.")
+    return redirect("page-list")
+
+
+@login_required
+@require_POST
+def page_deactivate(request: HttpRequest, pk: int) -> HttpResponse:
+    page = get_object_or_404(_pages(request), pk=pk)
+    page.active = False
+    page.save(update_fields=["active", "updated"])
+    messages.success(
+        request, f"“{page.title}” is deactivated: it takes no new bookings. Its bookings stay."
+    )
+    return redirect("page-edit", pk=page.pk)
+
+
+# --- associated calendars ------------------------------------------------------------------
+
+PERMISSION_LABELS = {
+    "FreeBusyTimeOnly": "Free/busy time only",
+    "FreeBusyTimeAndSubjectAndLocation": "Free/busy, subject and location",
+    "Reviewer": "Reviewer (read only)",
+    "Contributor": "Contributor",
+    "NoneditingAuthor": "Nonediting author",
+    "Author": "Author",
+    "PublishingAuthor": "Publishing author",
+    "Editor": "Editor",
+    "PublishingEditor": "Publishing editor",
+    "Owner": "Owner",
+    "Delegate": "Delegate",
+    "Custom": "Custom",
+    "None": "None",
+}
+ROLE_ORDER = [CalendarRole.MAIN, CalendarRole.BUSY, CalendarRole.ADDITIONAL]
+
+
+@dataclass
+class CalendarRow:
+    ref: CalendarRef
+    role: str
+    options: list[dict[str, Any]] = field(default_factory=list)
+    refusal: str = ""  # why main/additional booking aren't offered
+    problem: str = ""  # what broke since the role was chosen
+    error: str = ""  # why the role just submitted was refused
+
+    @property
+    def permission(self) -> str:
+        level = self.ref.permission_level
+        return PERMISSION_LABELS.get(level, level) if level else "No access"
+
+    @property
+    def field_name(self) -> str:
+        return f"role-{self.ref.pk}"
+
+
+@dataclass
+class OwnerSection:
+    owner: PageCalendarOwner
+    rows: list[CalendarRow]
+    message: str = ""
+
+
+def _sections(
+    page: BookingPage,
+    connection: ExchangeConnection | None,
+    roles: dict[int, str] | None = None,
+    errors: dict[int, str] | None = None,
+    messages_by_owner: dict[str, str] | None = None,
+) -> list[OwnerSection]:
+    """Every owner's calendars as the connection sees them, with roles and what's wrong."""
+    current = {pc.calendar_id: pc for pc in page.page_calendars.select_related("calendar")}
+    sections = []
+    for owner in page.calendar_owners.all():
+        found = (
+            CalendarRef.objects.filter(connection=connection, owner_email=owner.email)
+            if connection
+            else CalendarRef.objects.none()
+        )
+        # A calendar no longer shared is only worth showing where it still has a role here;
+        # then it stays visible (even from an earlier connection): its problem must be seen.
+        refs = [ref for ref in found if not ref.error or ref.pk in current]
+        known = {ref.pk for ref in refs}
+        refs += [
+            pc.calendar
+            for pc in current.values()
+            if pc.calendar.owner_email == owner.email and pc.calendar_id not in known
+        ]
+        rows = []
+        for ref in refs:
+            pc = current.get(ref.pk)
+            role = (roles or {}).get(ref.pk, pc.role if pc else "")
+            rows.append(_row(ref, role, pc, (errors or {}).get(ref.pk, "")))
+        message = (messages_by_owner or {}).get(owner.email, "")
+        sections.append(OwnerSection(owner, rows, message))
+    return sections
+
+
+def _row(ref: CalendarRef, role: str, pc: PageCalendar | None, error: str) -> CalendarRow:
+    allowed = set(ref.allowed_roles) if not ref.error else set()
+    options = [{"value": "", "label": CalendarRole.NONE.label, "allowed": True}]
+    for value in ROLE_ORDER:
+        ok = value in allowed
+        options.append(
+            {
+                "value": value.value,
+                "label": value.label if ok else f"{value.label} (not allowed)",
+                # The role it has now stays selectable, so the form round-trips and saving
+                # explains why it must change.
+                "allowed": ok or role == value.value,
+            }
+        )
+    refusal = ""
+    if ref.error:
+        refusal = f"No role is possible: {ref.error}"
+    elif CalendarRole.MAIN.value not in allowed:
+        refusal = role_refusal(ref, CalendarRole.MAIN)
+    return CalendarRow(
+        ref=ref,
+        role=role,
+        options=options,
+        refusal=refusal,
+        problem=pc.problem() if pc and pc.role else "",
+        error=error,
+    )
+
+
+def _discover(
+    page: BookingPage, connection: ExchangeConnection, *, only_missing: bool
+) -> dict[str, str]:
+    """Run discovery for the page's calendar owners; returns why an owner shows nothing."""
+    found = {}
+    for owner in page.calendar_owners.all():
+        if (
+            only_missing
+            and CalendarRef.objects.filter(connection=connection, owner_email=owner.email).exists()
+        ):
+            continue
+        result = discovery.discover(connection, owner.email)
+        if result.message:
+            found[owner.email] = result.message
+    return found
+
+
+@login_required
+def page_calendars(request: HttpRequest, pk: int) -> HttpResponse:
+    page = get_object_or_404(_pages(request), pk=pk)
+    connection = connection_for(page.owner)
+    add_form = AddOwnerForm()
+    roles: dict[int, str] | None = None
+    errors: dict[int, str] = {}
+    form_errors: list[str] = []
+    found: dict[str, str] = {}
+    status = 200
+
+    if not page.calendar_owners.exists():
+        PageCalendarOwner.objects.get_or_create(page=page, email=own_mailbox(page.owner))
+
+    action = request.POST.get("action", "") if request.method == "POST" else ""
+    if action in ("refresh", "save_roles") and connection is None:
+        form_errors.append(_NO_CONNECTION)
+        status = 409
+    elif action == "add_owner":
+        add_form = AddOwnerForm(request.POST)
+        if add_form.is_valid():
+            email = add_form.cleaned_data["email"]
+            if page.calendar_owners.filter(email=email).exists():
+                add_form.add_error("email", f"{email} is already on this page.")
+            else:
+                PageCalendarOwner.objects.create(page=page, email=email)
+                # Discovery runs on the next GET, which also explains an empty answer.
+                return redirect("page-calendars", pk=page.pk)
+        status = 400
+    elif action == "remove_owner":
+        owner = get_object_or_404(page.calendar_owners, pk=_int(request.POST.get("owner")))
+        with transaction.atomic():
+            page.page_calendars.filter(calendar__owner_email=owner.email).delete()
+            owner.delete()
+        messages.success(request, f"{owner.email} and their calendars were removed from the page.")
+        return redirect("page-calendars", pk=page.pk)
+    elif action == "refresh":
+        assert connection is not None
+        found = _discover(page, connection, only_missing=False)
+        messages.info(request, "Calendars refreshed from Exchange.")
+    elif action == "save_roles":
+        assert connection is not None
+        roles, errors, form_errors = _validate_roles(request, page, connection)
+        if not errors and not form_errors:
+            _save_roles(page, roles)
+            messages.success(request, "Calendar roles saved.")
+            return redirect("page-calendars", pk=page.pk)
+        status = 400
+    elif request.method == "POST":
+        form_errors.append("Unknown action.")
+        status = 400
+
+    if connection is not None and not found and action != "refresh":
+        found = _discover(page, connection, only_missing=True)
+    sections = _sections(page, connection, roles, errors, found)
+    problems = [row.problem for s in sections for row in s.rows if row.problem]
+    context = {
+        "page": page,
+        "connection": connection,
+        "sections": sections,
+        "add_form": add_form,
+        "form_errors": form_errors,
+        "save_failed": action == "save_roles" and status == 400,
+        "problems": problems,
+        "permission_hint": PERMISSION_HINT,
+        "no_connection": _NO_CONNECTION if connection is None else "",
+    }
+    return render(request, "bookings/staff/page_calendars.html", context, status=status)
+
+
+_NO_CONNECTION = (
+    "This page's owner has no Exchange connection yet: connect a calendar (or attach to the "
+    "corporate connection) first, then choose the page's calendars here."
+)
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _validate_roles(
+    request: HttpRequest, page: BookingPage, connection: ExchangeConnection
+) -> tuple[dict[int, str], dict[int, str], list[str]]:
+    rows = {row.ref.pk: row for s in _sections(page, connection) for row in s.rows}
+    valid_roles = {c.value for c in CalendarRole}
+    roles: dict[int, str] = {}
+    errors: dict[int, str] = {}
+    for pk, row in rows.items():
+        role = request.POST.get(row.field_name, "")
+        roles[pk] = role
+        if role not in valid_roles:
+            errors[pk] = "Choose one of the roles offered."
+        elif role and row.ref.error:
+            errors[pk] = f"{row.ref} can't have a role: {row.ref.error}"
+        elif role and role not in row.ref.allowed_roles:
+            errors[pk] = role_refusal(row.ref, role)
+    mains = [pk for pk, role in roles.items() if role == CalendarRole.MAIN]
+    form_errors = []
+    if not mains:
+        form_errors.append(
+            "Choose a main booking calendar: bookings are written there, and the page takes "
+            "no bookings without one."
+        )
+    elif len(mains) > 1:
+        names = ", ".join(str(rows[pk].ref) for pk in mains)
+        form_errors.append(f"Choose exactly one main booking calendar (you chose {names}).")
+        for pk in mains:
+            errors.setdefault(pk, "Only one calendar can be the main booking calendar.")
+    return roles, errors, form_errors
+
+
+def _save_roles(page: BookingPage, roles: dict[int, str]) -> None:
+    with transaction.atomic():
+        # The old main steps down before the new one takes over (one main per page).
+        for pk, role in sorted(roles.items(), key=lambda item: item[1] == CalendarRole.MAIN):
+            if role:
+                PageCalendar.objects.update_or_create(
+                    page=page, calendar_id=pk, defaults={"role": role}
+                )
+            else:
+                PageCalendar.objects.filter(page=page, calendar_id=pk).delete()
+
+
+# --- bookings ------------------------------------------------------------------------------
+
+SHOW_CHOICES = [("upcoming", "Upcoming"), ("past", "Past"), ("cancelled", "Cancelled")]
+
+
+@login_required
+def booking_list(request: HttpRequest) -> HttpResponse:
+    pages = list(_pages(request))
+    show = request.GET.get("show", "upcoming")
+    page_id = request.GET.get("page", "")
+    status = 200
+    problems = []
+    if show not in dict(SHOW_CHOICES):
+        problems.append("Show upcoming, past or cancelled bookings.")
+        show = "upcoming"
+    bookings = _bookings(request)
+    selected = None
+    if page_id:
+        selected = next((p for p in pages if str(p.pk) == page_id), None)
+        if selected is None:
+            problems.append("There is no such booking page of yours.")
+        else:
+            bookings = bookings.filter(page=selected)
+    if problems:
+        status = 400
+        bookings = bookings.none()
+    now = timezone.now()
+    if show == "upcoming":
+        bookings = bookings.filter(status=BookingStatus.CONFIRMED, end__gte=now).order_by("start")
+    elif show == "past":
+        bookings = bookings.filter(status=BookingStatus.CONFIRMED, end__lt=now).order_by("-start")
+    else:
+        bookings = bookings.filter(status=BookingStatus.CANCELLED).order_by("-start")
+    paginator = Paginator(bookings, 50)
+    listing = paginator.get_page(request.GET.get("p"))
+    rows = [
+        {
+            "booking": b,
+            "when": _fmt_span(b.start, b.end, b.page.zone),
+            "zone": b.page.timezone,
+            "write": b.write_summary(),
+        }
+        for b in listing
+    ]
+    context = {
+        "rows": rows,
+        "listing": listing,
+        "pages": pages,
+        "selected": selected,
+        "show": show,
+        "show_choices": SHOW_CHOICES,
+        "problems": problems,
+    }
+    return render(request, "bookings/staff/booking_list.html", context, status=status)
+
+
+def _booking(request: HttpRequest, pk: UUID) -> Booking:
+    return get_object_or_404(_bookings(request), pk=pk)
+
+
+def _detail(
+    request: HttpRequest,
+    booking: Booking,
+    *,
+    error: str = "",
+    status: int = 200,
+    cancel_form: CancelForm | None = None,
+) -> HttpResponse:
+    page = booking.page
+    labels = {q.key: q.label for q in page.questions.all()}
+    answers = [
+        (label, booking.answers[key]) for key, label in labels.items() if key in booking.answers
+    ]
+    answers += [
+        ("(A question since removed)", value)
+        for key, value in booking.answers.items()
+        if key not in labels
+    ]
+    context = {
+        "booking": booking,
+        "page": page,
+        "page_time": _fmt_span(booking.start, booking.end, page.zone),
+        "customer_time": _fmt_span(booking.start, booking.end, booking.local_start().tzinfo),
+        "answers": answers,
+        "writes": list(booking.writes.all()),
+        "cancel_form": cancel_form or CancelForm(),
+        "can_change": not booking.is_cancelled and not booking.is_past,
+        "error": error,
+    }
+    return render(request, "bookings/staff/booking_detail.html", context, status=status)
+
+
+@login_required
+def booking_detail(request: HttpRequest, pk: UUID) -> HttpResponse:
+    return _detail(request, _booking(request, pk))
+
+
+@login_required
+@require_POST
+def booking_cancel(request: HttpRequest, pk: UUID) -> HttpResponse:
+    booking = _booking(request, pk)
+    form = CancelForm(request.POST)
+    if not form.is_valid():
+        return _detail(request, booking, status=400, cancel_form=form)
+    try:
+        actions.cancel(booking, by="staff", reason=form.cleaned_data["reason"])
+    except actions.BookingError as exc:
+        booking.refresh_from_db()
+        return _detail(request, booking, error=exc.message, status=exc.status, cancel_form=form)
+    messages.success(request, "The booking is cancelled; the customer is told by email.")
+    return redirect("booking-detail", pk=booking.pk)
+
+
+@login_required
+@require_POST
+def booking_retry_write(request: HttpRequest, pk: UUID, write_pk: int) -> HttpResponse:
+    booking = _booking(request, pk)
+    write = get_object_or_404(EventWrite, pk=write_pk, booking=booking)
+    try:
+        actions.retry_write(write)
+    except actions.BookingError as exc:
+        return _detail(request, booking, error=exc.message, status=exc.status)
+    messages.success(request, f"Writing to {write.target_label} again now.")
+    return redirect("booking-detail", pk=booking.pk)
+
+
+RESCHEDULE_DAYS = 14
+
+
+@login_required
+def booking_reschedule(request: HttpRequest, pk: UUID) -> HttpResponse:
+    booking = _booking(request, pk)
+    page = booking.page
+    error = ""
+    status = 200
+    if booking.is_cancelled:
+        error, status = "A cancelled booking can't be moved.", 409
+    elif request.method == "POST":
+        new_start = _parse_start(request.POST.get("start", ""))
+        if new_start is None:
+            error, status = "Choose one of the free times.", 400
+        else:
+            try:
+                actions.reschedule(booking, new_start, by="staff")
+            except actions.BookingError as exc:
+                error, status = exc.message, exc.status
+            else:
+                messages.success(request, "The booking is moved; the customer is told by email.")
+                return redirect("booking-detail", pk=booking.pk)
+
+    days: list[dict[str, Any]] = []
+    stale = False
+    unknown = ""
+    if not booking.is_cancelled:
+        now = timezone.now()
+        try:
+            result = slots_for(
+                page, now, now + timedelta(days=RESCHEDULE_DAYS), ignore_booking=booking
+            )
+        except AvailabilityUnknown as exc:
+            unknown = exc.message
+            if status == 200:
+                status = 503
+        else:
+            stale = result.stale
+            days = _group_by_day(result.slots, page)
+    context = {
+        "booking": booking,
+        "page": page,
+        "current": _fmt_span(booking.start, booking.end, page.zone),
+        "days": days,
+        "stale": stale,
+        "unknown": unknown,
+        "error": error,
+    }
+    return render(request, "bookings/staff/booking_reschedule.html", context, status=status)
+
+
+def _parse_start(value: str) -> datetime | None:
+    try:
+        start = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return start if start.tzinfo is not None else None
+
+
+def _group_by_day(slots: list[tuple[datetime, datetime]], page: BookingPage) -> list[dict]:
+    days: dict[Any, dict[str, Any]] = {}
+    for start, end in slots:
+        local = start.astimezone(page.zone)
+        day = days.setdefault(
+            local.date(),
+            {"label": f"{local:%A} {local.day} {local:%B %Y}", "slots": []},
+        )
+        day["slots"].append(
+            {
+                "value": start.isoformat(),
+                "label": f"{local:%H:%M}{DASH}{end.astimezone(page.zone):%H:%M}",
+            }
+        )
+    return list(days.values())
