@@ -37,6 +37,8 @@ cat <<INFO
   Scheduler is running.
     Web app:            http://127.0.0.1:$WEB_PORT/
     Django admin:       http://127.0.0.1:$WEB_PORT/admin/
+    Booking pages:      http://127.0.0.1:$WEB_PORT/intro-call/
+                        http://127.0.0.1:$WEB_PORT/consultation/
     Exchange simulator: $DEMO_EWS_URL  (log: var/simulator.log)
     Celery worker log:  var/worker.log
 
