@@ -143,17 +143,32 @@ def parse_start(value: Any) -> datetime:
 
 
 def _check_slot_is_free(
-    page: BookingPage, start: datetime, *, ignore: Booking | None, fresh: bool
-) -> None:
+    page: BookingPage,
+    start: datetime,
+    *,
+    ignore: Booking | None,
+    busy: list[Any] | None = None,
+    now: datetime | None = None,
+) -> list[Any]:
+    """Raise unless `start` is a free slot. Without `busy`, reads busy time fresh from
+    Exchange (never the cache); returns the busy intervals it used, so the re-check inside
+    the lock can reuse them and hold the lock only for database work."""
     end = start + page.duration
     try:
         result = slots_for(
-            page, start, start + timedelta(seconds=1), ignore_booking=ignore, fresh=fresh
+            page,
+            start,
+            start + timedelta(seconds=1),
+            ignore_booking=ignore,
+            fresh=True,
+            busy_intervals=busy,
+            now=now,
         )
     except AvailabilityUnknown:
         raise CannotConfirm(CANNOT_CONFIRM) from None
     if (start, end) not in result.slots:
         raise SlotUnavailable("That time is not available any more. Please pick another time.")
+    return result.busy or []
 
 
 def _lock_owner(page: BookingPage) -> None:
@@ -177,12 +192,13 @@ def book(page: BookingPage, start: datetime, customer: CustomerDetails) -> Booki
         raise CannotConfirm("This booking page is not set up to take bookings yet.")
     start = start.astimezone(UTC)
     # Fresh from Exchange, outside the lock: the slow part must not hold up other bookings.
-    _check_slot_is_free(page, start, ignore=None, fresh=True)
+    now = timezone.now()
+    busy_now = _check_slot_is_free(page, start, ignore=None, now=now)
     with transaction.atomic():
         _lock_owner(page)
-        # Inside the lock only our own bookings can have changed; the busy time just read
-        # from Exchange is served again from the cache the fresh read filled.
-        _check_slot_is_free(page, start, ignore=None, fresh=False)
+        # Inside the lock only our own bookings can have changed: same Exchange answer,
+        # bookings re-read from the database.
+        _check_slot_is_free(page, start, ignore=None, busy=busy_now, now=now)
         booking = Booking.objects.create(
             page=page,
             owner_id=page.owner_id,
@@ -229,12 +245,13 @@ def reschedule(booking: Booking, new_start: datetime, *, by: str) -> Booking:
     page = booking.page
     _check_changeable(booking, by)
     new_start = new_start.astimezone(UTC)
-    _check_slot_is_free(page, new_start, ignore=booking, fresh=True)
+    now = timezone.now()
+    busy_now = _check_slot_is_free(page, new_start, ignore=booking, now=now)
     with transaction.atomic():
         _lock_owner(page)
         booking = Booking.objects.select_for_update().select_related("page").get(pk=booking.pk)
         _check_changeable(booking, by)
-        _check_slot_is_free(page, new_start, ignore=booking, fresh=False)
+        _check_slot_is_free(page, new_start, ignore=booking, busy=busy_now, now=now)
         old_start = booking.start
         booking.start = new_start
         booking.end = new_start + page.duration

@@ -26,6 +26,9 @@ class AvailabilityUnknown(Exception):
 class SlotsResult:
     slots: list[Interval]
     stale: bool = False  # busy time came from an older cache because Exchange is unreachable
+    # The blocking busy intervals used, so a caller can re-run the rules against the same
+    # Exchange answer (the re-check inside the booking lock) without asking Exchange again.
+    busy: list[Interval] | None = None
 
 
 UNKNOWN = (
@@ -65,6 +68,7 @@ def slots_for(
     ignore_booking: Booking | None = None,
     fresh: bool = False,
     now: datetime | None = None,
+    busy_intervals: list[Interval] | None = None,
 ) -> SlotsResult:
     """Free slots starting in [start, end). Raises AvailabilityUnknown rather than guess."""
     now = now or timezone.now()
@@ -81,8 +85,10 @@ def slots_for(
     blocking = set(page.blocking_statuses)
     intervals: list[Interval] = []
     stale = False
-    calendars = busy_calendars(page)
-    if calendars:
+    calendars = busy_calendars(page) if busy_intervals is None else []
+    if busy_intervals is not None:
+        intervals = list(busy_intervals)
+    elif calendars:
         connection = connection_for(page.owner)
         if connection is None:
             raise AvailabilityUnknown(UNKNOWN)
@@ -108,5 +114,7 @@ def slots_for(
         for b in bookings.only("start", "end", "page_id")
     ]
     return SlotsResult(
-        free_slots(rules, busy=intervals, booked=booked, now=now, start=lo, end=hi), stale=stale
+        free_slots(rules, busy=intervals, booked=booked, now=now, start=lo, end=hi),
+        stale=stale,
+        busy=intervals,
     )

@@ -443,7 +443,10 @@ class EwsBackend(Backend):
                             start=start.astimezone(UTC_TZ), end=end.astimezone(UTC_TZ)
                         ),
                         merged_free_busy_interval=30,
-                        requested_view="Detailed",
+                        # FreeBusy: each event's start, end and status, and nothing else.
+                        # "Detailed" would ship colleagues' subjects and locations we never
+                        # use (and must not hold).
+                        requested_view="FreeBusy",
                     ),
                 )
             )

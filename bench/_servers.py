@@ -1,0 +1,610 @@
+"""Real servers on loopback for the HTTP benchmarks (bench_slots_api.py, bench_booking.py).
+
+`running_stack()` brings up, and always takes down again (errors, Ctrl-C, SIGTERM):
+
+- the EWS simulator in a child process of its own, driven through a pipe (`SimulatorProcess`):
+  it has the whole in-process API (add_mailbox, add_event, set_latency, the request log), but
+  its request handling does not compete for the GIL with the benchmark's client threads;
+- a fresh PostgreSQL database (``bench_<pid>``), migrated, dropped at the end;
+- the app under gunicorn (sync workers) with DEBUG off and production-like settings, Redis as
+  the shared cache (keys under a per-run prefix, deleted at the end) and a Celery broker in a
+  temporary directory (nothing consumes it: calendar writes stay pending, which is what a
+  booking request costs before the worker's part).
+
+The benchmark process itself runs Django on the same settings and database, to seed data
+(connection, staff, pages, calendar roles through discovery) and to verify results.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import multiprocessing
+import os
+import random
+import secrets
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from datetime import time as wall
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
+
+REPO = Path(__file__).resolve().parents[1]
+VENV_BIN = REPO / ".venv" / "bin"
+POSTGRES = os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres:postgres@127.0.0.1:5432")
+REDIS = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
+DOMAIN = "contoso.example"
+
+
+# --- the EWS simulator in a child process -------------------------------------------------
+
+
+def _simulator_child(conn: Connection, latency: float) -> None:
+    from calendars.simulator import Simulator
+
+    # Ctrl-C reaches the whole process group; the parent decides when the simulator stops.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sim = Simulator(latency=latency).start()
+    conn.send(sim.ews_url)
+    try:
+        while True:
+            try:
+                name, args, kwargs = conn.recv()
+            except EOFError:  # the parent went away
+                return
+            if name == "_stop":
+                return
+            try:
+                attr = getattr(sim, name)
+                value = attr(*args, **kwargs) if callable(attr) else attr
+            except Exception as exc:
+                conn.send(("error", f"{type(exc).__name__}: {exc}"))
+                continue
+            try:
+                conn.send(("ok", value))
+            except Exception:  # not picklable (e.g. a model object): callers don't need it
+                conn.send(("ok", None))
+    finally:
+        sim.stop()
+
+
+class SimulatorProcess:
+    """calendars.simulator.Simulator in a child process; call its methods as usual:
+    ``sim.add_mailbox(...)``, ``sim.set_latency(0.05)``, ``sim.log()`` (a list of LogEntry)."""
+
+    def __init__(self, latency: float = 0.0) -> None:
+        # fork, not spawn: spawn would re-run the benchmark's main module in the child. It is
+        # safe here because it happens first, before any thread or connection exists.
+        ctx = multiprocessing.get_context("fork")
+        self._conn, child = ctx.Pipe()
+        self._process = ctx.Process(
+            target=_simulator_child, args=(child, latency), name="ews-simulator", daemon=True
+        )
+        self._process.start()
+        child.close()
+        if not self._conn.poll(30):
+            self.stop()
+            raise RuntimeError("the EWS simulator did not start")
+        self.ews_url: str = self._conn.recv()
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        if name.startswith("_"):
+            raise AttributeError(name)
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            self._conn.send((name, args, kwargs))
+            status, value = self._conn.recv()
+            if status == "error":
+                raise RuntimeError(f"simulator.{name}: {value}")
+            return value
+
+        return call
+
+    def cpu_seconds(self) -> float:
+        return process_cpu_seconds([self._process.pid])
+
+    def stop(self) -> None:
+        with contextlib.suppress(OSError, BrokenPipeError):
+            self._conn.send(("_stop", (), {}))
+        self._process.join(timeout=5)
+        if self._process.is_alive():
+            self._process.kill()
+            self._process.join(timeout=5)
+        self._conn.close()
+
+
+def raw_get_folder(email: str) -> bytes:
+    """One EWS GetFolder of a mailbox's primary calendar, as exchangelib sends it."""
+    return (
+        "<?xml version='1.0' encoding='utf-8'?>\n"
+        '<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/" '
+        'xmlns:m="http://schemas.microsoft.com/exchange/services/2006/messages" '
+        'xmlns:t="http://schemas.microsoft.com/exchange/services/2006/types">'
+        '<s:Header><t:RequestServerVersion Version="Exchange2016"/></s:Header>'
+        "<s:Body><m:GetFolder><m:FolderShape><t:BaseShape>IdOnly</t:BaseShape>"
+        "</m:FolderShape><m:FolderIds>"
+        f'<t:DistinguishedFolderId Id="calendar"><t:Mailbox><t:EmailAddress>{email}'
+        "</t:EmailAddress></t:Mailbox></t:DistinguishedFolderId>"
+        "</m:FolderIds></m:GetFolder></s:Body></s:Envelope>"
+    ).encode()
+
+
+def ews_round_trips(ews_url: str, email: str, password: str, n: int) -> list[float]:
+    """Seconds for each of `n` raw EWS requests on one keep-alive connection, as exchangelib
+    keeps its connections: the floor for any EWS call the app makes (after one untimed)."""
+    import base64
+
+    url = urlsplit(ews_url)
+    auth = base64.b64encode(f"{email}:{password}".encode()).decode()
+    headers = {"Content-Type": "text/xml; charset=utf-8", "Authorization": f"Basic {auth}"}
+    body = raw_get_folder(email)
+    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
+    timings = []
+    try:
+        for _ in range(n + 1):
+            started = time.perf_counter()
+            conn.request("POST", url.path, body, headers)
+            response = conn.getresponse()
+            payload = response.read()
+            timings.append(time.perf_counter() - started)
+            if response.status != 200 or b"NoError" not in payload:
+                raise RuntimeError(f"raw EWS request failed: HTTP {response.status}")
+    finally:
+        conn.close()
+    return timings[1:]
+
+
+# --- HTTP client --------------------------------------------------------------------------
+
+
+@dataclass
+class Response:
+    status: int
+    body: bytes
+    seconds: float
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+def fetch(base_url: str, path: str, *, method: str = "GET", data: Any = None) -> Response:
+    """One request on a fresh connection: gunicorn's sync workers close it after each answer,
+    so reusing one would not be what a real client gets either."""
+    url = urlsplit(base_url)
+    body = json.dumps(data).encode() if data is not None else None
+    headers = {"Accept": "application/json"}
+    if body is not None:
+        headers["Content-Type"] = "application/json"
+    started = time.perf_counter()
+    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=60)
+    try:
+        conn.request(method, path, body, headers)
+        response = conn.getresponse()
+        payload = response.read()
+    finally:
+        conn.close()
+    return Response(response.status, payload, time.perf_counter() - started)
+
+
+_STARTED = time.monotonic()
+
+
+def progress(message: str) -> None:
+    """A progress line on stderr, so stdout stays the report."""
+    print(f"[{time.monotonic() - _STARTED:6.1f} s] {message}", file=sys.stderr, flush=True)
+
+
+def machine() -> str:
+    """CPUs and load: every figure here is wall-clock time on a shared machine."""
+    one, five, _ = os.getloadavg()
+    return f"{os.cpu_count()} CPUs, load average {one:.1f} (1 min) {five:.1f} (5 min)"
+
+
+def busy_machine_warning() -> str | None:
+    one, five, _ = os.getloadavg()
+    cpus = os.cpu_count() or 1
+    if max(one, five) > cpus:
+        return (
+            f"warning: load average {max(one, five):.1f} on {cpus} CPUs: other processes compete "
+            "for the CPU, so latencies are inflated and ratios less reliable; rerun when idle"
+        )
+    return None
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def p95(values: list[float]) -> float:
+    return statistics.quantiles(values, n=20, method="inclusive")[-1]
+
+
+def ratio(a: float, b: float) -> str:
+    return f"{a / b:.2f}" if b else "n/a"
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.1f} ms"
+
+
+# --- PostgreSQL, Redis, gunicorn ----------------------------------------------------------
+
+
+def _admin_connection() -> Any:
+    import psycopg
+
+    return psycopg.connect(f"{POSTGRES}/postgres", autocommit=True, connect_timeout=10)
+
+
+def create_database(name: str) -> None:
+    from psycopg import sql
+
+    with _admin_connection() as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
+def drop_database(name: str) -> None:
+    from psycopg import sql
+
+    with _admin_connection() as conn:
+        # FORCE: a gunicorn worker killed mid-request may leave a session behind.
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+
+
+def delete_cache_keys(pattern: str) -> int:
+    """Delete the Redis keys matching `pattern` (the cache's full key, prefix included)."""
+    import redis
+
+    client = redis.Redis.from_url(REDIS)
+    try:
+        keys = list(client.scan_iter(match=pattern, count=1000))
+        if keys:
+            client.delete(*keys)
+        return len(keys)
+    finally:
+        client.close()
+
+
+def child_pids(parent: int) -> list[int]:
+    """Direct children of a process (Linux /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            # Fields after the command (which may hold spaces) start after the last ")".
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == parent:
+                found.append(int(entry.name))
+    return found
+
+
+def process_cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds of these processes (Linux /proc; exited ones count 0)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Gunicorn:
+    def __init__(self, env: dict[str, str], port: int, workers: int, log_path: Path) -> None:
+        self.port = port
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path
+        self._log = open(log_path, "wb")  # noqa: SIM115 (closed in stop())
+        self.process = subprocess.Popen(  # noqa: S603 (fixed argv)
+            [
+                str(VENV_BIN / "gunicorn"),
+                "scheduler_site.wsgi",
+                "--workers",
+                str(workers),
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--backlog",
+                "512",
+            ],
+            cwd=REPO,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            # Its own process group: Ctrl-C reaches only us, and we stop it in order.
+            start_new_session=True,
+        )
+
+    def wait_ready(self, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"gunicorn exited early:\n{self.log_tail()}")
+            with contextlib.suppress(OSError):
+                if fetch(self.base_url, "/healthz").status == 200:
+                    return
+            time.sleep(0.1)
+        raise RuntimeError(f"gunicorn did not answer /healthz in {timeout} s:\n{self.log_tail()}")
+
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) used so far by the master and its workers. Unlike wall
+        time, CPU per request hardly depends on what else the machine is doing."""
+        return process_cpu_seconds([self.process.pid, *child_pids(self.process.pid)])
+
+    def log_tail(self, lines: int = 40) -> str:
+        self._log.flush()
+        text = self.log_path.read_text(errors="replace").splitlines()
+        return "\n".join(text[-lines:])
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()  # the master stops its workers gracefully
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=5)
+        self._log.close()
+
+
+@dataclass
+class Stack:
+    sim: SimulatorProcess
+    server: Gunicorn
+    database: str
+    cache_prefix: str
+    env: dict[str, str]
+    tmp: Path
+
+    @property
+    def base_url(self) -> str:
+        return self.server.base_url
+
+    def clear_busy_cache(self) -> int:
+        # Django's Redis keys are "<prefix>:<version>:<key>"; busy time is "busy:<hash>"
+        # (the owners' generation counters, "busy-gen:...", stay).
+        return delete_cache_keys(f"{self.cache_prefix}:1:busy:*")
+
+
+def _sigterm(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)  # unwinds through the clean-up below
+
+
+@contextlib.contextmanager
+def running_stack(*, workers: int = 2, conn_max_age: int = 60) -> Iterator[Stack]:
+    signal.signal(signal.SIGTERM, _sigterm)
+    with contextlib.ExitStack() as cleanup:
+        tmp = Path(tempfile.mkdtemp(prefix="bench-"))
+        cleanup.callback(shutil.rmtree, tmp, ignore_errors=True)
+
+        sim = SimulatorProcess()
+        cleanup.callback(sim.stop)
+
+        database = f"bench_{os.getpid()}"
+        progress(f"creating database {database}, migrating")
+        create_database(database)
+        cleanup.callback(drop_database, database)
+
+        cache_prefix = f"bench-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        cleanup.callback(delete_cache_keys, f"{cache_prefix}:*")
+
+        from cryptography.fernet import Fernet
+
+        (tmp / "static").mkdir()
+        port = free_port()
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "scheduler_site.settings",
+            "DEBUG": "False",
+            "SECRET_KEY": secrets.token_urlsafe(50),
+            "FERNET_KEYS": Fernet.generate_key().decode(),
+            "ALLOWED_HOSTS": "127.0.0.1",
+            "SECURE_SSL_REDIRECT": "False",
+            "SESSION_COOKIE_SECURE": "False",
+            "CSRF_COOKIE_SECURE": "False",
+            "SECURE_HSTS_SECONDS": "0",
+            "DATABASE_URL": f"{POSTGRES}/{database}",
+            "DB_CONN_MAX_AGE": str(conn_max_age),
+            "REDIS_URL": REDIS,
+            "CACHE_KEY_PREFIX": cache_prefix,
+            "CELERY_BROKER_URL": "filesystem://",
+            "CELERY_FILESYSTEM_DIR": str(tmp / "celery"),
+            "CELERY_TASK_ALWAYS_EAGER": "False",
+            "EXCHANGE_ALLOW_HTTP": "True",
+            "EXCHANGE_ALLOW_PRIVATE_HOSTS": "True",
+            "BOOKING_RATE_LIMIT": "100000",
+            "STATIC_ROOT": str(tmp / "static"),
+            "EMAIL_URL": "consolemail://",
+            "LOG_LEVEL": "WARNING",
+            "SITE_URL": f"http://127.0.0.1:{port}",
+        }
+        env.pop("BUSY_CACHE_SECONDS", None)  # the app's default, whatever the shell says
+
+        # This process runs Django on the same settings to seed and to verify.
+        os.environ.update(env)
+        sys.path.insert(0, str(REPO))
+        import django
+        from django.core.management import call_command
+
+        django.setup()
+        call_command("migrate", verbosity=0, interactive=False)
+
+        from django.db import connections
+
+        cleanup.callback(connections.close_all)  # before the database is dropped
+
+        progress(f"starting gunicorn ({workers} workers) on 127.0.0.1:{port}")
+        server = Gunicorn(env, port, workers, tmp / "gunicorn.log")
+        cleanup.callback(server.stop)
+        cleanup.callback(progress, "stopping gunicorn, dropping the database")
+        server.wait_ready()
+        # Clean-up must run to the end once it starts, even if Ctrl-C is pressed again.
+        cleanup.callback(signal.signal, signal.SIGINT, signal.SIG_IGN)
+        cleanup.callback(signal.signal, signal.SIGTERM, signal.SIG_IGN)
+        yield Stack(sim, server, database, cache_prefix, env, tmp)
+
+
+# --- seeding an Exchange world --------------------------------------------------------------
+
+
+@dataclass
+class Person:
+    email: str
+    name: str
+    password: str
+
+
+def person(sim: SimulatorProcess, name: str) -> Person:
+    who = Person(f"{name}@{DOMAIN}", name.replace("-", " ").title(), f"pw-{secrets.token_hex(6)}")
+    sim.add_mailbox(who.email, who.name, who.password)
+    return who
+
+
+def corporate_connection(sim: SimulatorProcess) -> Any:
+    """The site's dedicated mailbox, Basic auth, as an IT department would set it up."""
+    from calendars.models import AuthType, ConnectionKind, ExchangeConnection
+
+    sync = person(sim, "booking-sync")
+    return ExchangeConnection.objects.create(
+        kind=ConnectionKind.CORPORATE,
+        email=sync.email,
+        ews_url=sim.ews_url,
+        auth_type=AuthType.BASIC,
+        password=sync.password,
+    )
+
+
+def staff_user(sim: SimulatorProcess, connection: Any, who: Person) -> Any:
+    """A staff user whose mailbox delegates its calendar to the corporate mailbox."""
+    from django.contrib.auth.models import User
+
+    from calendars.models import CorporateMember
+
+    user = User.objects.create_user(who.email.split("@")[0], who.email, None, is_staff=True)
+    sim.add_delegate(who.email, connection.email)
+    CorporateMember.objects.create(
+        user=user, connection=connection, mailbox=who.email, access_ok=True, can_write=True
+    )
+    return user
+
+
+def booking_page(
+    owner: Any,
+    slug: str,
+    *,
+    tz: str,
+    hours: tuple[wall, wall],
+    weekdays: range,
+    **fields: Any,
+) -> Any:
+    from bookings.models import BookingPage, WeeklyHours
+
+    page = BookingPage.objects.create(
+        owner=owner, slug=slug, title=slug.title(), timezone=tz, **fields
+    )
+    for day in weekdays:
+        WeeklyHours.objects.create(page=page, weekday=day, start=hours[0], end=hours[1])
+    return page
+
+
+def assign_calendars(page: Any, connection: Any, roles: list[tuple[str, str, str]]) -> list[str]:
+    """(owner email, sub-calendar name or "" for the primary, role): discovered over EWS, as
+    the page editor does. Returns a description of each calendar for the report."""
+    from bookings.models import PageCalendar, PageCalendarOwner
+    from calendars import discovery
+
+    described = []
+    for owner, name, role in roles:
+        PageCalendarOwner.objects.get_or_create(page=page, email=owner)
+        found = discovery.discover(connection, owner)
+        if not found.calendars:
+            raise RuntimeError(f"discovery of {owner}: {found.message}")
+        ref = next(r for r in found.calendars if (r.name == name if name else r.is_primary))
+        PageCalendar.objects.create(page=page, calendar=ref, role=role)
+        kind = f"sub-calendar {name!r}" if name else "primary"
+        described.append(f"{owner.split('@')[0]}: {kind} ({ref.permission_level}), {role}")
+    return described
+
+
+def add_busy_week(
+    sim: SimulatorProcess,
+    owner: str,
+    first_day: date,
+    days: int,
+    *,
+    tz: str,
+    seed: int,
+    calendar: str | None = None,
+) -> int:
+    """A realistic working fortnight: a daily stand-up (recurring, weekdays), a weekly
+    meeting (recurring) and two or three one-off events a day, some Tentative, some Free
+    (which must not block), now and then OOF. Returns the number of items created."""
+    rng = random.Random(seed)
+    zone = ZoneInfo(tz)
+    monday = first_day - timedelta(days=first_day.weekday())
+    standup = datetime.combine(monday, wall(9, 15 * (seed % 4)), zone)
+    sim.add_event(
+        owner,
+        standup,
+        standup + timedelta(minutes=15),
+        "Stand-up",
+        tz=tz,
+        calendar=calendar,
+        recurrence={
+            "pattern": "weekly",
+            "weekdays": ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday"],
+            "count": 5 * (days // 7 + 2),
+        },
+    )
+    weekly = datetime.combine(monday + timedelta(days=seed % 5), wall(14), zone)
+    sim.add_event(
+        owner,
+        weekly,
+        weekly + timedelta(hours=1),
+        "Team meeting",
+        tz=tz,
+        calendar=calendar,
+        recurrence={"pattern": "weekly", "count": days // 7 + 2},
+    )
+    created = 2
+    for offset in range(days):
+        day = first_day + timedelta(days=offset)
+        if day.weekday() >= 5:
+            continue
+        for _ in range(rng.choice((2, 2, 3))):
+            start = datetime.combine(
+                day, wall(rng.randrange(8, 17), rng.choice((0, 15, 30, 45))), zone
+            )
+            status = rng.choices(("Busy", "Tentative", "Free", "OOF"), (70, 15, 10, 5))[0]
+            length = timedelta(minutes=rng.choice((30, 30, 45, 60, 90)))
+            sim.add_event(
+                owner, start, start + length, "Meeting", tz=tz, status=status, calendar=calendar
+            )
+            created += 1
+    return created
