@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
+from django.db.models import Q
 from django.dispatch import Signal
 from django.utils import timezone
 from exchangelib import Configuration, Credentials, FailFast
@@ -218,12 +219,14 @@ def corporate_connection() -> ExchangeConnection | None:
 
 
 def connection_for(user: AbstractBaseUser) -> ExchangeConnection | None:
-    """The connection a staff member's pages use: their own account, or the corporate one."""
-    personal = ExchangeConnection.objects.filter(user=user).first()
-    if personal is not None:
-        return personal
-    member = CorporateMember.objects.filter(user=user).select_related("connection").first()
-    return member.connection if member else None
+    """The connection a staff member's pages use: their own account, or the corporate one.
+
+    One query: it runs on every slots request."""
+    return (
+        ExchangeConnection.objects.filter(Q(user=user) | Q(members__user=user))
+        .order_by("-kind")  # "personal" before "corporate": an own account wins
+        .first()
+    )
 
 
 def attach(user: AbstractBaseUser, mailbox: str = "") -> CorporateMember:
