@@ -233,3 +233,60 @@ def test_customers_cannot_change_a_booking_inside_the_minimum_notice(page) -> No
     with pytest.raises(actions.NotChangeable, match="30 days"):
         actions.cancel(booking, by="customer")
     actions.cancel(booking, by="staff", reason="Owner is ill")
+
+
+def test_the_event_carries_the_booking_uid_subject_template_location_and_answers(
+    world,
+) -> None:
+    from bookings.models import Question
+
+    owner = world.staff("olivia")
+    page = world.page(
+        owner,
+        title="Consultation",
+        location="Room 4.01",
+        subject_template="{name} ({title})",
+    )
+    q = Question.objects.create(page=page, label="Topic")
+    customer = actions.CustomerDetails(
+        "Ann Customer", "ann@example.com", "UTC", answers={q.key: "<b>Licensing</b>"}
+    )
+    booking = actions.book(page, monday_after().replace(hour=10), customer)
+    writes.perform(booking.writes.get().pk)
+    (event,) = world.sim.events(owner.email)
+    assert event.subject == "Ann Customer (Consultation)"
+    assert event.location == "Room 4.01"
+    assert "Topic: <b>Licensing</b>" in event.body and event.body_type == "Text"
+    assert booking.uid in [v for prop in event.extended.values() for v in prop.values]
+    assert world.sim.sent == [] or all(m.item_id != event.id for m in world.sim.sent)
+
+
+def test_the_page_can_ask_exchange_to_invite_the_customer(world) -> None:
+    owner = world.staff("olivia")
+    page = world.page(owner, send_exchange_invitation=True)
+    booking = actions.book(page, monday_after().replace(hour=10), CUSTOMER)
+    writes.perform(booking.writes.get().pk)
+    (event,) = world.sim.events(owner.email)
+    invitations = [m for m in world.sim.sent if m.item_id == event.id]
+    assert [(m.kind, m.recipients) for m in invitations] == [("invitation", ["ann@example.com"])]
+
+
+def test_booking_and_cancelling_drop_the_cached_busy_time_of_the_owner(world) -> None:
+    from django.test import Client
+
+    owner = world.staff("olivia")
+    page = world.page(owner)
+    day = monday_after().date()
+    url = f"/api/v1/pages/{page.slug}/slots"
+    Client().get(url, {"start": day, "end": day})
+    world.sim.clear_log()
+    Client().get(url, {"start": day, "end": day})
+    assert world.sim.log == []  # served from the cache
+
+    booking = actions.book(page, monday_after().replace(hour=10), CUSTOMER)
+    from bookings.actions import _after_change
+
+    _after_change(booking, "booked")  # what the commit hook does
+    world.sim.clear_log()
+    Client().get(url, {"start": day, "end": day})
+    assert [e.operation for e in world.sim.log] == ["GetUserAvailability"]

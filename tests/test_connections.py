@@ -309,3 +309,25 @@ def test_every_exchange_call_is_in_the_sync_log_without_secrets(sim: Simulator) 
     assert {e.operation for e in entries} >= {"GetFolder", "FindFolder"}
     assert all(e.target_mailbox == owner and e.ok for e in entries)
     assert all(password not in f"{e.outcome}{e.target_mailbox}" for e in entries)
+
+
+def test_no_password_reaches_the_logs_even_when_exchange_refuses_it(
+    sim: Simulator, staff, caplog
+) -> None:
+    import logging
+
+    email, password, _ = mailbox(sim, "dana")
+    caplog.set_level(logging.DEBUG)
+    with pytest.raises(ExchangeError):
+        connect.connect_personal(
+            staff,
+            connect.PersonalDetails(
+                email=email, password="Wrong-" + password, ews_url=sim.ews_url, username=email
+            ),
+        )
+    connect.connect_personal(
+        staff,
+        connect.PersonalDetails(email=email, password=password, ews_url=sim.ews_url),
+    )
+    logged = "\n".join(r.getMessage() + str(r.args) for r in caplog.records)
+    assert password not in logged
