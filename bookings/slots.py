@@ -4,7 +4,7 @@ function in bookings.availability. The only I/O is here: the database and calend
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.utils import timezone
 
@@ -55,6 +55,10 @@ def rules_for(page: BookingPage) -> Rules:
     )
 
 
+def _utc_midnight(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
 def busy_calendars(page: BookingPage) -> list[CalendarRef]:
     """Every calendar with a role: busy time is read from booking calendars too."""
     return [pc.calendar for pc in page.page_calendars.exclude(role="").select_related("calendar")]
@@ -80,7 +84,10 @@ def slots_for(
     if lo >= hi:
         return SlotsResult([])
     margin = rules.buffer_before + rules.buffer_after + rules.duration
-    busy_from, busy_to = lo - margin, hi + margin
+    # Whole UTC days: "now" moves every second, and a range that moved with it would never
+    # hit the cache; whole days also let visitors in different zones share one answer.
+    busy_from = _utc_midnight(lo - margin)
+    busy_to = _utc_midnight(hi + margin) + timedelta(days=1)
 
     blocking = set(page.blocking_statuses)
     intervals: list[Interval] = []

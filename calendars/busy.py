@@ -12,6 +12,7 @@ which is how a booking or cancellation made by this app shows up at once everywh
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -24,6 +25,8 @@ from calendars.backends.base import BusyInterval, CalendarTarget
 from calendars.connect import backend_for
 from calendars.errors import ExchangeError
 from calendars.models import CalendarRef, ExchangeConnection
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,7 @@ def busy_intervals(
     if not calendars:
         return BusyResult({}, fetched_at=time.time())
     key = _key(connection, calendars, start, end)
+    _remember(connection, calendars, start, end)
     cached = None if fresh else cache.get(key)
     if cached is not None and time.time() - cached.fetched_at <= settings.BUSY_CACHE_SECONDS:
         return cached
@@ -81,6 +85,58 @@ def _fetch(
     return BusyResult(
         {pk: by_target.get(target, []) for pk, target in targets.items()}, fetched_at=time.time()
     )
+
+
+# --- Warming: keep busy time of ranges customers are looking at fresh in the cache --------
+
+RECENT_KEY = "busy-recent"
+MAX_RECENT = 500
+
+
+def _remember(
+    connection: ExchangeConnection, calendars: Sequence[CalendarRef], start: datetime, end: datetime
+) -> None:
+    """Note that someone asked for this range; `warm` refreshes it while traffic lasts.
+    Read-modify-write without a lock: a lost update only means one range isn't pre-warmed."""
+    now = time.time()
+    entry = (
+        connection.pk,
+        tuple(sorted(ref.pk for ref in calendars)),
+        start.astimezone(UTC).isoformat(),
+        end.astimezone(UTC).isoformat(),
+    )
+    recent: dict = cache.get(RECENT_KEY) or {}
+    if now - recent.get(entry, 0) < 5:
+        return  # seen a moment ago: spare the cache a write per request
+    recent[entry] = now
+    cutoff = now - settings.BUSY_WARM_FOR_SECONDS
+    recent = {k: v for k, v in recent.items() if v >= cutoff}
+    if len(recent) > MAX_RECENT:
+        recent = dict(sorted(recent.items(), key=lambda kv: kv[1])[-MAX_RECENT:])
+    cache.set(RECENT_KEY, recent, timeout=settings.BUSY_WARM_FOR_SECONDS)
+
+
+def warm() -> int:
+    """Re-read from Exchange every recently requested range whose cached answer is past half
+    its life, so customers keep getting cache hits. Returns how many ranges were refreshed."""
+    refreshed = 0
+    recent: dict = cache.get(RECENT_KEY) or {}
+    for (conn_pk, ref_pks, start_iso, end_iso), _seen in list(recent.items()):
+        connection = ExchangeConnection.objects.filter(pk=conn_pk).first()
+        refs = list(CalendarRef.objects.filter(pk__in=ref_pks))
+        if connection is None or len(refs) != len(ref_pks):
+            continue
+        start, end = datetime.fromisoformat(start_iso), datetime.fromisoformat(end_iso)
+        cached = cache.get(_key(connection, refs, start, end))
+        if cached is not None and time.time() - cached.fetched_at < settings.BUSY_CACHE_SECONDS / 2:
+            continue
+        try:
+            busy_intervals(connection, refs, start, end, fresh=True)
+        except ExchangeError as exc:
+            log.info("warming busy time for connection %s failed: %s", conn_pk, exc.code)
+            continue
+        refreshed += 1
+    return refreshed
 
 
 def invalidate(owner_emails: Iterable[str]) -> None:

@@ -49,3 +49,11 @@ def warn_expiring_client_secrets() -> None:
             "the site's admin (Exchange connections > the corporate connection > Rotate client "
             "secret) before it expires; after that every calendar lookup fails.",
         )
+
+
+@shared_task
+def warm_busy_cache() -> int:
+    """Refresh busy time of ranges customers looked at recently (see calendars.busy.warm)."""
+    from calendars import busy
+
+    return busy.warm()

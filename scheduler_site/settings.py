@@ -144,6 +144,7 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     "prune-sync-log": {"task": "calendars.tasks.prune_sync_log", "schedule": 6 * 3600},
     "verify-connections": {"task": "calendars.tasks.verify_connections", "schedule": 15 * 60},
+    "warm-busy-cache": {"task": "calendars.tasks.warm_busy_cache", "schedule": 60},
     "retry-due-writes": {"task": "bookings.tasks.retry_due_writes", "schedule": 60},
     "sync-back": {"task": "bookings.tasks.sync_back", "schedule": 5 * 60},
     "recheck-page-calendars": {
@@ -223,6 +224,8 @@ SYNC_LOG_RETENTION_DAYS = env.int("SYNC_LOG_RETENTION_DAYS", default=30)
 # old is served (and flagged as such); older than that, slots are reported unknown (503).
 BUSY_CACHE_SECONDS = env.int("BUSY_CACHE_SECONDS", default=120)
 BUSY_CACHE_STALE_SECONDS = env.int("BUSY_CACHE_STALE_SECONDS", default=600)
+# Ranges requested within this many seconds are kept warm by a periodic task.
+BUSY_WARM_FOR_SECONDS = env.int("BUSY_WARM_FOR_SECONDS", default=600)
 
 # Bookings.
 BOOKING_UID_DOMAIN = env.str("BOOKING_UID_DOMAIN", default="scheduler.invalid")

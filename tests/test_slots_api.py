@@ -302,3 +302,31 @@ def test_an_unknown_or_inactive_page_is_404(world) -> None:
     for slug in (page.slug, "no-such-page"):
         response = get_slots(slug, monday_after().date(), monday_after().date())
         assert response.status_code == 404
+
+
+def test_a_range_including_today_is_still_served_from_the_cache(world) -> None:
+    page = world.page(world.staff("olivia"), tz="UTC", weekdays=range(7))
+    today = datetime.now(UTC).date()
+    assert get_slots(page.slug, today, today + timedelta(days=2)).status_code == 200
+    world.sim.clear_log()
+    assert get_slots(page.slug, today, today + timedelta(days=2)).status_code == 200
+    assert world.sim.log == []
+
+
+def test_ranges_customers_look_at_are_kept_warm_by_the_periodic_task(world, settings) -> None:
+    from calendars.tasks import warm_busy_cache
+
+    settings.BUSY_CACHE_SECONDS = 2
+    page = world.page(world.staff("olivia"), tz="UTC")
+    day = monday_after().date()
+    assert get_slots(page.slug, day, day).status_code == 200
+    assert warm_busy_cache() == 0  # still fresh: nothing to do
+    import time as time_module
+
+    time_module.sleep(1.2)  # past half the cache's life
+    world.sim.clear_log()
+    assert warm_busy_cache() == 1
+    assert [e.operation for e in world.sim.log] == ["GetUserAvailability"]
+    world.sim.clear_log()
+    assert get_slots(page.slug, day, day).status_code == 200
+    assert world.sim.log == []  # the customer got the warmed answer
