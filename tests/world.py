@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import time
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from django.contrib.auth.models import User
@@ -38,13 +38,37 @@ class World:
         self.sim = sim
         self.tag = uuid.uuid4().hex[:8]
         self._corporate: ExchangeConnection | None = None
+        self.people: dict[str, Person] = {}
 
     def person(self, name: str) -> Person:
         email = f"{name}-{self.tag}@contoso.example"
         password = f"pw-{name}-{self.tag}"
         login = f"CONTOSO\\{name}-{self.tag}"
         self.sim.add_mailbox(email, f"{name.title()} {self.tag}", password, logins=[login])
-        return Person(email, password, login)
+        self.people[email] = Person(email, password, login)
+        return self.people[email]
+
+    def calendar_as_owner(self, email: str) -> list[tuple[str, datetime, datetime]]:
+        """(item id, start, end) of the events in `email`'s calendar, read back with
+        exchangelib signed in as the owner, the way Outlook would see them."""
+        from exchangelib import BASIC, DELEGATE, Account, Configuration, Credentials, FailFast
+        from exchangelib.version import EXCHANGE_2016, Version
+
+        person = self.people[email]
+        config = Configuration(
+            service_endpoint=self.sim.ews_url,
+            credentials=Credentials(person.email, person.password),
+            auth_type=BASIC,
+            version=Version(EXCHANGE_2016),
+            retry_policy=FailFast(),
+        )
+        account = Account(email, config=config, autodiscover=False, access_type=DELEGATE)
+        start = datetime.now(UTC) - timedelta(days=1)
+        items = account.calendar.view(start=start, end=start + timedelta(days=400))
+        return sorted(
+            (item.id, _plain_utc(item.start), _plain_utc(item.end))
+            for item in items.only("id", "start", "end")
+        )
 
     def corporate(self) -> ExchangeConnection:
         """The site's dedicated mailbox (created once per world)."""
@@ -130,3 +154,7 @@ class World:
             refs = self.calendars(conn, owner)
             ref = next(r for r in refs if (r.name == name if name else r.is_primary))
             PageCalendar.objects.update_or_create(page=page, calendar=ref, defaults={"role": role})
+
+
+def _plain_utc(value: datetime) -> datetime:
+    return datetime.fromisoformat(value.isoformat()).astimezone(UTC)
