@@ -7,12 +7,22 @@ encrypted columns and in memory; nothing here renders, logs or returns them.
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 from fernet_fields import EncryptedTextField
+
+
+class HttpsURLField(models.URLField):
+    """A URL typed without a scheme means https (Exchange and OAuth endpoints never are
+    plain http in production; the simulator's http URLs are typed in full)."""
+
+    def formfield(self, **kwargs: Any) -> Any:
+        kwargs.setdefault("assume_scheme", "https")
+        return super().formfield(**kwargs)
 
 
 class ConnectionKind(models.TextChoices):
@@ -64,7 +74,7 @@ class ExchangeConnection(models.Model):
         blank=True,
         help_text="Login name when it differs from the email: blank, the email, or DOMAIN\\user.",
     )
-    ews_url = models.URLField(
+    ews_url = HttpsURLField(
         "EWS URL",
         max_length=500,
         blank=True,
@@ -78,7 +88,7 @@ class ExchangeConnection(models.Model):
     oauth_tenant = models.CharField(
         "OAuth tenant", max_length=255, blank=True, help_text="Directory (tenant) id or domain."
     )
-    oauth_authority = models.URLField(
+    oauth_authority = HttpsURLField(
         "OAuth authority",
         max_length=500,
         blank=True,
