@@ -17,11 +17,22 @@ scripts/services.sh
 
 workers=${TEST_WORKERS:-4}
 
-echo "== pytest on PostgreSQL and Redis"
-DATABASE_URL=${TEST_DATABASE_URL:-postgres://postgres:postgres@127.0.0.1:5432/test} \
-REDIS_URL=${TEST_REDIS_URL:-redis://127.0.0.1:6379/15} \
-TEST_BACKENDS=postgres,redis \
+echo "== pytest on PostgreSQL and Redis, with production settings"
+# Production settings: DEBUG off, real secrets, hashed static files from collectstatic served
+# as whitenoise serves them. Only the HTTPS-only switches are off, because the test servers
+# speak plain http on loopback (`manage.py check --deploy` is tested with them on).
+(
+  export DEBUG=False ALLOWED_HOSTS='*' \
+    SECRET_KEY=test-run-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz-ABCDEFGH \
+    FERNET_KEYS=kQbTg0mK3DduLQYQ1t4fIWSgmKxOSxZ6bq0o8Gw5eDs= \
+    SECURE_SSL_REDIRECT=False SESSION_COOKIE_SECURE=False CSRF_COOKIE_SECURE=False \
+    STATIC_ROOT="$PWD/var/test-static" \
+    DATABASE_URL=${TEST_DATABASE_URL:-postgres://postgres:postgres@127.0.0.1:5432/test} \
+    REDIS_URL=${TEST_REDIS_URL:-redis://127.0.0.1:6379/15} \
+    TEST_BACKENDS=postgres,redis
+  python manage.py collectstatic --noinput -v 0
   pytest -n "$workers" -q "$@"
+)
 
 echo "== pytest (fast tests) on SQLite"
 DATABASE_URL="sqlite:///$PWD/var/test.sqlite3" REDIS_URL="" TEST_BACKENDS=sqlite \

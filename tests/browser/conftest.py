@@ -21,6 +21,20 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "screenshots"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """With production settings (hashed static files from collectstatic, as `make test` runs
+    the PostgreSQL pass), the live server must serve STATIC_ROOT like whitenoise does; its
+    default handler looks files up by their unhashed source names and would 404 them."""
+    from django.conf import settings
+
+    storage = settings.STORAGES["staticfiles"]["BACKEND"]
+    if "Manifest" in storage:
+        import django.contrib.staticfiles.handlers as handlers
+        from django.test.testcases import _StaticFilesHandler
+
+        handlers.StaticFilesHandler = _StaticFilesHandler  # type: ignore[misc]
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     here = Path(__file__).parent
     for item in items:
