@@ -36,3 +36,13 @@ bench:
 	@set -e; for script in bench/bench_*.py; do \
 		echo "== $$script"; .venv/bin/python $$script; echo; \
 	done
+
+.PHONY: load
+
+# The issue-7 load test (about 3 minutes, loopback only): slots and bookings on gunicorn +
+# PostgreSQL + Redis + a Celery worker, with Exchange down for 30 s and the worker SIGKILLed;
+# prints throughput and latency as ratios to /healthz, and fails on any 500, lost booking or
+# duplicated event. Run it on an otherwise idle machine.
+load:
+	scripts/services.sh postgres redis
+	.venv/bin/python bench/load_test.py

@@ -1,4 +1,5 @@
-"""Real servers on loopback for the HTTP benchmarks (bench_slots_api.py, bench_booking.py).
+"""Real servers on loopback for the HTTP benchmarks (bench_slots_api.py, bench_booking.py)
+and the load test (load_test.py).
 
 `running_stack()` brings up, and always takes down again (errors, Ctrl-C, SIGTERM):
 
@@ -9,7 +10,8 @@
 - the app under gunicorn (sync workers) with DEBUG off and production-like settings, Redis as
   the shared cache (keys under a per-run prefix, deleted at the end) and a Celery broker in a
   temporary directory (nothing consumes it: calendar writes stay pending, which is what a
-  booking request costs before the worker's part).
+  booking request costs before the worker's part), or, with `broker_url`, a Redis broker
+  that real Celery workers (`CeleryWorker`, started by the caller) consume.
 
 The benchmark process itself runs Django on the same settings and database, to seed data
 (connection, staff, pages, calendar roles through discovery) and to verify results.
@@ -31,6 +33,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -53,6 +56,23 @@ DOMAIN = "contoso.example"
 # --- the EWS simulator in a child process -------------------------------------------------
 
 
+def _item_summary(item: Any) -> dict[str, Any]:
+    """A simulator calendar item as plain values, safe to send through the pipe."""
+    return {
+        "id": item.id,
+        "start": item.start,
+        "end": item.end,
+        "subject": item.subject,
+        "recurring": item.recurrence is not None,
+        # PublicStrings extended properties by name (how the app stamps its booking uid).
+        "extended": {
+            prop.attrs.get("PropertyName", ""): list(prop.values)
+            for prop in item.extended.values()
+            if prop.attrs.get("PropertyName")
+        },
+    }
+
+
 def _simulator_child(conn: Connection, latency: float) -> None:
     from calendars.simulator import Simulator
 
@@ -69,8 +89,11 @@ def _simulator_child(conn: Connection, latency: float) -> None:
             if name == "_stop":
                 return
             try:
-                attr = getattr(sim, name)
-                value = attr(*args, **kwargs) if callable(attr) else attr
+                if name == "_items":  # calendar items as plain values (SimulatorProcess.items)
+                    value = [_item_summary(item) for item in sim.events(*args, **kwargs)]
+                else:
+                    attr = getattr(sim, name)
+                    value = attr(*args, **kwargs) if callable(attr) else attr
             except Exception as exc:
                 conn.send(("error", f"{type(exc).__name__}: {exc}"))
                 continue
@@ -100,19 +123,31 @@ class SimulatorProcess:
             self.stop()
             raise RuntimeError("the EWS simulator did not start")
         self.ews_url: str = self._conn.recv()
+        # One request and its answer at a time on the pipe, whichever thread asks.
+        self._lock = threading.Lock()
+
+    def _call(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        with self._lock:
+            self._conn.send((name, args, kwargs))
+            status, value = self._conn.recv()
+        if status == "error":
+            raise RuntimeError(f"simulator.{name}: {value}")
+        return value
 
     def __getattr__(self, name: str) -> Callable[..., Any]:
         if name.startswith("_"):
             raise AttributeError(name)
 
         def call(*args: Any, **kwargs: Any) -> Any:
-            self._conn.send((name, args, kwargs))
-            status, value = self._conn.recv()
-            if status == "error":
-                raise RuntimeError(f"simulator.{name}: {value}")
-            return value
+            return self._call(name, args, kwargs)
 
         return call
+
+    def items(self, owner: str, calendar: str | None = None) -> list[dict[str, Any]]:
+        """The items of a calendar (``sim.events``) as plain dicts: id, start, end (UTC),
+        subject, recurring, and extended = {PublicStrings property name: [values]}. Model
+        objects themselves may not survive the pipe (``events`` would then answer None)."""
+        return self._call("_items", (owner,), {"calendar": calendar})
 
     def cpu_seconds(self) -> float:
         return process_cpu_seconds([self._process.pid])
@@ -373,6 +408,110 @@ class Gunicorn:
         self._log.close()
 
 
+class CeleryWorker:
+    """A real Celery worker process (threads pool) on the stack's environment, which can be
+    killed with SIGKILL and started again (`start` after `kill`), as a crash would."""
+
+    def __init__(self, env: dict[str, str], log_path: Path, concurrency: int = 4) -> None:
+        self.env = env
+        self.log_path = log_path
+        self.concurrency = concurrency
+        self.process: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+        self.ready_times: list[float] = []  # time.monotonic() when each start was ready
+        self._starting: threading.Thread | None = None
+        self._start_error: BaseException | None = None
+        self._log = open(log_path, "ab")  # noqa: SIM115 (closed in stop())
+
+    def start(self, timeout: float = 60) -> None:
+        self.starts += 1
+        self._log.write(f"\n=== start {self.starts}\n".encode())
+        self._log.flush()
+        offset = self.log_path.stat().st_size
+        self.process = subprocess.Popen(  # noqa: S603 (fixed argv)
+            [
+                str(VENV_BIN / "celery"),
+                "-A",
+                "scheduler_site",
+                "worker",
+                "--pool",
+                "threads",
+                "--concurrency",
+                str(self.concurrency),
+                "--loglevel",
+                "INFO",
+                "--hostname",
+                f"bench-{os.getpid()}-{self.starts}@%h",
+            ],
+            cwd=REPO,
+            env=self.env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: ours to kill, nobody else's
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the Celery worker exited early:\n{self.log_tail()}")
+            with open(self.log_path, "rb") as log:
+                log.seek(offset)
+                if b" ready." in log.read():
+                    self.ready_times.append(time.monotonic())
+                    return
+            time.sleep(0.2)
+        raise RuntimeError(f"the Celery worker was not ready in {timeout} s:\n{self.log_tail()}")
+
+    def start_in_background(self) -> None:
+        """`start` in a thread, so the caller's schedule goes on while the worker boots."""
+        self.wait_started()
+
+        def start() -> None:
+            try:
+                self.start()
+            except BaseException as exc:  # re-raised by wait_started()
+                self._start_error = exc
+
+        self._starting = threading.Thread(target=start, name="celery-worker-start", daemon=True)
+        self._starting.start()
+
+    def wait_started(self) -> None:
+        if self._starting is not None:
+            self._starting.join()
+            self._starting = None
+        if self._start_error is not None:
+            error, self._start_error = self._start_error, None
+            raise error
+
+    def kill(self) -> None:
+        """SIGKILL: no warm shutdown, no message handed back to the broker."""
+        self.wait_started()
+        if self.process is not None and self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    @property
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def log_tail(self, lines: int = 40) -> str:
+        self._log.flush()
+        text = self.log_path.read_text(errors="replace").splitlines()
+        return "\n".join(text[-lines:])
+
+    def stop(self) -> None:
+        with contextlib.suppress(Exception):
+            self.wait_started()
+        if self.alive:
+            assert self.process is not None
+            self.process.terminate()  # warm shutdown: running tasks finish
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self._log.close()
+
+
 @dataclass
 class Stack:
     sim: SimulatorProcess
@@ -397,7 +536,16 @@ def _sigterm(signum: int, frame: Any) -> None:
 
 
 @contextlib.contextmanager
-def running_stack(*, workers: int = 2, conn_max_age: int = 60) -> Iterator[Stack]:
+def running_stack(
+    *,
+    workers: int = 2,
+    conn_max_age: int = 60,
+    broker_url: str | None = None,
+    extra_env: dict[str, str] | None = None,
+) -> Iterator[Stack]:
+    """`broker_url`: a Redis Celery broker instead of the filesystem one nobody consumes (the
+    caller runs a `CeleryWorker` and empties that Redis database); `extra_env`: settings for
+    every process (gunicorn, workers, this one), e.g. WRITE_MAX_BACKOFF_SECONDS."""
     signal.signal(signal.SIGTERM, _sigterm)
     with contextlib.ExitStack() as cleanup:
         tmp = Path(tempfile.mkdtemp(prefix="bench-"))
@@ -445,6 +593,10 @@ def running_stack(*, workers: int = 2, conn_max_age: int = 60) -> Iterator[Stack
             "SITE_URL": f"http://127.0.0.1:{port}",
         }
         env.pop("BUSY_CACHE_SECONDS", None)  # the app's default, whatever the shell says
+        if broker_url:
+            env["CELERY_BROKER_URL"] = broker_url
+            del env["CELERY_FILESYSTEM_DIR"]
+        env.update(extra_env or {})
 
         # This process runs Django on the same settings to seed and to verify.
         os.environ.update(env)

@@ -51,8 +51,8 @@ def retry_due_writes() -> int:
 _MAIL_RETRY = {
     "autoretry_for": (OSError, smtplib.SMTPException),
     "retry_backoff": 30,
-    "retry_backoff_max": 3600,
-    "max_retries": 20,
+    "retry_backoff_max": 300,  # below the broker's visibility timeout (settings)
+    "max_retries": 30,
 }
 
 

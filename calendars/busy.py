@@ -60,13 +60,20 @@ def busy_intervals(
     cached = None if fresh else cache.get(key)
     if cached is not None and time.time() - cached.fetched_at <= settings.BUSY_CACHE_SECONDS:
         return cached
+    fallback_key = _key(connection, calendars, start, end, with_generations=False)
     try:
         result = _fetch(connection, calendars, start, end)
     except ExchangeError as exc:
-        if cached is not None and exc.transient:
-            return BusyResult(cached.intervals, stale=True, fetched_at=cached.fetched_at)
+        if not exc.transient:
+            raise
+        # The last answer Exchange gave, even from before this app's latest booking: the
+        # app's own bookings are re-read from the database by every caller anyway.
+        last = cached or cache.get(fallback_key)
+        if last is not None and time.time() - last.fetched_at <= settings.BUSY_CACHE_STALE_SECONDS:
+            return BusyResult(last.intervals, stale=True, fetched_at=last.fetched_at)
         raise
-    cache.set(key, result, timeout=max(settings.BUSY_CACHE_STALE_SECONDS, 1))
+    keep = max(settings.BUSY_CACHE_STALE_SECONDS, 1)
+    cache.set_many({key: result, fallback_key: result}, timeout=keep)
     return result
 
 
@@ -150,10 +157,15 @@ def _generation_key(email: str) -> str:
 
 
 def _key(
-    connection: ExchangeConnection, calendars: Sequence[CalendarRef], start: datetime, end: datetime
+    connection: ExchangeConnection,
+    calendars: Sequence[CalendarRef],
+    start: datetime,
+    end: datetime,
+    *,
+    with_generations: bool = True,
 ) -> str:
     owners = sorted({ref.owner_email.lower() for ref in calendars})
-    generations = cache.get_many([_generation_key(o) for o in owners])
+    generations = cache.get_many([_generation_key(o) for o in owners]) if with_generations else {}
     parts = [
         str(connection.pk),
         str(connection.credential_version),

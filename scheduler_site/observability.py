@@ -56,3 +56,12 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False)
+
+
+class SkipServiceUnavailable(logging.Filter):
+    """Keeps 503s out of the admins' inbox: they are the app saying "Exchange (or a backing
+    service) is unreachable, try again", one per customer request during an outage. Real
+    errors (500) still email the admins; /healthz and the dashboard report outages."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return getattr(record, "status_code", None) != 503

@@ -133,6 +133,13 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         # Broadcast (remote control) messages; kombu would otherwise write ./control/.
         "control_folder": str(_celery_dir / "control"),
     }
+elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    # A message taken by a worker that then died is handed out again after this long
+    # (kombu's default is an hour). It must exceed every retry countdown we schedule (writes:
+    # WRITE_MAX_BACKOFF_SECONDS; emails: 300 s), or a waiting retry would run twice.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=1200)
+    }
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TASK_IGNORE_RESULT = True
 # A task is acknowledged only after it ran, so a worker killed mid-write leaves the message
@@ -263,7 +270,11 @@ LOG_FORMAT = env.str("LOG_FORMAT", default="text")  # text | json
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "scheduler_site.observability.RequestIdFilter"}},
+    "filters": {
+        "request_id": {"()": "scheduler_site.observability.RequestIdFilter"},
+        "require_debug_false": {"()": "django.utils.log.RequireDebugFalse"},
+        "not_503": {"()": "scheduler_site.observability.SkipServiceUnavailable"},
+    },
     "formatters": {
         "text": {"format": "%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"},
         "json": {"()": "scheduler_site.observability.JsonFormatter"},
@@ -273,10 +284,17 @@ LOGGING = {
             "class": "logging.StreamHandler",
             "filters": ["request_id"],
             "formatter": "json" if LOG_FORMAT == "json" else "text",
-        }
+        },
+        "mail_admins": {
+            "level": "ERROR",
+            "class": "django.utils.log.AdminEmailHandler",
+            "filters": ["require_debug_false", "not_503"],
+        },
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
+        # Replaces Django's default (which mails admins about every 5xx, 503s included).
+        "django": {"handlers": ["mail_admins"], "level": "INFO"},
         # exchangelib logs whole SOAP envelopes at DEBUG, including Basic auth headers in
         # some paths; keep it at WARNING whatever the root level is.
         "exchangelib": {"level": "WARNING"},

@@ -330,3 +330,37 @@ def test_ranges_customers_look_at_are_kept_warm_by_the_periodic_task(world, sett
     world.sim.clear_log()
     assert get_slots(page.slug, day, day).status_code == 200
     assert world.sim.log == []  # the customer got the warmed answer
+
+
+def test_an_outage_does_not_mail_the_admins_once_per_customer(world, settings) -> None:
+    from django.core import mail
+
+    settings.ADMINS = [("Ops", "ops@example.org")]
+    settings.BUSY_CACHE_STALE_SECONDS = 0
+    page = world.page(world.staff("olivia"), tz="UTC")
+    world.sim.go_down()
+    for _ in range(3):
+        assert get_slots(page.slug, monday_after().date(), monday_after().date()).status_code == 503
+    assert mail.outbox == []
+
+
+def test_during_an_outage_the_last_answer_is_served_even_after_a_booking_moved_on(
+    world, settings
+) -> None:
+    from bookings import actions
+
+    page = world.page(world.staff("olivia"), tz="UTC", hours=(time(9), time(12)))
+    day = monday_after()
+    assert get_slots(page.slug, day.date(), day.date()).json()["stale"] is False
+    booking = actions.book(
+        page, day.replace(hour=9), actions.CustomerDetails("A", "a@x.org", "UTC")
+    )
+    actions._after_change(booking, "booked")  # bumps the owner's cache generation
+    world.sim.go_down()
+    response = get_slots(page.slug, day.date(), day.date())
+    assert response.status_code == 200
+    body = response.json()
+    assert body["stale"] is True
+    # The booking just made is still excluded: bookings come from the database.
+    assert f"{day.date()}T09:00:00+00:00" not in starts(response)
+    assert f"{day.date()}T10:00:00+00:00" in starts(response)
