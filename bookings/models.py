@@ -512,6 +512,7 @@ class EventWrite(models.Model):
     # A worker claims the row until then, so a periodic retry and a Celery retry of the same
     # write never talk to Exchange at the same time (a conditional UPDATE, no held lock).
     lease_until = models.DateTimeField(null=True, blank=True)
+    lease_holder = models.CharField(max_length=128, blank=True)  # host:pid of the worker
 
     class Meta:
         ordering = ["booking", "-role", "id"]

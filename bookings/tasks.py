@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from celery import shared_task
+from celery.signals import worker_ready
 from django.dispatch import receiver
 
 from bookings import writes
@@ -35,6 +36,14 @@ def write_event(self: Any, write_id: int) -> None:
 
 def enqueue_writes(booking: Booking) -> None:
     for pk in booking.writes.exclude(state=WriteState.DONE).values_list("pk", flat=True):
+        write_event.delay(pk)
+
+
+@worker_ready.connect
+def release_dead_leases(**kwargs: Any) -> None:
+    """A worker starting on a host where one was killed mid-write picks those writes up now,
+    not when their lease runs out."""
+    for pk in writes.release_dead_leases():
         write_event.delay(pk)
 
 

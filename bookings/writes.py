@@ -9,6 +9,8 @@ simply leaves the write pending for one more run.
 from __future__ import annotations
 
 import logging
+import os
+import socket
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -25,6 +27,9 @@ from calendars.models import CalendarRole
 log = logging.getLogger(__name__)
 
 LEASE = timedelta(minutes=2)
+# Who holds a lease: a worker restarted on the same host releases its dead predecessor's
+# leases at once instead of waiting for them to run out (see tasks.release_dead_leases).
+HOLDER = f"{socket.gethostname()}:{os.getpid()}"
 FIRST_RETRY_SECONDS = 5
 
 
@@ -71,7 +76,7 @@ def perform(write_id: int, now: datetime | None = None) -> float | None:
         EventWrite.objects.filter(pk=write_id)
         .exclude(state=WriteState.DONE)
         .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
-        .update(lease_until=now + LEASE)
+        .update(lease_until=now + LEASE, lease_holder=HOLDER)
     )
     if not claimed:
         return None  # already done, or another worker holds it right now
@@ -105,6 +110,7 @@ def perform(write_id: int, now: datetime | None = None) -> float | None:
         current.last_attempt_at = now
         current.next_attempt_at = None
         current.lease_until = None
+        current.lease_holder = ""
         if (current.desired, sequence) == seen:
             current.state = WriteState.DONE
             current.done_at = timezone.now()
@@ -140,6 +146,7 @@ def _failed(write: EventWrite, error: ExchangeError, now: datetime) -> float:
         last_attempt_at=now,
         next_attempt_at=now + timedelta(seconds=delay),
         lease_until=None,
+        lease_holder="",
     )
     log.warning("calendar write %s failed (%s), attempt %s", write.pk, error.code, attempts)
     if attempts >= settings.WRITE_ALERT_AFTER_ATTEMPTS and write.alerted_at is None:
@@ -165,3 +172,31 @@ def due(now: datetime | None = None) -> list[int]:
         )
         .values_list("pk", flat=True)
     )
+
+
+def release_dead_leases() -> list[int]:
+    """Leases held by processes on this host that no longer exist (a worker killed mid-write)
+    are released; returns the writes to run again."""
+    host = socket.gethostname()
+    released = []
+    held = EventWrite.objects.filter(
+        lease_until__gt=timezone.now(), lease_holder__startswith=f"{host}:"
+    ).values_list("pk", "lease_holder")
+    for pk, holder in held:
+        pid = int(holder.rsplit(":", 1)[1] or 0)
+        if pid and not _alive(pid):
+            EventWrite.objects.filter(pk=pk, lease_holder=holder).update(
+                lease_until=None, lease_holder=""
+            )
+            released.append(pk)
+    return released
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: alive, and not ours to judge
+    return True

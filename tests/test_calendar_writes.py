@@ -290,3 +290,47 @@ def test_booking_and_cancelling_drop_the_cached_busy_time_of_the_owner(world) ->
     world.sim.clear_log()
     Client().get(url, {"start": day, "end": day})
     assert [e.operation for e in world.sim.log] == ["GetUserAvailability"]
+
+
+def test_a_worker_restarted_after_a_crash_releases_the_dead_workers_leases_at_once(
+    world, page, eager_writes
+) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    from bookings.tasks import release_dead_leases
+
+    booking = book(page)
+    write = booking.writes.get()
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    EventWrite.objects.filter(pk=write.pk).update(
+        lease_until=datetime.now(UTC) + timedelta(minutes=2),
+        lease_holder=f"{socket.gethostname()}:{dead.stdout.strip()}",
+    )
+    assert writes.perform(write.pk) is None  # still leased: nothing happens
+    assert world.sim.events(page.owner.email) == []
+
+    release_dead_leases()  # what a starting worker does
+
+    write.refresh_from_db()
+    assert write.state == WriteState.DONE and write.lease_holder == ""
+    assert subjects(world, page.owner.email) == ["Consultation: Ann Customer"]
+
+
+def test_a_lease_held_by_a_live_worker_is_left_alone(world, page) -> None:
+    import os
+    import socket
+
+    booking = book(page)
+    write = booking.writes.get()
+    EventWrite.objects.filter(pk=write.pk).update(
+        lease_until=datetime.now(UTC) + timedelta(minutes=2),
+        lease_holder=f"{socket.gethostname()}:{os.getpid()}",
+    )
+    assert writes.release_dead_leases() == []
