@@ -32,6 +32,7 @@ from bookings.models import (
     QuestionKind,
     WriteState,
     available_timezones,
+    notice_words,
 )
 from bookings.slots import AvailabilityUnknown, slots_for
 from calendars import busy
@@ -134,12 +135,20 @@ def parse_start(value: Any) -> datetime:
     if not isinstance(value, str) or not value:
         raise InvalidBooking({"start": ["Give the slot's start as ISO 8601 with an offset."]})
     try:
-        start = datetime.fromisoformat(value)
+        start = datetime.fromisoformat(value.strip())
     except ValueError:
         raise InvalidBooking({"start": [f"{value[:40]!r} is not an ISO 8601 time."]}) from None
     if start.tzinfo is None:
         raise InvalidBooking({"start": ["The start needs a UTC offset, e.g. +01:00 or Z."]})
     return start.astimezone(UTC)
+
+
+def start_or_none(value: Any) -> datetime | None:
+    """parse_start for callers that only re-display a choice: None instead of an error."""
+    try:
+        return parse_start(value)
+    except InvalidBooking:
+        return None
 
 
 def _check_slot_is_free(
@@ -272,19 +281,9 @@ def _check_changeable(booking: Booking, by: str) -> None:
     if by == "customer" and not booking.can_be_changed_by_customer():
         notice = booking.page.min_notice_minutes
         raise NotChangeable(
-            f"Bookings can't be changed online less than {_minutes(notice)} before they start. "
+            f"Bookings can't be changed online less than {notice_words(notice)} before they start. "
             "Please contact the organiser."
         )
-
-
-def _minutes(value: int) -> str:
-    if value % 1440 == 0 and value:
-        days = value // 1440
-        return f"{days} day{'s' if days > 1 else ''}"
-    if value % 60 == 0 and value:
-        hours = value // 60
-        return f"{hours} hour{'s' if hours > 1 else ''}"
-    return f"{value} minutes"
 
 
 def _after_change(booking: Booking, what: str, old_start: datetime | None = None) -> None:

@@ -26,7 +26,7 @@ from django.template import Context
 from django.template.loader import get_template, render_to_string
 from django.utils import timezone
 
-from bookings.ics import booking_ics, display_name
+from bookings.ics import booking_ics
 from bookings.models import Booking, EventWrite
 
 OWNER_EVENTS = ("booked", "cancelled", "rescheduled")
@@ -57,7 +57,7 @@ def notify_owner(booking: Booking, what: str, *, previous_start: datetime | None
     ctx = {
         **_booking_context(booking, page.timezone, previous_start),
         "what": what,
-        "answers": labelled_answers(booking),
+        "answers": booking.labelled_answers(),
         "booking_url": staff_booking_url(booking),
     }
     # Replying to the notification reaches the customer, which is what an owner expects.
@@ -163,7 +163,7 @@ def _booking_context(
     ctx = {
         "booking": booking,
         "page": page,
-        "owner_name": display_name(page.owner),
+        "owner_name": page.owner_name,
         "zone": zone,
         "when": format_when(booking.start, booking.end, zone),
         "short_when": format_short(booking.start, zone),
@@ -195,28 +195,6 @@ def format_short(start: datetime, zone: str) -> str:
 
 def _day(value: datetime) -> str:
     return f"{value:%A} {value.day} {value:%B %Y}"
-
-
-def labelled_answers(booking: Booking) -> list[tuple[str, str]]:
-    """The customer's answers as (question label, answer), in the page's question order.
-
-    Answers to questions deleted since the booking are kept, under a generic label: the
-    owner should still see everything the customer told them.
-    """
-    answers = dict(booking.answers or {})
-    result = []
-    for question in booking.page.questions.all():
-        if question.key in answers:
-            result.append((question.label, _text(answers.pop(question.key))))
-    for value in answers.values():
-        result.append(("(a question since removed)", _text(value)))
-    return [(label, value) for label, value in result if value]
-
-
-def _text(value: object) -> str:
-    if isinstance(value, list):
-        return ", ".join(str(v) for v in value)
-    return "" if value is None else str(value)
 
 
 def staff_booking_url(booking: Booking) -> str:

@@ -24,10 +24,6 @@ PRODID = "-//Exchange Scheduler//Bookings//EN"
 METHODS = ("REQUEST", "CANCEL")
 
 
-def display_name(user: AbstractBaseUser) -> str:
-    return user.get_full_name() or user.get_username()  # type: ignore[attr-defined]
-
-
 def booking_ics(booking: Booking, method: Literal["REQUEST", "CANCEL"] = "REQUEST") -> bytes:
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, not {method!r}")
@@ -45,7 +41,7 @@ def booking_ics(booking: Booking, method: Literal["REQUEST", "CANCEL"] = "REQUES
     event.add("dtstamp", _utc(utcnow()))
     event.add("dtstart", _utc(booking.start))
     event.add("dtend", _utc(booking.end))
-    event.add("summary", f"{page.title} with {display_name(owner)}")
+    event.add("summary", f"{page.title} with {page.owner_name}")
     if page.location:
         event.add("location", page.location)
     event.add("description", _description(booking, method))
@@ -53,7 +49,7 @@ def booking_ics(booking: Booking, method: Literal["REQUEST", "CANCEL"] = "REQUES
     event.add("transp", "OPAQUE")
 
     organizer = vCalAddress(f"mailto:{_organizer_email(owner)}")
-    organizer.params["CN"] = display_name(owner)
+    organizer.params["CN"] = page.owner_name
     event.add("organizer", organizer)
 
     # The customer has already accepted by booking: RSVP=FALSE keeps calendar apps from

@@ -16,7 +16,7 @@ from django.conf import settings
 from django.core import signing
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
-from django.db import models
+from django.db import models, transaction
 from django.db.models import Q
 from django.urls import reverse
 from django.utils.timezone import now as utcnow
@@ -164,6 +164,11 @@ class BookingPage(models.Model):
     @property
     def zone(self) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo(self.timezone)
+
+    @property
+    def owner_name(self) -> str:
+        """How customers see the page's owner: their full name, else their user name."""
+        return self.owner.get_full_name() or self.owner.get_username()
 
     @property
     def duration(self) -> timedelta:
@@ -374,6 +379,29 @@ def role_refusal(calendar: CalendarRef, role: str) -> str:
     )
 
 
+def role_problem(calendar: CalendarRef, role: str) -> str:
+    """Why `calendar` can't take `role` on a page ("" when it can): the one rule the staff
+    pages and the staff API both apply."""
+    if role and calendar.error:
+        return f"{calendar} can't have a role: {calendar.error}"
+    if role and role not in calendar.allowed_roles:
+        return role_refusal(calendar, role)
+    return ""
+
+
+def save_roles(page: BookingPage, roles: dict[int, str]) -> None:
+    """Set calendar roles (CalendarRef pk -> role, "" = none) in one transaction."""
+    with transaction.atomic():
+        # The old main steps down before the new one takes over (one main per page).
+        for pk, role in sorted(roles.items(), key=lambda item: item[1] == CalendarRole.MAIN):
+            if role:
+                PageCalendar.objects.update_or_create(
+                    page=page, calendar_id=pk, defaults={"role": role}
+                )
+            else:
+                PageCalendar.objects.filter(page=page, calendar_id=pk).delete()
+
+
 class BookingStatus(models.TextChoices):
     CONFIRMED = "confirmed", "Confirmed"
     CANCELLED = "cancelled", "Cancelled"
@@ -447,6 +475,22 @@ class Booking(models.Model):
         notice = timedelta(minutes=self.page.min_notice_minutes)
         return not self.is_cancelled and self.start - notice > now
 
+    def labelled_answers(self, *, include_removed: bool = True) -> list[tuple[str, str]]:
+        """The customer's answers as (question label, answer), in the page's question order.
+
+        Answers to questions deleted since the booking are kept under a generic label: the
+        owner should still see everything the customer told them.
+        """
+        answers = {k: _answer_text(v) for k, v in (self.answers or {}).items()}
+        answers = {k: v for k, v in answers.items() if v}
+        result = []
+        for question in self.page.questions.all():
+            if question.key in answers:
+                result.append((question.label, answers.pop(question.key)))
+        if include_removed:
+            result += [("(a question since removed)", value) for value in answers.values()]
+        return result
+
     def write_summary(self) -> str:
         """pending / written / failing, for lists: the worst state of its calendar writes."""
         states = set(self.writes.values_list("state", flat=True))
@@ -454,6 +498,21 @@ class Booking(models.Model):
             if state in states:
                 return state
         return WriteState.DONE if states else ""
+
+
+def _answer_text(value: object) -> str:
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    return "" if value is None else str(value)
+
+
+def notice_words(minutes: int) -> str:
+    """240 → "4 hours", 1440 → "1 day", 90 → "90 minutes"."""
+    for unit, size in (("day", 1440), ("hour", 60)):
+        if minutes >= size and minutes % size == 0:
+            n = minutes // size
+            return f"{n} {unit}{'s' if n != 1 else ''}"
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"
 
 
 MANAGE_SALT = "bookings.manage"

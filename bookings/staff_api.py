@@ -22,12 +22,12 @@ from rest_framework.routers import DefaultRouter
 from bookings.models import (
     BookingPage,
     DateOverride,
-    PageCalendar,
     PageCalendarOwner,
     Question,
     WeeklyHours,
     parse_ranges,
-    role_refusal,
+    role_problem,
+    save_roles,
 )
 from calendars import discovery
 from calendars.connect import connection_for
@@ -276,8 +276,8 @@ def set_roles(page: BookingPage, raw: dict[str, Any]) -> dict[str, list[str]]:
         if role not in valid_roles:
             errors[str(key)] = [f"Unknown role {role!r}."]
             continue
-        if role and role not in ref.allowed_roles:
-            errors[str(key)] = [role_refusal(ref, role)]
+        if problem := role_problem(ref, role):
+            errors[str(key)] = [problem]
             continue
         wanted[ref] = role
     if errors:
@@ -287,9 +287,7 @@ def set_roles(page: BookingPage, raw: dict[str, Any]) -> dict[str, list[str]]:
     mains = [pk for pk, role in final.items() if role == CalendarRole.MAIN]
     if len(mains) > 1:
         return {"roles": ["Choose exactly one main booking calendar."]}
-    with transaction.atomic():
-        for ref, role in wanted.items():
-            PageCalendar.objects.update_or_create(page=page, calendar=ref, defaults={"role": role})
+    save_roles(page, {ref.pk: role for ref, role in wanted.items()})
     return {}
 
 

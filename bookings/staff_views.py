@@ -47,7 +47,9 @@ from bookings.models import (
     Question,
     WeeklyHours,
     available_timezones,
+    role_problem,
     role_refusal,
+    save_roles,
 )
 from bookings.slots import AvailabilityUnknown, slots_for
 from calendars import discovery
@@ -401,7 +403,7 @@ def page_calendars(request: HttpRequest, pk: int) -> HttpResponse:
         assert connection is not None
         roles, errors, form_errors = _validate_roles(request, page, connection)
         if not errors and not form_errors:
-            _save_roles(page, roles)
+            save_roles(page, roles)
             messages.success(request, "Calendar roles saved.")
             return redirect("page-calendars", pk=page.pk)
         status = 400
@@ -452,10 +454,8 @@ def _validate_roles(
         roles[pk] = role
         if role not in valid_roles:
             errors[pk] = "Choose one of the roles offered."
-        elif role and row.ref.error:
-            errors[pk] = f"{row.ref} can't have a role: {row.ref.error}"
-        elif role and role not in row.ref.allowed_roles:
-            errors[pk] = role_refusal(row.ref, role)
+        elif problem := role_problem(row.ref, role):
+            errors[pk] = problem
     mains = [pk for pk, role in roles.items() if role == CalendarRole.MAIN]
     form_errors = []
     if not mains:
@@ -469,18 +469,6 @@ def _validate_roles(
         for pk in mains:
             errors.setdefault(pk, "Only one calendar can be the main booking calendar.")
     return roles, errors, form_errors
-
-
-def _save_roles(page: BookingPage, roles: dict[int, str]) -> None:
-    with transaction.atomic():
-        # The old main steps down before the new one takes over (one main per page).
-        for pk, role in sorted(roles.items(), key=lambda item: item[1] == CalendarRole.MAIN):
-            if role:
-                PageCalendar.objects.update_or_create(
-                    page=page, calendar_id=pk, defaults={"role": role}
-                )
-            else:
-                PageCalendar.objects.filter(page=page, calendar_id=pk).delete()
 
 
 # --- bookings ------------------------------------------------------------------------------
@@ -552,15 +540,7 @@ def _detail(
     cancel_form: CancelForm | None = None,
 ) -> HttpResponse:
     page = booking.page
-    labels = {q.key: q.label for q in page.questions.all()}
-    answers = [
-        (label, booking.answers[key]) for key, label in labels.items() if key in booking.answers
-    ]
-    answers += [
-        ("(A question since removed)", value)
-        for key, value in booking.answers.items()
-        if key not in labels
-    ]
+    answers = booking.labelled_answers()
     context = {
         "booking": booking,
         "page": page,
@@ -621,7 +601,7 @@ def booking_reschedule(request: HttpRequest, pk: UUID) -> HttpResponse:
     if booking.is_cancelled:
         error, status = "A cancelled booking can't be moved.", 409
     elif request.method == "POST":
-        new_start = _parse_start(request.POST.get("start", ""))
+        new_start = actions.start_or_none(request.POST.get("start", ""))
         if new_start is None:
             error, status = "Choose one of the free times.", 400
         else:
@@ -659,14 +639,6 @@ def booking_reschedule(request: HttpRequest, pk: UUID) -> HttpResponse:
         "error": error,
     }
     return render(request, "bookings/staff/booking_reschedule.html", context, status=status)
-
-
-def _parse_start(value: str) -> datetime | None:
-    try:
-        start = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return start if start.tzinfo is not None else None
 
 
 def _group_by_day(slots: list[tuple[datetime, datetime]], page: BookingPage) -> list[dict]:

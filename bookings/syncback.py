@@ -79,11 +79,10 @@ def sync_back(now: datetime | None = None) -> SyncResult:
 
 def _check_conflicts(group: list[EventWrite], result: SyncResult) -> None:
     """Mark bookings whose time another busy event in the main calendar now overlaps."""
-    bookings = [
-        Booking.objects.get(pk=w.booking_id)
-        for w in group
-        if Booking.objects.filter(pk=w.booking_id, status=BookingStatus.CONFIRMED).exists()
-    ]
+    # Re-read once: the loop above may just have cancelled or moved some of them.
+    bookings = list(
+        Booking.objects.filter(pk__in=[w.booking_id for w in group], status=BookingStatus.CONFIRMED)
+    )
     if not bookings:
         return
     write = group[0]

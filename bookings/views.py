@@ -20,7 +20,6 @@ from django.http import (
     HttpRequest,
     HttpResponse,
     HttpResponseRedirect,
-    JsonResponse,
 )
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
@@ -36,10 +35,10 @@ from bookings.models import (
     QuestionKind,
     available_timezones,
     booking_for_token,
+    notice_words,
 )
 from bookings.slots import AvailabilityUnknown, SlotsResult, slots_for
 
-MAX_RANGE_DAYS = 62  # the longest range the slots endpoints answer in one request
 REASON_MAX_LENGTH = 500
 
 
@@ -59,26 +58,11 @@ def _booking_or_404(token: str) -> Booking:
     return booking
 
 
-def owner_name(page: BookingPage) -> str:
-    return page.owner.get_full_name() or page.owner.username
-
-
 def _parse_day(value: str) -> date | None:
     try:
         return date.fromisoformat(value)
     except ValueError:
         return None
-
-
-def _parse_start(value: str) -> datetime | None:
-    """An ISO 8601 instant with an offset (as the slot radios and the API carry it)."""
-    try:
-        start = datetime.fromisoformat(value.strip())
-    except ValueError:
-        return None
-    if start.tzinfo is None:
-        return None
-    return start.astimezone(UTC)
 
 
 def _last_bookable_day(page: BookingPage) -> date:
@@ -208,7 +192,7 @@ def _render_page(
     errors = dict(form_errors or {})
     context = {
         "page": page,
-        "owner_name": owner_name(page),
+        "owner_name": page.owner_name,
         "picker": picker,
         "timezones": timezone_names(),
         "questions": _question_fields(page, data, errors),
@@ -249,7 +233,7 @@ def book(request: HttpRequest, slug: str) -> HttpResponse:
     flat_data = {**{k: v for k, v in data.items() if k != "answers"}, **data["answers"]}
 
     tz = data["timezone"] if data["timezone"] in available_timezones() else page.timezone
-    start = _parse_start(data["start"])
+    start = actions.start_or_none(data["start"])
     # Re-show the chosen day's slots with the form, whatever went wrong.
     params = {"tz": tz}
     if start is not None:
@@ -310,28 +294,18 @@ def confirmed(request: HttpRequest, slug: str, token: str) -> HttpResponse:
 def _booking_context(booking: Booking, token: str) -> dict[str, Any]:
     page = booking.page
     answers = [
-        {"label": q.label, "value": booking.answers[q.key]}
-        for q in page.questions.all()
-        if booking.answers.get(q.key)
+        {"label": label, "value": value}
+        for label, value in booking.labelled_answers(include_removed=False)
     ]
     return {
         "booking": booking,
         "page": page,
-        "owner_name": owner_name(page),
+        "owner_name": page.owner_name,
         "answers": answers,
         "token": token,
         "manage_url": reverse("manage-booking", args=[token]),
         "ics_url": reverse("manage-booking-ics", args=[token]),
     }
-
-
-def notice_words(minutes: int) -> str:
-    """240 → "4 hours", 1440 → "1 day", 90 → "90 minutes"."""
-    for unit, size in (("day", 1440), ("hour", 60)):
-        if minutes >= size and minutes % size == 0:
-            n = minutes // size
-            return f"{n} {unit}{'s' if n != 1 else ''}"
-    return f"{minutes} minute{'s' if minutes != 1 else ''}"
 
 
 def why_unchangeable(booking: Booking) -> str:
@@ -344,7 +318,7 @@ def why_unchangeable(booking: Booking) -> str:
         notice = notice_words(booking.page.min_notice_minutes)
         return (
             f"Bookings can be changed online until {notice} before they start. "
-            f"Please contact {owner_name(booking.page)} directly."
+            f"Please contact {booking.page.owner_name} directly."
         )
     return ""
 
@@ -394,7 +368,7 @@ def _manage_post(request: HttpRequest, booking: Booking, token: str) -> HttpResp
     tz = request.POST.get("timezone", "")
     tz = tz if tz in available_timezones() else booking.timezone
     reason = request.POST.get("reason", "")
-    start = _parse_start(request.POST.get("start", ""))
+    start = actions.start_or_none(request.POST.get("start", ""))
     params = {"tz": tz}
     if action == "reschedule" and start is not None:
         # Without JavaScript, show the chosen day's times again next to the message.
@@ -440,52 +414,6 @@ def _manage_post(request: HttpRequest, booking: Booking, token: str) -> HttpResp
         booking.refresh_from_db()
         return again(e.status, e.message)
     return HttpResponseRedirect(reverse("manage-booking", args=[token]), status=303)
-
-
-@require_GET
-def manage_slots(request: HttpRequest, token: str) -> JsonResponse:
-    """Free slots for moving this booking: like the public slots API, but the booking's own
-    time (and buffers) don't count as taken, so it can move by less than its length."""
-    booking = _booking_or_404(token)
-    page = booking.page
-    tz = request.GET.get("timezone", "")
-    first = _parse_day(request.GET.get("start", ""))
-    last = _parse_day(request.GET.get("end", ""))
-    if tz not in available_timezones():
-        return JsonResponse(
-            {
-                "detail": "Unknown time zone.",
-                "errors": {"timezone": ["Use an IANA time zone name such as Europe/London."]},
-            },
-            status=400,
-        )
-    if first is None or last is None or last < first:
-        return JsonResponse(
-            {"detail": "start and end must be dates (YYYY-MM-DD), start first."}, status=400
-        )
-    if (last - first).days + 1 > MAX_RANGE_DAYS:
-        return JsonResponse(
-            {"detail": f"Ask for at most {MAX_RANGE_DAYS} days at a time."}, status=400
-        )
-    zone = zoneinfo.ZoneInfo(tz)
-    start = datetime.combine(first, time(0), zone).astimezone(UTC)
-    end = datetime.combine(last + timedelta(days=1), time(0), zone).astimezone(UTC)
-    try:
-        result = slots_for(page, start, end, ignore_booking=booking)
-    except AvailabilityUnknown as e:
-        return JsonResponse({"detail": e.message}, status=503)
-    return JsonResponse(
-        {
-            "page": page.slug,
-            "timezone": tz,
-            "duration_minutes": page.duration_minutes,
-            "slots": [
-                {"start": s.astimezone(zone).isoformat(), "end": e.astimezone(zone).isoformat()}
-                for s, e in result.slots
-            ],
-            "stale": result.stale,
-        }
-    )
 
 
 @never_cache

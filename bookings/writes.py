@@ -40,9 +40,7 @@ def event_for(booking: Booking, write: EventWrite) -> EventData:
     ]
     if booking.phone:
         lines.append(f"Phone: {booking.phone}")
-    labels = {q.key: q.label for q in page.questions.all()}
-    for key, answer in booking.answers.items():
-        lines.append(f"{labels.get(key, key)}: {answer}")
+    lines += [f"{label}: {answer}" for label, answer in booking.labelled_answers()]
     if booking.notes:
         lines += ["", "Notes:", booking.notes]
     lines += ["", f"Manage this booking: {settings.SITE_URL}/bookings/{booking.pk}/"]

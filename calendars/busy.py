@@ -105,16 +105,19 @@ def _remember(
 ) -> None:
     """Note that someone asked for this range; `warm` refreshes it while traffic lasts.
     Read-modify-write without a lock: a lost update only means one range isn't pre-warmed."""
-    now = time.time()
     entry = (
         connection.pk,
         tuple(sorted(ref.pk for ref in calendars)),
         start.astimezone(UTC).isoformat(),
         end.astimezone(UTC).isoformat(),
     )
+    # A cheap add() per request; the shared list is rewritten at most every few seconds
+    # per range, not on every hit.
+    digest = hashlib.sha256(repr(entry).encode()).hexdigest()[:32]
+    if not cache.add(f"busy-seen:{digest}", 1, timeout=5):
+        return
+    now = time.time()
     recent: dict = cache.get(RECENT_KEY) or {}
-    if now - recent.get(entry, 0) < 5:
-        return  # seen a moment ago: spare the cache a write per request
     recent[entry] = now
     cutoff = now - settings.BUSY_WARM_FOR_SECONDS
     recent = {k: v for k, v in recent.items() if v >= cutoff}

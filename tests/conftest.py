@@ -91,3 +91,12 @@ def eager_writes():
     app.conf.task_always_eager = True
     yield
     app.conf.task_always_eager = before
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    """Every test starts with an empty cache (busy time, rate-limit counters). Each xdist
+    worker has its own Redis database, so this never reaches another worker's keys."""
+    from django.core.cache import cache
+
+    cache.clear()

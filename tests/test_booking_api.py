@@ -3,27 +3,16 @@ and what reaches the owner's calendar and the customer's inbox."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime
 
 import pytest
 from django.core import mail
-from django.core.cache import cache
 from django.test import Client
 
 from bookings.models import Booking, Question, WriteState
+from tests.world import monday_after
 
 pytestmark = pytest.mark.django_db
-
-
-def monday_after(days: int = 7) -> datetime:
-    day = datetime.now(UTC).date() + timedelta(days=days)
-    day += timedelta(days=(7 - day.weekday()) % 7)
-    return datetime.combine(day, time(0), tzinfo=UTC)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cache() -> None:
-    cache.clear()
 
 
 def post(slug: str, **data):  # type: ignore[no-untyped-def]

@@ -3,31 +3,20 @@ password, a retried task, a lost permission. Over the wire against the simulator
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core import mail
-from django.core.cache import cache
 
 from bookings import actions, writes
 from bookings.models import EventWrite, WriteState
 from calendars import connect
+from tests.world import monday_after
 
 pytestmark = pytest.mark.django_db
 
 
-def monday_after(days: int = 7) -> datetime:
-    day = datetime.now(UTC).date() + timedelta(days=days)
-    day += timedelta(days=(7 - day.weekday()) % 7)
-    return datetime.combine(day, time(0), tzinfo=UTC)
-
-
 CUSTOMER = actions.CustomerDetails("Ann Customer", "ann@example.com", "Europe/Paris")
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cache() -> None:
-    cache.clear()
 
 
 @pytest.fixture

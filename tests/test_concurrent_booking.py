@@ -4,20 +4,14 @@ from __future__ import annotations
 
 import time as time_module
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, time, timedelta
 
 import pytest
 import requests
 
 from bookings.models import Booking
+from tests.world import monday_after
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
-
-
-def monday_after(days: int = 7) -> datetime:
-    day = datetime.now(UTC).date() + timedelta(days=days)
-    day += timedelta(days=(7 - day.weekday()) % 7)
-    return datetime.combine(day, time(0), tzinfo=UTC)
 
 
 def test_fifty_concurrent_requests_for_one_slot_give_exactly_one_booking(

@@ -14,17 +14,11 @@ from django.utils.timezone import now as utcnow
 
 from bookings import actions
 from bookings.models import MANAGE_SALT, Booking, BookingPage, BookingStatus
+from tests.world import monday_after
 
 pytestmark = pytest.mark.django_db
 
 LONDON = ZoneInfo("Europe/London")
-
-
-def monday_after(days: int = 7) -> datetime:
-    """A Monday at least `days` ahead, at midnight UTC, so tests never race the clock."""
-    day = datetime.now(UTC).date() + timedelta(days=days)
-    day += timedelta(days=(7 - day.weekday()) % 7)
-    return datetime.combine(day, time(0), tzinfo=UTC)
 
 
 def london(hour: int, minute: int = 0) -> datetime:

@@ -15,17 +15,11 @@ import pytest
 from django.test import Client
 
 from bookings.models import Booking, BookingPage, Question, QuestionKind
+from tests.world import monday_after
 
 pytestmark = pytest.mark.django_db
 
 NEW_YORK = ZoneInfo("America/New_York")
-
-
-def monday_after(days: int = 7) -> datetime:
-    """A Monday at least `days` ahead, at midnight UTC, so tests never race the clock."""
-    day = datetime.now(UTC).date() + timedelta(days=days)
-    day += timedelta(days=(7 - day.weekday()) % 7)
-    return datetime.combine(day, time(0), tzinfo=UTC)
 
 
 @pytest.fixture(autouse=True)

@@ -6,21 +6,14 @@ from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from django.core.cache import cache
 from django.test import Client
 
 from bookings.models import DateOverride
+from tests.world import monday_after
 
 pytestmark = pytest.mark.django_db
 
 LONDON = ZoneInfo("Europe/London")
-
-
-def monday_after(days: int = 7) -> datetime:
-    """A Monday at least `days` ahead, at midnight UTC, so tests never race the clock."""
-    day = datetime.now(UTC).date() + timedelta(days=days)
-    day += timedelta(days=(7 - day.weekday()) % 7)
-    return datetime.combine(day, time(0), tzinfo=UTC)
 
 
 def get_slots(slug: str, first, last, tz: str | None = None):  # type: ignore[no-untyped-def]
@@ -32,11 +25,6 @@ def get_slots(slug: str, first, last, tz: str | None = None):  # type: ignore[no
 
 def starts(response) -> list[str]:  # type: ignore[no-untyped-def]
     return [s["start"] for s in response.json()["slots"]]
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cache() -> None:
-    cache.clear()
 
 
 def test_it_lists_the_free_slots_of_a_day_in_the_page_zone(world) -> None:

@@ -13,6 +13,7 @@ from django.test import Client
 
 from bookings import actions, writes
 from bookings.models import Booking, BookingPage, BookingStatus, Question, WriteState
+from tests.world import monday_after
 
 pytestmark = pytest.mark.django_db
 
@@ -34,12 +35,6 @@ def page(world) -> BookingPage:  # type: ignore[no-untyped-def]
 def staff(client: Client, page: BookingPage) -> Client:
     client.force_login(page.owner)
     return client
-
-
-def monday_after(days: int = 7) -> datetime:
-    day = datetime.now(UTC).date() + timedelta(days=days)
-    day += timedelta(days=(7 - day.weekday()) % 7)
-    return datetime.combine(day, time(0), tzinfo=UTC)
 
 
 def book(page: BookingPage, hour: int = 12, customer: actions.CustomerDetails = CUSTOMER):

@@ -2,29 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
+from datetime import timedelta
 
 import pytest
 from django.core import mail
-from django.core.cache import cache
 
 from bookings import actions, syncback, writes
 from bookings.models import Booking, WriteState
+from tests.world import monday_after
 
 pytestmark = pytest.mark.django_db
 
 CUSTOMER = actions.CustomerDetails("Ann Customer", "ann@example.com", "Europe/Paris")
-
-
-def monday_after(days: int = 7) -> datetime:
-    day = datetime.now(UTC).date() + timedelta(days=days)
-    day += timedelta(days=(7 - day.weekday()) % 7)
-    return datetime.combine(day, time(0), tzinfo=UTC)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cache() -> None:
-    cache.clear()
 
 
 def booked(world, **page_kwargs):  # type: ignore[no-untyped-def]

@@ -158,3 +158,10 @@ class World:
 
 def _plain_utc(value: datetime) -> datetime:
     return datetime.fromisoformat(value.isoformat()).astimezone(UTC)
+
+
+def monday_after(days: int = 7) -> datetime:
+    """Midnight UTC of a Monday at least `days` ahead, so tests never race the clock."""
+    day = datetime.now(UTC).date() + timedelta(days=days)
+    day += timedelta(days=(7 - day.weekday()) % 7)
+    return datetime.combine(day, time(0), tzinfo=UTC)

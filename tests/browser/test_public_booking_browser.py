@@ -17,6 +17,7 @@ from playwright.sync_api import Page, expect
 
 from bookings import actions
 from bookings.models import Booking, BookingPage, BookingStatus
+from tests.world import monday_after
 
 NEW_YORK = ZoneInfo("America/New_York")
 LONDON = ZoneInfo("Europe/London")
@@ -70,12 +71,6 @@ def first_slot(browser: Page):  # type: ignore[no-untyped-def]
 def event_starts(world, owner_email: str) -> list[datetime]:  # type: ignore[no-untyped-def]
     """Read back with exchangelib, signed in as the calendar's owner."""
     return [start for _, start, _ in world.calendar_as_owner(owner_email)]
-
-
-def monday_after(days: int = 7) -> datetime:
-    day = datetime.now(UTC).date() + timedelta(days=days)
-    day += timedelta(days=(7 - day.weekday()) % 7)
-    return datetime.combine(day, time(0), tzinfo=UTC)
 
 
 def book_directly(page: BookingPage, hour: int) -> Booking:

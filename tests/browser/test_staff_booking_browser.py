@@ -3,25 +3,13 @@ a permission was withdrawn, the error shown, and a retry once it is granted agai
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
+from datetime import timedelta
 
-import pytest
-from django.core.cache import cache
 from playwright.sync_api import Page, expect
 
 from bookings import actions
 from tests.browser.conftest import login
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cache() -> None:
-    cache.clear()
-
-
-def monday_after(days: int = 7) -> datetime:
-    day = datetime.now(UTC).date() + timedelta(days=days)
-    day += timedelta(days=(7 - day.weekday()) % 7)
-    return datetime.combine(day, time(0), tzinfo=UTC)
+from tests.world import monday_after
 
 
 def test_staff_reschedule_see_a_failing_write_and_retry_it(browser: Page, world) -> None:  # type: ignore[no-untyped-def]

@@ -4,29 +4,17 @@ watches a booking's Exchange write status and cancels it."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, time
 from zoneinfo import ZoneInfo
 
-import pytest
-from django.core.cache import cache
 from playwright.sync_api import Page, expect
 
 from bookings import actions
 from bookings.models import BookingPage, BookingStatus, WeeklyHours
 from tests.browser.conftest import login
+from tests.world import monday_after
 
 LONDON = ZoneInfo("Europe/London")
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cache() -> None:
-    cache.clear()
-
-
-def monday_after(days: int = 7) -> datetime:
-    day = datetime.now(UTC).date() + timedelta(days=days)
-    day += timedelta(days=(7 - day.weekday()) % 7)
-    return datetime.combine(day, time(0), tzinfo=UTC)
 
 
 def role_select(browser: Page, owner: str, calendar: str):  # type: ignore[no-untyped-def]
