@@ -10,17 +10,24 @@ import zoneinfo
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
-from rest_framework.decorators import api_view, authentication_classes, permission_classes
+from rest_framework.decorators import (
+    api_view,
+    authentication_classes,
+    permission_classes,
+    renderer_classes,
+)
 from rest_framework.permissions import AllowAny
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from bookings import actions, ratelimit
-from bookings.models import Booking, BookingPage, available_timezones
+from bookings.models import Booking, BookingPage, available_timezones, booking_for_token
 from bookings.slots import AvailabilityUnknown, slots_for
 
 MAX_RANGE_DAYS = 62
@@ -80,8 +87,29 @@ def _slot_serializer() -> serializers.Serializer:
 @api_view(["GET"])
 @authentication_classes([])
 @permission_classes([AllowAny])
+@renderer_classes([JSONRenderer])
 def slots(request: Request, slug: str) -> Response:
-    page = _page(slug)
+    return _slots_answer(request, _page(slug))
+
+
+@extend_schema(exclude=True)
+@api_view(["GET"])
+@authentication_classes([])
+@permission_classes([AllowAny])
+@renderer_classes([JSONRenderer])
+def manage_slots(request: Request, token: str) -> Response:
+    """Free slots for moving a booking (behind its manage link): the public slots answer, but
+    the booking's own time and buffers don't count as taken, so it can move by less than its
+    length."""
+    booking = booking_for_token(token)
+    if booking is None:
+        raise Http404("This link is not valid.")
+    return _slots_answer(request, booking.page, ignore_booking=booking)
+
+
+def _slots_answer(
+    request: Request, page: BookingPage, *, ignore_booking: Booking | None = None
+) -> Response:
     errors: dict[str, list[str]] = {}
     zone_name = request.query_params.get("timezone") or page.timezone
     if zone_name not in available_timezones():
@@ -100,7 +128,7 @@ def slots(request: Request, slug: str) -> Response:
     start = datetime.combine(first, time(0), tzinfo=zone)
     end = datetime.combine(last + timedelta(days=1), time(0), tzinfo=zone)
     try:
-        result = slots_for(page, start, end)
+        result = slots_for(page, start, end, ignore_booking=ignore_booking)
     except AvailabilityUnknown as exc:
         return _error(503, exc.message)
     response = Response(
@@ -162,6 +190,7 @@ def booking_payload(booking: Booking) -> dict[str, Any]:
 @api_view(["POST"])
 @authentication_classes([])
 @permission_classes([AllowAny])
+@renderer_classes([JSONRenderer])
 def create_booking(request: Request, slug: str) -> Response:
     page = _page(slug)
     if not ratelimit.check(request):

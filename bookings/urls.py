@@ -2,11 +2,11 @@
 
 from django.urls import path
 
-from bookings import views
+from bookings import api, views
 
 urlpatterns = [
     path("manage/<str:token>/", views.manage, name="manage-booking"),
-    path("manage/<str:token>/slots", views.manage_slots, name="manage-slots"),
+    path("manage/<str:token>/slots", api.manage_slots, name="manage-slots"),
     path("manage/<str:token>/booking.ics", views.booking_ics, name="manage-booking-ics"),
     path("book/<slug:slug>/", views.public_page, name="public-page-alias"),
     path("<slug:slug>/", views.public_page, name="public-page"),
