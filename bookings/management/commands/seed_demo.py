@@ -22,8 +22,8 @@ DEDICATED_PASSWORD = "Sync-Demo-2016!"  # noqa: S105 (the demo mailbox in demo_s
 STAFF_MAILBOX = "alice@contoso.example"
 
 LOGINS = {
-    "admin": ("demo-admin-password", True, "admin@contoso.example"),
-    "staff": ("demo-staff-password", False, STAFF_MAILBOX),
+    "admin": ("demo-admin-password", True, "admin@contoso.example", "Ada", "Admin"),
+    "staff": ("demo-staff-password", False, STAFF_MAILBOX, "Alice", "Liddell"),
 }
 
 
@@ -35,9 +35,10 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, ews_url: str, **options: Any) -> None:
         users = {}
-        for username, (password, is_admin, email) in LOGINS.items():
+        for username, (password, is_admin, email, first, last) in LOGINS.items():
             user, _ = get_user_model().objects.get_or_create(username=username)
             user.email = email
+            user.first_name, user.last_name = first, last
             user.is_staff = True
             user.is_superuser = is_admin
             user.set_password(password)
