@@ -134,6 +134,20 @@ class TlsAdapter(requests.adapters.HTTPAdapter):
             verify = settings.EXCHANGE_CA_BUNDLE
         super().cert_verify(conn, url, verify, cert)
 
+    def build_response(self, req: Any, resp: Any) -> requests.Response:
+        response = super().build_response(req, resp)
+        response.__class__ = _ChunkedResponse
+        return response
+
+
+class _ChunkedResponse(requests.Response):
+    """exchangelib parses every answer through `response.iter_content()`, whose default chunk
+    size is one byte: a Python-level loop per byte, the largest CPU cost of a free/busy call
+    (~20 ms for 5 mailboxes over a week). Same bytes, 64 KiB at a time."""
+
+    def iter_content(self, chunk_size: int | None = 64 * 1024, decode_unicode: bool = False) -> Any:
+        return super().iter_content(chunk_size=chunk_size, decode_unicode=decode_unicode)
+
 
 BaseProtocol.HTTP_ADAPTER_CLS = TlsAdapter
 BaseProtocol.TIMEOUT = settings.EXCHANGE_TIMEOUT
