@@ -45,6 +45,22 @@ def test_it_lists_the_free_slots_of_a_day_in_the_page_zone(world) -> None:
     assert body["slots"][0]["end"] == f"{day}T09:30:00+00:00"
 
 
+def page_reading(world, where: str, **fields):  # type: ignore[no-untyped-def]
+    """A page whose busy time comes from the owner's primary calendar (read with free/busy)
+    or from a sub-calendar (read with CalendarView); returns (owner, page, calendar), where
+    `calendar` is what add_event needs to put an event there."""
+    owner = world.staff("olivia")
+    if where == "primary":
+        return owner, world.page(owner, **fields), None
+    world.sub_calendar(owner.email, "Rota", "Reviewer")
+    roles = {owner.email: "main", f"{owner.email}/Rota": "busy"}
+    return owner, world.page(owner, roles=roles, **fields), "Rota"
+
+
+WHERE = pytest.mark.parametrize("where", ["primary", "sub-calendar"])
+
+
+@WHERE
 @pytest.mark.parametrize(
     ("status", "blocks"),
     [
@@ -55,12 +71,16 @@ def test_it_lists_the_free_slots_of_a_day_in_the_page_zone(world) -> None:
         ("Free", False),
     ],
 )
-def test_each_free_busy_status_blocks_or_not(world, status: str, blocks: bool) -> None:
-    owner = world.staff("olivia")
-    page = world.page(owner, tz="UTC", hours=(time(9), time(11)))
+def test_each_free_busy_status_blocks_or_not(world, where: str, status: str, blocks: bool) -> None:
+    owner, page, calendar = page_reading(world, where, tz="UTC", hours=(time(9), time(11)))
     day = monday_after()
     world.sim.add_event(
-        owner.email, day.replace(hour=9), day.replace(hour=10), "Secret", status=status
+        owner.email,
+        day.replace(hour=9),
+        day.replace(hour=10),
+        "Secret",
+        status=status,
+        calendar=calendar,
     )
     response = get_slots(page.slug, day.date(), day.date())
     nine = f"{day.date()}T09:00:00+00:00"
@@ -68,16 +88,17 @@ def test_each_free_busy_status_blocks_or_not(world, status: str, blocks: bool) -
     assert "Secret" not in response.content.decode()
 
 
-def test_a_weekly_recurring_meeting_blocks_every_occurrence(world) -> None:
-    owner = world.staff("olivia")
-    page = world.page(owner, tz="UTC", hours=(time(9), time(11)))
+@WHERE
+def test_a_weekly_recurring_meeting_blocks_every_occurrence(world, where: str) -> None:
+    owner, page, calendar = page_reading(world, where, tz="UTC", hours=(time(9), time(11)))
     day = monday_after()
     world.sim.add_event(
         owner.email,
         day.replace(hour=10),
         day.replace(hour=11),
         "Weekly 1:1",
-        recurrence={"type": "weekly", "interval": 1, "days": ["Monday"], "count": 10},
+        recurrence={"pattern": "weekly", "weekdays": ["Monday"], "count": 10},
+        calendar=calendar,
     )
     response = get_slots(page.slug, day.date(), (day + timedelta(days=21)).date())
     found = starts(response)
@@ -88,9 +109,11 @@ def test_a_weekly_recurring_meeting_blocks_every_occurrence(world) -> None:
         assert f"{monday}T10:30:00+00:00" not in found
 
 
-def test_an_all_day_out_of_office_blocks_the_day_in_its_own_zone(world) -> None:
-    owner = world.staff("olivia")
-    page = world.page(owner, tz="UTC", hours=(time(0), time(0)), weekdays=range(7))
+@WHERE
+def test_an_all_day_out_of_office_blocks_the_day_in_its_own_zone(world, where: str) -> None:
+    owner, page, calendar = page_reading(
+        world, where, tz="UTC", hours=(time(0), time(0)), weekdays=range(7)
+    )
     day = monday_after()
     # All day on Tuesday in Kolkata = Monday 18:30 UTC to Tuesday 18:30 UTC.
     kolkata = ZoneInfo("Asia/Kolkata")
@@ -103,6 +126,7 @@ def test_an_all_day_out_of_office_blocks_the_day_in_its_own_zone(world) -> None:
         tz="Asia/Kolkata",
         all_day=True,
         status="OOF",
+        calendar=calendar,
     )
     found = starts(get_slots(page.slug, day.date(), (day + timedelta(days=2)).date()))
     assert f"{day.date()}T18:00:00+00:00" in found

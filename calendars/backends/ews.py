@@ -19,7 +19,7 @@ import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -57,7 +57,6 @@ from exchangelib.properties import (
     TimeZone,
 )
 from exchangelib.protocol import BaseProtocol, Protocol
-from exchangelib.services import GetUserAvailability
 from exchangelib.version import EXCHANGE_2013, EXCHANGE_2016, EXCHANGE_2019, EXCHANGE_O365
 
 from calendars import oauth
@@ -69,6 +68,7 @@ from calendars.backends.base import (
     EventData,
     MailboxAccess,
 )
+from calendars.backends.ews_busy import CalendarViewTimes, FreeBusyTimes
 from calendars.errors import ExchangeError, MailboxNotFound, translate
 from calendars.models import AuthType, ExchangeConnection, SyncDirection
 from calendars.synclog import collecting, record
@@ -446,7 +446,7 @@ class EwsBackend(Backend):
         owners = ",".join(t.owner_email for t in targets)
         with self._call(SyncDirection.READ, "GetUserAvailability", owners):
             views = list(
-                GetUserAvailability(account.protocol).call(
+                FreeBusyTimes(account.protocol).call(
                     tzinfo=UTC_TZ,
                     mailbox_data=[
                         MailboxData(email=t.owner_email, attendee_type="Required") for t in targets
@@ -468,12 +468,7 @@ class EwsBackend(Backend):
         for target, view in zip(targets, views, strict=True):
             if isinstance(view, Exception):
                 raise translate(view)
-            result[target] = [
-                BusyInterval(
-                    start=_as_utc(event.start), end=_as_utc(event.end), status=event.busy_type
-                )
-                for event in view.calendar_events or []
-            ]
+            result[target] = view
         return result
 
     def _calendar_view(
@@ -482,19 +477,11 @@ class EwsBackend(Backend):
         account = self._account(target.owner_email)
         with self._call(SyncDirection.READ, "FindItem", target.owner_email):
             folder = Calendar(root=Root(account=account), id=target.folder_id)
-            items = (
-                FolderCollection(account=account, folders=[folder])
-                .view(start=start.astimezone(UTC_TZ), end=end.astimezone(UTC_TZ))
-                .only(
-                    "start",
-                    "end",
-                    "legacy_free_busy_status",
-                    "is_all_day",
-                    "_start_timezone",
-                    "_end_timezone",
+            return list(
+                CalendarViewTimes(account=account).busy(
+                    folder, start.astimezone(UTC_TZ), end.astimezone(UTC_TZ)
                 )
             )
-            return [_interval(item) for item in items]
 
     # Events. The app writes into another owner's calendar through delegation (or
     # impersonation); SaveOnly unless the page asks Exchange to invite the customer.
@@ -607,18 +594,6 @@ def _as_utc(value: datetime) -> datetime:
     if plain.tzinfo is None:
         return plain.replace(tzinfo=UTC)
     return plain.astimezone(UTC)
-
-
-def _interval(item: Any) -> BusyInterval:
-    start, end = item.start, item.end
-    if isinstance(start, date) and not isinstance(start, datetime):
-        # An all-day event blocks whole days in the event's own time zone; exchangelib
-        # hands back dates with the end made inclusive, so add the day back.
-        start = datetime.combine(start, time(0), tzinfo=_zone(item._start_timezone))
-        end = datetime.combine(end + timedelta(days=1), time(0), tzinfo=_zone(item._end_timezone))
-    return BusyInterval(
-        start=_as_utc(start), end=_as_utc(end), status=item.legacy_free_busy_status or "Busy"
-    )
 
 
 def _zone(tz: Any) -> ZoneInfo:

@@ -54,6 +54,10 @@ def _as_date(value: Any) -> date:
 def recurrence_from_spec(spec: dict[str, Any], start_date: date) -> Recurrence:
     """A Recurrence from a small dict: pattern (daily/weekly), interval, weekdays, and
     count or until (no end when neither is given)."""
+    # A misspelt key would silently give a different series (weekly on the first day).
+    unknown = set(spec) - {"pattern", "interval", "weekdays", "count", "until", "first_day_of_week"}
+    if unknown:
+        raise ValueError(f"unknown recurrence keys: {', '.join(sorted(unknown))}")
     pattern = spec.get("pattern", "weekly")
     if pattern not in ("daily", "weekly"):
         raise ValueError(f"seed recurrences are daily or weekly, not {pattern!r}")

@@ -1,0 +1,177 @@
+"""Reading busy time over the wire: our lean reader (calendars/backends/ews_busy.py) must
+read exactly what exchangelib's own object model reads from the same Exchange answer."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time, timedelta
+from xml.etree import ElementTree
+from zoneinfo import ZoneInfo
+
+import pytest
+from exchangelib import DELEGATE, Account, FolderCollection
+from exchangelib.folders import Calendar, Root
+from exchangelib.util import TNS
+
+from calendars.backends.base import BusyInterval, CalendarTarget
+from calendars.backends.ews import UTC_TZ, configuration
+from calendars.backends.ews_busy import CalendarViewTimes
+from calendars.connect import backend_for
+
+pytestmark = pytest.mark.django_db
+
+LONDON = ZoneInfo("Europe/London")
+# The week London moves its clocks forward (Sunday 28 March 2027).
+WEEK = datetime(2027, 3, 22, tzinfo=UTC)
+END = WEEK + timedelta(days=10)
+
+
+def fill(world, owner: str, calendar: str | None) -> None:  # type: ignore[no-untyped-def]
+    """Every kind of event that shapes busy time, around a DST change."""
+
+    def at(day: int, hour: int, minute: int = 0, zone: ZoneInfo = LONDON) -> datetime:
+        return datetime.combine(WEEK.date() + timedelta(days=day), time(hour, minute), zone)
+
+    add = world.sim.add_event
+    add(owner, at(0, 9), at(0, 10), "Busy one", calendar=calendar, tz="Europe/London")
+    add(owner, at(0, 11), at(0, 11, 45), "Maybe", status="Tentative", calendar=calendar)
+    add(owner, at(1, 13), at(1, 14), "Lunch", status="Free", calendar=calendar)
+    add(owner, at(2, 8), at(2, 17), "Site visit", status="WorkingElsewhere", calendar=calendar)
+    kolkata = ZoneInfo("Asia/Kolkata")
+    add(
+        owner,
+        at(3, 0, zone=kolkata),
+        at(5, 0, zone=kolkata),
+        "Holiday",
+        status="OOF",
+        all_day=True,
+        tz="Asia/Kolkata",
+        calendar=calendar,
+    )
+    add(
+        owner,
+        at(4, 9),
+        at(4, 9, 30),
+        "Stand-up",
+        tz="Europe/London",
+        calendar=calendar,
+        # Daily across the change: 09:00 London is 09:00 UTC, then 08:00 UTC.
+        recurrence={"pattern": "daily", "count": 6},
+    )
+    add(owner, at(6, 23), at(7, 1), "Overnight", tz="Europe/London", calendar=calendar)
+
+
+def exchangelib_view(world, connection, owner: str, folder_id: str) -> list[BusyInterval]:  # type: ignore[no-untyped-def]
+    """What exchangelib's object model makes of the same CalendarView."""
+    account = Account(
+        owner, config=configuration(connection), autodiscover=False, access_type=DELEGATE
+    )
+    folder = Calendar(root=Root(account=account), id=folder_id)
+    items = (
+        FolderCollection(account=account, folders=[folder])
+        .view(start=WEEK.astimezone(UTC_TZ), end=END.astimezone(UTC_TZ))
+        .only("start", "end", "legacy_free_busy_status", "is_all_day", "_start_timezone")
+    )
+    found = []
+    for item in items:
+        start, end = item.start, item.end
+        if item.is_all_day:  # exchangelib hands back dates, the end one inclusive
+            zone = ZoneInfo(item._start_timezone.key)
+            start = datetime.combine(start, time(0), zone)
+            end = datetime.combine(end + timedelta(days=1), time(0), zone)
+        found.append(
+            BusyInterval(
+                start=datetime.fromisoformat(start.isoformat()).astimezone(UTC),
+                end=datetime.fromisoformat(end.isoformat()).astimezone(UTC),
+                status=item.legacy_free_busy_status,
+            )
+        )
+    return sorted(found, key=lambda b: (b.start, b.end))
+
+
+def exchangelib_free_busy(connection, owner: str) -> list[BusyInterval]:  # type: ignore[no-untyped-def]
+    """What exchangelib's object model makes of a free/busy answer for the same range."""
+    account = Account(connection.email, config=configuration(connection), autodiscover=False)
+    (view,) = account.protocol.get_free_busy_info(
+        accounts=[(owner, "Required", False)],
+        start=WEEK.astimezone(UTC_TZ),
+        end=END.astimezone(UTC_TZ),
+        merged_free_busy_interval=30,
+        requested_view="FreeBusy",
+    )
+    return sorted(
+        (
+            BusyInterval(
+                start=datetime.fromisoformat(e.start.isoformat()).astimezone(UTC),
+                end=datetime.fromisoformat(e.end.isoformat()).astimezone(UTC),
+                status=e.busy_type,
+            )
+            for e in view.calendar_events or []
+        ),
+        key=lambda b: (b.start, b.end),
+    )
+
+
+def read(connection, target: CalendarTarget) -> list[BusyInterval]:  # type: ignore[no-untyped-def]
+    found = backend_for(connection).busy([target], WEEK, END)[target]
+    return sorted(found, key=lambda b: (b.start, b.end))
+
+
+def test_a_sub_calendar_reads_as_exchangelib_reads_it(world) -> None:
+    owner = world.person("olivia")
+    folder_id = world.sub_calendar(owner.email, "Rota", "Reviewer")
+    fill(world, owner.email, "Rota")
+    connection = world.corporate()
+    ours = read(connection, CalendarTarget(owner.email, folder_id))
+    assert ours == exchangelib_view(world, connection, owner.email, folder_id)
+    # 6 one-offs, 6 stand-ups; the Free one is read (the page decides what blocks).
+    assert len(ours) == 12
+    assert {b.status for b in ours} == {"Busy", "Tentative", "Free", "WorkingElsewhere", "OOF"}
+    # The stand-up keeps London's 09:00 across the change.
+    standups = [b.start for b in ours if b.end - b.start == timedelta(minutes=30)]
+    assert [s.astimezone(LONDON).time() for s in standups] == [time(9)] * 6
+    assert {s.utcoffset() for s in standups} == {timedelta(0)}
+    assert sorted({s.hour for s in standups}) == [8, 9]
+
+
+def test_a_primary_calendar_reads_through_free_busy_as_exchangelib_reads_it(world) -> None:
+    owner = world.person("olivia")
+    world.sim.add_delegate(owner.email, world.corporate().email)
+    fill(world, owner.email, None)
+    connection = world.corporate()
+    ours = read(connection, CalendarTarget(owner.email))
+    assert ours == exchangelib_free_busy(connection, owner.email)
+    assert len(ours) == 12
+    holiday = next(b for b in ours if b.status == "OOF")
+    # Two days in Kolkata: 18:30 UTC the evening before, for 48 hours.
+    assert holiday.start == datetime(2027, 3, 24, 18, 30, tzinfo=UTC)
+    assert holiday.end - holiday.start == timedelta(days=2)
+
+
+def test_an_empty_calendar_reads_as_free(world) -> None:
+    owner = world.person("olivia")
+    folder_id = world.sub_calendar(owner.email, "Rota", "Reviewer")
+    world.sim.add_delegate(owner.email, world.corporate().email)
+    connection = world.corporate()
+    assert read(connection, CalendarTarget(owner.email)) == []
+    assert read(connection, CalendarTarget(owner.email, folder_id)) == []
+
+
+def test_an_all_day_event_given_as_utc_midnights_is_still_dated_in_its_own_zone() -> None:
+    # Some Exchange versions report an all-day item at the midnights of the request's zone
+    # (UTC here) rather than of the item's; exchangelib dates it in the item's zone, so do we.
+    item = ElementTree.fromstring(  # noqa: S314 (our own literal)
+        f"""<t:CalendarItem xmlns:t="{TNS}">
+          <t:Start>2027-03-25T00:00:00Z</t:Start>
+          <t:End>2027-03-27T00:00:00Z</t:End>
+          <t:LegacyFreeBusyStatus>OOF</t:LegacyFreeBusyStatus>
+          <t:IsAllDayEvent>true</t:IsAllDayEvent>
+          <t:StartTimeZone Id="India Standard Time"/>
+          <t:EndTimeZone Id="India Standard Time"/>
+        </t:CalendarItem>"""
+    )
+    found = CalendarViewTimes._elem_to_obj(None, item)  # type: ignore[arg-type]
+    assert found == BusyInterval(
+        start=datetime(2027, 3, 24, 18, 30, tzinfo=UTC),
+        end=datetime(2027, 3, 26, 18, 30, tzinfo=UTC),
+        status="OOF",
+    )
