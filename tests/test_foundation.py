@@ -87,6 +87,23 @@ def test_the_cache_is_redis_when_asked_to() -> None:
     assert type(caches["default"]).__name__ == "RedisCache"
 
 
+@pytest.mark.redis
+def test_the_redis_cache_keeps_one_client_and_serves_every_thread() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.core.cache import caches
+
+    backend = caches["default"]
+    assert backend._cache.get_client() is backend._cache.get_client(write=True)
+    # Each thread has its own backend instance (Django's handler is thread-local); they all
+    # see the same data.
+    cache.set("foundation-threads", 41, 10)
+    with ThreadPoolExecutor(4) as pool:
+        seen = list(pool.map(lambda n: cache.incr("foundation-threads"), range(4)))
+    assert sorted(seen) == [42, 43, 44, 45]
+    assert cache.get("foundation-threads") == 45
+
+
 @pytest.mark.django_db
 def test_healthz_answers_503_naming_a_broker_that_does_not_answer(settings) -> None:
     from scheduler_site.celery import app

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
@@ -95,6 +96,25 @@ def test_every_call_to_exchange_is_logged_without_secrets_or_subjects(
         text = row_text(entry)
         for secret in (world.corporate().password, SUBJECT, BOOKING, BODY, "Room 4"):
             assert secret not in text
+
+
+def test_a_slots_request_logs_each_exchange_read_it_made_in_parallel(world: World) -> None:
+    owner = world.staff("olivia")
+    world.sub_calendar(owner.email, "Clinic", "Reviewer")
+    page = world.page(owner, roles={owner.email: "main", f"{owner.email}/Clinic": "busy"})
+    SyncLogEntry.objects.all().delete()
+    day = (timezone.now() + timedelta(days=7)).date()
+    response = Client().get(
+        f"/api/v1/pages/{page.slug}/slots", {"start": day.isoformat(), "end": day.isoformat()}
+    )
+    assert response.status_code == 200
+    # Free/busy and CalendarView ran on background threads; their rows reach the database
+    # through the request's own connection.
+    entries = SyncLogEntry.objects.all()
+    assert sorted((e.operation, e.target_mailbox, e.ok) for e in entries) == [
+        ("FindItem", owner.email, True),
+        ("GetUserAvailability", owner.email, True),
+    ]
 
 
 def test_a_failed_call_is_logged_with_what_went_wrong_and_how_long_it_took(
