@@ -175,3 +175,23 @@ def test_an_all_day_event_given_as_utc_midnights_is_still_dated_in_its_own_zone(
         end=datetime(2027, 3, 26, 18, 30, tzinfo=UTC),
         status="OOF",
     )
+
+
+def test_a_new_process_does_not_ask_the_server_its_version_again(world) -> None:
+    from calendars.backends import ews
+
+    owner = world.person("olivia")
+    world.sim.add_delegate(owner.email, world.corporate().email)
+    connection = world.corporate()
+    ews._versions_shared.clear()
+    ews.forget_connection(connection.pk)
+    world.sim.clear_log()
+    read(connection, CalendarTarget(owner.email))
+    # The first process to reach this server asks its version (exchangelib's ConvertId probe).
+    assert [e.operation for e in world.sim.log] == ["ConvertId", "GetUserAvailability"]
+
+    # Another gunicorn or Celery process: no protocol, no configuration, same shared cache.
+    ews.forget_connection(connection.pk)
+    world.sim.clear_log()
+    read(connection, CalendarTarget(owner.email))
+    assert [e.operation for e in world.sim.log] == ["GetUserAvailability"]

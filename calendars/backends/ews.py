@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 
 import requests
 from django.conf import settings
+from django.core.cache import cache
 from exchangelib import (
     BASIC,
     DELEGATE,
@@ -232,13 +233,43 @@ def configuration(conn: ExchangeConnection) -> Configuration:
             service_endpoint=conn.ews_url,
             credentials=_credentials(conn),
             auth_type=auth_type,
-            version=Version(build=build) if build else None,
+            version=Version(build=build) if build else _known_version(conn.ews_url),
             retry_policy=FailFast(),
             max_connections=8,
         )
         if conn.pk:
             _configs[conn.pk] = (fingerprint, config)
         return config
+
+
+# "Automatic" server version: exchangelib asks the server (a ConvertId round trip) the first
+# time each process uses an endpoint. Every gunicorn and Celery process would pay that extra
+# round trip on its first request, so the answer is shared through the cache. A server that
+# is later upgraded is still handled: exchangelib follows the version in every response.
+_VERSION_TTL = 24 * 3600
+_versions_shared: set[str] = set()
+
+
+def _version_key(ews_url: str) -> str:
+    return "ews-version:" + hashlib.sha256(ews_url.encode()).hexdigest()
+
+
+def _known_version(ews_url: str) -> Version | None:
+    found = cache.get(_version_key(ews_url))
+    if not found:
+        return None
+    (major, minor, major_build, minor_build), api_version = found
+    return Version(build=Build(major, minor, major_build, minor_build), api_version=api_version)
+
+
+def _share_version(config: Configuration) -> None:
+    version, url = config.version, config.service_endpoint
+    if not version or not version.build or url in _versions_shared:
+        return
+    b = version.build
+    build = (b.major_version, b.minor_version, b.major_build, b.minor_build)
+    cache.set(_version_key(url), (build, version.api_version), timeout=_VERSION_TTL)
+    _versions_shared.add(url)
 
 
 def _forget(config: Configuration) -> None:
@@ -290,6 +321,8 @@ class EwsBackend(Backend):
                 raise
             except Exception as exc:
                 raise translate(exc) from exc
+        if self.connection.pk and self.connection.ews_url not in _versions_shared:
+            _share_version(configuration(self.connection))
 
     def verify(self) -> None:
         conn = self.connection
