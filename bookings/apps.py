@@ -7,4 +7,4 @@ class BookingsConfig(AppConfig):
 
     def ready(self) -> None:
         # Connects the credentials_rotated receiver in every process, web and worker.
-        from bookings import tasks  # noqa: F401
+        from bookings import signals, tasks  # noqa: F401

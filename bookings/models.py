@@ -149,6 +149,10 @@ class BookingPage(models.Model):
     )
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
+    # Moves on every change to the page's weekly hours, date overrides or calendar roles
+    # (bookings/signals.py, and schedule_changed() after bulk writes): every process keeps
+    # those in memory between slots requests, keyed by this number (bookings/slots.py).
+    schedule_version = models.PositiveBigIntegerField(default=0, editable=False)
 
     class Meta:
         ordering = ["title"]
@@ -160,6 +164,15 @@ class BookingPage(models.Model):
         if not self.blocking_statuses and self._state.adding:
             self.blocking_statuses = list(DEFAULT_BLOCKING_STATUSES)
         super().save(*args, **kwargs)
+
+    @staticmethod
+    def schedule_changed(page_ids: Any) -> None:
+        """Hours, overrides or calendars of these pages changed: forget what processes hold.
+        `page_ids` is a pk, a list of pks or a queryset of pks."""
+        ids = [page_ids] if isinstance(page_ids, int) else page_ids
+        BookingPage.objects.filter(pk__in=ids).update(
+            schedule_version=models.F("schedule_version") + 1
+        )
 
     @property
     def zone(self) -> zoneinfo.ZoneInfo:

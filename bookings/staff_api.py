@@ -142,6 +142,7 @@ class PageSerializer(serializers.ModelSerializer):
                 continue
             model.objects.filter(page=page).delete()
             model.objects.bulk_create([model(page=page, **row) for row in rows])
+            BookingPage.schedule_changed(page.pk)  # bulk_create sends no signals
 
 
 class OwnedPages:

@@ -194,6 +194,7 @@ def _save_schedule(
     DateOverride.objects.bulk_create(
         DateOverride(page=page, date=day, hours=ranges) for day, ranges in overrides.overrides()
     )
+    BookingPage.schedule_changed(page.pk)  # bulk_create sends no signals
     # Questions keep their ids: a booking's answers are stored under the question's key.
     for question in question_forms.save(commit=False):
         question.page = page

@@ -172,7 +172,11 @@ def _key(
     parts = [
         str(connection.pk),
         str(connection.credential_version),
-        ",".join(f"{ref.pk}:{ref.is_primary}" for ref in sorted(calendars, key=lambda r: r.pk)),
+        # How each calendar is read, not only which: a rediscovered folder is a new answer.
+        ",".join(
+            f"{ref.pk}:{ref.is_primary}:{ref.folder_id}"
+            for ref in sorted(calendars, key=lambda r: r.pk)
+        ),
         start.astimezone(UTC).isoformat(),
         end.astimezone(UTC).isoformat(),
         ",".join(f"{o}={generations.get(_generation_key(o), 0)}" for o in owners),
