@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime, time, timedelta
+from queue import Empty
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -46,6 +47,7 @@ from exchangelib import (
     Version,
 )
 from exchangelib import errors as ews_errors
+from exchangelib.errors import SessionPoolMinSizeReached
 from exchangelib.folders import SHALLOW, Calendar, Root
 from exchangelib.properties import (
     DaylightTime,
@@ -150,8 +152,30 @@ class _ChunkedResponse(requests.Response):
         return super().iter_content(chunk_size=chunk_size, decode_unicode=decode_unicode)
 
 
+def _decrease_poolsize(self: BaseProtocol) -> None:
+    """exchangelib's answer to ErrorServerBusy is to close one pooled session. Its own version
+    takes that session with a blocking get while holding the pool's lock; when every session
+    is checked out by other threads, get() tries to grow the pool under the same
+    non-reentrant lock and the thread deadlocks, and with it every thread that is throttled
+    next (a Celery worker stopped for good under load). Here only an idle session is closed;
+    when none is idle the pool stays as it is, and the back-off is still honoured (FailFast
+    raises, and the caller retries later)."""
+    if self._session_pool_size <= 1:
+        raise SessionPoolMinSizeReached("Session pool size cannot be decreased further")
+    with self._session_pool_lock:
+        if self._session_pool_size <= 1:
+            return
+        try:
+            session = self._session_pool.get(block=False)
+        except Empty:
+            return
+        self.close_session(session)
+        self._session_pool_size -= 1
+
+
 BaseProtocol.HTTP_ADAPTER_CLS = TlsAdapter
 BaseProtocol.TIMEOUT = settings.EXCHANGE_TIMEOUT
+BaseProtocol.decrease_poolsize = _decrease_poolsize  # type: ignore[method-assign]
 
 
 # --- credentials and protocol cache ----------------------------------------------------
