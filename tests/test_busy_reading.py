@@ -195,3 +195,25 @@ def test_a_new_process_does_not_ask_the_server_its_version_again(world) -> None:
     world.sim.clear_log()
     read(connection, CalendarTarget(owner.email))
     assert [e.operation for e in world.sim.log] == ["GetUserAvailability"]
+
+
+def test_exchangelib_reads_each_answer_in_large_chunks_not_byte_by_byte(world) -> None:
+    # exchangelib parses answers through response.iter_content() with requests' default
+    # chunk size of one byte: a Python loop per byte. Our transport hands it 64 KiB chunks.
+    import requests
+
+    from calendars.backends.ews import TlsAdapter
+
+    session = requests.Session()
+    session.mount("http://", TlsAdapter())
+    connection = world.corporate()
+    response = session.post(
+        world.sim.ews_url,
+        data=b"<not-soap/>",
+        auth=(connection.email, connection.password),
+        stream=True,
+    )
+    chunks = list(response.iter_content())
+    body = b"".join(chunks)
+    assert len(body) > 100  # a SOAP fault explaining the bad request
+    assert len(chunks) <= 1 + len(body) // (64 * 1024)
