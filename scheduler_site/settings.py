@@ -220,6 +220,9 @@ EXCHANGE_INTERNAL_HOSTS = env.list("EXCHANGE_INTERNAL_HOSTS", default=[])
 # Extra CA certificates to trust for Exchange and the OAuth authority (an internal CA).
 EXCHANGE_CA_BUNDLE = env.str("EXCHANGE_CA_BUNDLE", default="")
 EXCHANGE_TIMEOUT = env.int("EXCHANGE_TIMEOUT", default=30)
+# Exchange answers free/busy for at most 42 days at a time unless its administrator raised
+# the limit; longer ranges are read in windows of this many days, in parallel.
+EXCHANGE_FREE_BUSY_MAX_DAYS = env.int("EXCHANGE_FREE_BUSY_MAX_DAYS", default=42)
 # Autodiscover endpoints by email domain, tried before the standard DNS-based lookup.
 # Format: "contoso.com=https://autodiscover.contoso.com/autodiscover/autodiscover.svc,..."
 EXCHANGE_AUTODISCOVER_ENDPOINTS = env.dict("EXCHANGE_AUTODISCOVER_ENDPOINTS", default={})

@@ -217,3 +217,23 @@ def test_exchangelib_reads_each_answer_in_large_chunks_not_byte_by_byte(world) -
     body = b"".join(chunks)
     assert len(body) > 100  # a SOAP fault explaining the bad request
     assert len(chunks) <= 1 + len(body) // (64 * 1024)
+
+
+def test_a_long_range_is_read_in_windows_and_an_event_across_their_edge_once(
+    world, settings
+) -> None:
+    settings.EXCHANGE_FREE_BUSY_MAX_DAYS = 3
+    owner = world.person("olivia")
+    world.sim.add_delegate(owner.email, world.corporate().email)
+    edge = WEEK + timedelta(days=3)
+    world.sim.add_event(owner.email, edge - timedelta(hours=1), edge + timedelta(hours=1), "Late")
+    world.sim.add_event(owner.email, WEEK + timedelta(days=8, hours=9), END, "Later")
+    world.sim.clear_log()
+    found = read(world.corporate(), CalendarTarget(owner.email))
+    assert [(b.start, b.end) for b in found] == [
+        (edge - timedelta(hours=1), edge + timedelta(hours=1)),
+        (WEEK + timedelta(days=8, hours=9), END),
+    ]
+    # 10 days in windows of 3: four requests, sent together (besides the version probe).
+    operations = [e.operation for e in world.sim.log if e.operation != "ConvertId"]
+    assert operations == ["GetUserAvailability"] * 4

@@ -290,6 +290,26 @@ def test_busy_time_is_cached_and_one_request_reads_each_calendar_once(world) -> 
     assert world.sim.log == []
 
 
+def test_a_62_day_range_is_read_in_windows_exchange_accepts(world) -> None:
+    # Exchange answers free/busy for at most 42 days at a time (ErrorTimeIntervalTooBig).
+    owner = world.staff("olivia")
+    page = world.page(
+        owner, tz="UTC", hours=(time(9), time(10)), weekdays=range(7), window_days=120
+    )
+    first = monday_after()
+    last = first + timedelta(days=61)
+    for day in (first, first + timedelta(days=30), last):
+        world.sim.add_event(owner.email, day.replace(hour=9), day.replace(hour=10), "Busy")
+    world.sim.clear_log()
+    response = get_slots(page.slug, first.date(), last.date())
+    assert response.status_code == 200, response.content
+    found = starts(response)
+    for day in (first, first + timedelta(days=30), last):
+        assert f"{day.date()}T09:00:00+00:00" not in found
+    assert f"{(first + timedelta(days=1)).date()}T09:00:00+00:00" in found
+    assert [e.operation for e in world.sim.log] == ["GetUserAvailability"] * 2
+
+
 @pytest.mark.parametrize(
     ("params", "field"),
     [

@@ -473,28 +473,34 @@ class EwsBackend(Backend):
             )
         ]
 
-    # Busy time: free/busy for primary calendars, batched for all owners in one request;
-    # CalendarView for every other folder; independent requests run in parallel.
+    # Busy time: free/busy for primary calendars, batched for all owners in one request (one
+    # per FREE_BUSY_MAX_DAYS window: Exchange refuses longer ones); CalendarView for every
+    # other folder; independent requests run in parallel.
     def busy(
         self, targets: list[CalendarTarget], start: datetime, end: datetime
     ) -> dict[CalendarTarget, list[BusyInterval]]:
         primaries = [t for t in targets if not t.folder_id]
         folders = [t for t in targets if t.folder_id]
-        jobs: list[tuple[list[CalendarTarget], Any]] = []
+        jobs: list[Any] = []
         if primaries:
-            jobs.append((primaries, lambda: self._free_busy(primaries, start, end)))
+            for lo, hi in free_busy_windows(start, end):
+                jobs.append(lambda lo=lo, hi=hi: self._free_busy(primaries, lo, hi))
         for target in folders:
-            jobs.append(([target], lambda t=target: {t: self._calendar_view(t, start, end)}))
-        result: dict[CalendarTarget, list[BusyInterval]] = {}
+            jobs.append(lambda t=target: {t: self._calendar_view(t, start, end)})
         if len(jobs) == 1:
-            result.update(jobs[0][1]())
-            return result
+            return jobs[0]()
         with collecting(), ThreadPoolExecutor(max_workers=min(8, len(jobs))) as pool:
             # Each job runs in a copy of this context, so its sync log rows reach our sink.
-            futures = [pool.submit(contextvars.copy_context().run, job[1]) for job in jobs]
+            futures = [pool.submit(contextvars.copy_context().run, job) for job in jobs]
+            found: dict[CalendarTarget, list[BusyInterval]] = {}
             for future in futures:
-                result.update(future.result())
-        return result
+                for target, intervals in future.result().items():
+                    found.setdefault(target, []).extend(intervals)
+        # An event across a window boundary comes back from both windows, whole.
+        return {
+            target: sorted(dict.fromkeys(intervals), key=lambda b: (b.start, b.end))
+            for target, intervals in found.items()
+        }
 
     def _free_busy(
         self, targets: list[CalendarTarget], start: datetime, end: datetime
@@ -632,6 +638,17 @@ def _fields(event: EventData) -> dict[str, Any]:
         "legacy_free_busy_status": "Busy",
         "reminder_is_set": False,
     }
+
+
+def free_busy_windows(start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
+    """[start, end) cut into the longest TimeWindows Exchange answers free/busy for."""
+    longest = timedelta(days=settings.EXCHANGE_FREE_BUSY_MAX_DAYS)
+    windows = []
+    while end - start > longest:
+        windows.append((start, start + longest))
+        start += longest
+    windows.append((start, end))
+    return windows
 
 
 def _as_utc(value: datetime) -> datetime:

@@ -69,6 +69,11 @@ def _merged(entries: list[Instance], start: datetime, end: datetime, minutes: in
     return "".join(digits)
 
 
+# The longest TimeWindow Exchange answers free/busy for, by default; an administrator can
+# raise it, which clients can't see. Longer windows fail as a whole.
+MAX_WINDOW = timedelta(days=42)
+
+
 def get_user_availability(ctx: Context, request: etree._Element) -> etree._Element:
     tz_elem = request.find(t("TimeZone"))
     try:
@@ -83,6 +88,11 @@ def get_user_availability(ctx: Context, request: etree._Element) -> etree._Eleme
     window = options.find(t("TimeWindow"))
     start = timezones.parse_ews_datetime(window.findtext(t("StartTime"), ""), req_tz)
     end = timezones.parse_ews_datetime(window.findtext(t("EndTime"), ""), req_tz)
+    if end - start > MAX_WINDOW:
+        raise EWSError(
+            "ErrorTimeIntervalTooBig",
+            f"The time window specified is larger than the allowed limit ({MAX_WINDOW.days} days).",
+        )
     interval = int(options.findtext(t("MergedFreeBusyIntervalInMinutes"), "30"))
     requested = options.findtext(t("RequestedView"), "DetailedMerged")
 

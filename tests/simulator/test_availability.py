@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
 from exchangelib import EWSDateTime, EWSTimeZone
-from exchangelib.errors import ErrorMailRecipientNotFound
+from exchangelib.errors import ErrorMailRecipientNotFound, ErrorTimeIntervalTooBig
 
 LONDON = ZoneInfo("Europe/London")
 
@@ -104,6 +105,16 @@ def test_an_unknown_mailbox_fails_only_its_own_entry(sim, new_user, login):
     assert isinstance(missing, ErrorMailRecipientNotFound)
     assert not first.calendar_events
     assert len(last.calendar_events) == 1
+
+
+def test_a_window_longer_than_42_days_is_refused_as_a_whole(sim, new_user, login):
+    alice, svc = new_user("alice"), new_user("svc")
+    account = login(svc)
+    start, _ = window()
+    mailbox = [(alice.email, "Required", False)]
+    assert list(account.protocol.get_free_busy_info(mailbox, start, start + timedelta(days=42)))
+    with pytest.raises(ErrorTimeIntervalTooBig):
+        list(account.protocol.get_free_busy_info(mailbox, start, start + timedelta(days=43)))
 
 
 def test_server_time_zones_come_from_the_timezones_module(sim, new_user, login):
