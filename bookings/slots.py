@@ -84,8 +84,7 @@ def schedule_for(page: BookingPage, *, fresh: bool = False) -> Schedule:
     return schedule
 
 
-def rules_for(page: BookingPage, schedule: Schedule | None = None) -> Rules:
-    schedule = schedule or schedule_for(page, fresh=True)
+def rules_for(page: BookingPage, schedule: Schedule) -> Rules:
     return Rules(
         zone=page.timezone,
         duration=timedelta(minutes=page.duration_minutes),

@@ -17,18 +17,14 @@ from django.core.cache.backends.redis import RedisCacheClient
 class _ReusingClient(RedisCacheClient):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._clients: dict[int, Any] = {}
+        self._clients: dict[Any, Any] = {}
 
     def get_client(self, key: Any = None, *, write: bool = False) -> Any:
-        # The same pool choice as Django's (writes to the first server, reads from any).
-        index = self._get_connection_pool_index(write)
-        client = self._clients.get(index)
+        # Django's own choice of pool (writes to the first server, reads from any).
+        pool = self._get_connection_pool(write)
+        client = self._clients.get(pool)
         if client is None:
-            if index not in self._pools:  # as Django's _get_connection_pool, for this index
-                self._pools[index] = self._pool_class.from_url(
-                    self._servers[index], **self._pool_options
-                )
-            client = self._clients[index] = self._client(connection_pool=self._pools[index])
+            client = self._clients[pool] = self._client(connection_pool=pool)
         return client
 
 

@@ -60,7 +60,7 @@ def fill(world, owner: str, calendar: str | None) -> None:  # type: ignore[no-un
     add(owner, at(6, 23), at(7, 1), "Overnight", tz="Europe/London", calendar=calendar)
 
 
-def exchangelib_view(world, connection, owner: str, folder_id: str) -> list[BusyInterval]:  # type: ignore[no-untyped-def]
+def exchangelib_view(connection, owner: str, folder_id: str) -> list[BusyInterval]:  # type: ignore[no-untyped-def]
     """What exchangelib's object model makes of the same CalendarView."""
     account = Account(
         owner, config=configuration(connection), autodiscover=False, access_type=DELEGATE
@@ -122,7 +122,7 @@ def test_a_sub_calendar_reads_as_exchangelib_reads_it(world) -> None:
     fill(world, owner.email, "Rota")
     connection = world.corporate()
     ours = read(connection, CalendarTarget(owner.email, folder_id))
-    assert ours == exchangelib_view(world, connection, owner.email, folder_id)
+    assert ours == exchangelib_view(connection, owner.email, folder_id)
     # 6 one-offs, 6 stand-ups; the Free one is read (the page decides what blocks).
     assert len(ours) == 12
     assert {b.status for b in ours} == {"Busy", "Tentative", "Free", "WorkingElsewhere", "OOF"}

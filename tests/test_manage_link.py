@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import uuid
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -25,18 +24,6 @@ def london(hour: int, minute: int = 0) -> datetime:
     """hour:minute London time on that Monday, in UTC."""
     day = monday_after().date()
     return datetime.combine(day, time(hour, minute), tzinfo=LONDON).astimezone(UTC)
-
-
-@pytest.fixture(autouse=True)
-def _own_cache(settings) -> None:  # type: ignore[no-untyped-def]
-    # A private in-memory cache: rate-limit counters (keyed by client address, 127.0.0.1 for
-    # every test) and cached busy time must not leak between tests or parallel workers.
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
-            "LOCATION": f"public-pages-{uuid.uuid4().hex}",
-        }
-    }
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ simulator, so "booked" here means the slot was re-checked with Exchange and stor
 from __future__ import annotations
 
 import re
-import uuid
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -20,18 +19,6 @@ from tests.world import monday_after
 pytestmark = pytest.mark.django_db
 
 NEW_YORK = ZoneInfo("America/New_York")
-
-
-@pytest.fixture(autouse=True)
-def _own_cache(settings) -> None:  # type: ignore[no-untyped-def]
-    # A private in-memory cache: rate-limit counters (keyed by client address, 127.0.0.1 for
-    # every test) and cached busy time must not leak between tests or parallel workers.
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
-            "LOCATION": f"public-pages-{uuid.uuid4().hex}",
-        }
-    }
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ the confirmation.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -21,18 +20,6 @@ from tests.world import monday_after
 
 NEW_YORK = ZoneInfo("America/New_York")
 LONDON = ZoneInfo("Europe/London")
-
-
-@pytest.fixture(autouse=True)
-def _own_cache(settings) -> None:  # type: ignore[no-untyped-def]
-    # A private in-memory cache: rate-limit counters (keyed by client address, 127.0.0.1 for
-    # every test) and cached busy time must not leak between tests or parallel workers.
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
-            "LOCATION": f"public-pages-{uuid.uuid4().hex}",
-        }
-    }
 
 
 @pytest.fixture
