@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import uuid
 import zoneinfo
+from collections.abc import Iterable
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
@@ -150,7 +151,7 @@ class BookingPage(models.Model):
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
     # Moves on every change to the page's weekly hours, date overrides or calendar roles
-    # (bookings/signals.py, and schedule_changed() after bulk writes): every process keeps
+    # (bookings/signals.py, and replace_schedule() for its bulk writes): every process keeps
     # those in memory between slots requests, keyed by this number (bookings/slots.py).
     schedule_version = models.PositiveBigIntegerField(default=0, editable=False)
 
@@ -173,6 +174,25 @@ class BookingPage(models.Model):
         BookingPage.objects.filter(pk__in=ids).update(
             schedule_version=models.F("schedule_version") + 1
         )
+
+    def replace_schedule(
+        self,
+        *,
+        weekly_hours: Iterable[dict[str, Any]] | None = None,
+        overrides: Iterable[dict[str, Any]] | None = None,
+    ) -> None:
+        """Replace the weekly hours and/or the date overrides wholesale (their rows have no
+        identity worth keeping); None leaves that list as it is."""
+        if weekly_hours is None and overrides is None:
+            return
+        if weekly_hours is not None:
+            self.weekly_hours.all().delete()
+            WeeklyHours.objects.bulk_create(WeeklyHours(page=self, **row) for row in weekly_hours)
+        if overrides is not None:
+            self.overrides.all().delete()
+            DateOverride.objects.bulk_create(DateOverride(page=self, **row) for row in overrides)
+        # bulk_create sends no signals (bookings/signals.py), so move the version here.
+        BookingPage.schedule_changed(self.pk)
 
     @property
     def zone(self) -> zoneinfo.ZoneInfo:

@@ -2,8 +2,8 @@
 the page's schedule_version, so no process keeps serving an old schedule (bookings/slots.py).
 
 Saves and deletes made one row at a time come through these receivers (forms, the staff API,
-the admin, cascades). Bulk writes send no signals: their callers call
-BookingPage.schedule_changed themselves.
+the admin, cascades). Bulk writes send no signals: BookingPage.replace_schedule, the one
+place that makes them, moves the version itself.
 """
 
 from __future__ import annotations

@@ -123,26 +123,20 @@ class PageSerializer(serializers.ModelSerializer):
 
     def _replace(self, page: BookingPage, nested: dict[str, Any]) -> None:
         """Nested lists are replaced whole when given (PUT/PATCH semantics per list)."""
-        models = {"weekly_hours": WeeklyHours, "overrides": DateOverride, "questions": Question}
-        for name, rows in nested.items():
-            if rows is None:
-                continue
-            model = models[name]
-            if name == "questions":
-                # Keep questions whose label is unchanged, so answers stay labelled.
-                existing = {q.label: q for q in page.questions.all()}
-                keep = []
-                for row in rows:
-                    q = existing.get(row["label"]) or Question(page=page)
-                    for field, value in row.items():
-                        setattr(q, field, value)
-                    q.save()
-                    keep.append(q.pk)
-                page.questions.exclude(pk__in=keep).delete()
-                continue
-            model.objects.filter(page=page).delete()
-            model.objects.bulk_create([model(page=page, **row) for row in rows])
-            BookingPage.schedule_changed(page.pk)  # bulk_create sends no signals
+        page.replace_schedule(weekly_hours=nested["weekly_hours"], overrides=nested["overrides"])
+        rows = nested["questions"]
+        if rows is None:
+            return
+        # Keep questions whose label is unchanged, so answers stay labelled.
+        existing = {q.label: q for q in page.questions.all()}
+        keep = []
+        for row in rows:
+            q = existing.get(row["label"]) or Question(page=page)
+            for field, value in row.items():
+                setattr(q, field, value)
+            q.save()
+            keep.append(q.pk)
+        page.questions.exclude(pk__in=keep).delete()
 
 
 class OwnedPages:

@@ -40,12 +40,10 @@ from bookings.models import (
     Booking,
     BookingPage,
     BookingStatus,
-    DateOverride,
     EventWrite,
     PageCalendar,
     PageCalendarOwner,
     Question,
-    WeeklyHours,
     available_timezones,
     role_problem,
     role_refusal,
@@ -184,17 +182,12 @@ def _save_schedule(
     overrides: Any,
     question_forms: Any,
 ) -> None:
-    # Ranges and overrides have no identity worth keeping: replace them wholesale.
-    page.weekly_hours.all().delete()
-    WeeklyHours.objects.bulk_create(
-        WeeklyHours(page=page, weekday=day, start=start, end=end)
-        for day, start, end in hours.ranges()
+    page.replace_schedule(
+        weekly_hours=(
+            {"weekday": day, "start": start, "end": end} for day, start, end in hours.ranges()
+        ),
+        overrides=({"date": day, "hours": ranges} for day, ranges in overrides.overrides()),
     )
-    page.overrides.all().delete()
-    DateOverride.objects.bulk_create(
-        DateOverride(page=page, date=day, hours=ranges) for day, ranges in overrides.overrides()
-    )
-    BookingPage.schedule_changed(page.pk)  # bulk_create sends no signals
     # Questions keep their ids: a booking's answers are stored under the question's key.
     for question in question_forms.save(commit=False):
         question.page = page
