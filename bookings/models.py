@@ -22,6 +22,7 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils.timezone import now as utcnow
 
+from calendars.membership import write_refusal
 from calendars.models import CalendarRef, CalendarRole
 
 DEFAULT_BLOCKING_STATUSES = ["Busy", "Tentative", "OOF", "WorkingElsewhere"]
@@ -388,12 +389,15 @@ class PageCalendar(models.Model):
         cal = self.calendar
         if cal.error:
             return f"{cal.owner_email} / {cal.name}: {cal.error}"
-        if self.role in (CalendarRole.MAIN, CalendarRole.ADDITIONAL) and not cal.can_create:
-            return (
-                f"{cal.owner_email} / {cal.name} is the "
-                f"{CalendarRole(self.role).label.lower()} but the connection may no longer "
-                "create events in it. " + PERMISSION_HINT
-            )
+        if self.role in (CalendarRole.MAIN, CalendarRole.ADDITIONAL):
+            if not cal.can_create:
+                return (
+                    f"{cal.owner_email} / {cal.name} is the "
+                    f"{CalendarRole(self.role).label.lower()} but the connection may no longer "
+                    "create events in it. " + PERMISSION_HINT
+                )
+            if refusal := write_refusal(self.page.owner, cal.connection, cal.owner_email):
+                return f"{cal.owner_email} / {cal.name}: {refusal}"
         return ""
 
 
@@ -412,13 +416,19 @@ def role_refusal(calendar: CalendarRef, role: str) -> str:
     )
 
 
-def role_problem(calendar: CalendarRef, role: str) -> str:
-    """Why `calendar` can't take `role` on a page ("" when it can): the one rule the staff
-    pages and the staff API both apply."""
+def role_problem(calendar: CalendarRef, role: str, owner: Any) -> str:
+    """Why `calendar` can't take `role` on `owner`'s page ("" when it can): the one rule the
+    staff pages and the staff API both apply. Booking into someone else's calendar through
+    the corporate connection also needs their consent (calendars.membership)."""
     if role and calendar.error:
         return f"{calendar} can't have a role: {calendar.error}"
     if role and role not in calendar.allowed_roles:
         return role_refusal(calendar, role)
+    booking_role = role in (CalendarRole.MAIN, CalendarRole.ADDITIONAL)
+    if booking_role and (
+        refusal := write_refusal(owner, calendar.connection, calendar.owner_email)
+    ):
+        return refusal
     return ""
 
 

@@ -22,6 +22,7 @@ from bookings.models import PERMISSION_HINT, Booking, EventWrite, WriteState
 from calendars import events
 from calendars.backends.base import CalendarTarget, EventData
 from calendars.errors import ExchangeError, Throttled
+from calendars.membership import write_refusal
 from calendars.models import CalendarRole
 
 log = logging.getLogger(__name__)
@@ -78,7 +79,9 @@ def perform(write_id: int, now: datetime | None = None) -> float | None:
     )
     if not claimed:
         return None  # already done, or another worker holds it right now
-    write = EventWrite.objects.select_related("booking__page", "connection").get(pk=write_id)
+    write = EventWrite.objects.select_related("booking__page", "booking__owner", "connection").get(
+        pk=write_id
+    )
     booking = write.booking
     seen = (write.desired, booking.sequence)
     try:
@@ -88,6 +91,13 @@ def perform(write_id: int, now: datetime | None = None) -> float | None:
                 "Reconnect, then retry."
             )
         target = CalendarTarget(owner_email=write.owner_email, folder_id=write.folder_id)
+        # Asked on every attempt: a revoked membership, consent or grant stops writes at once.
+        # Removing an event this app wrote stays allowed.
+        refusal = write_refusal(booking.owner, write.connection, write.owner_email)
+        if write.desired == "present" and refusal:
+            error = ExchangeError(refusal)
+            error.code = "not_allowed"
+            raise error
         if write.desired == "present":
             item_id = events.put(write.connection, target, event_for(booking, write), write.item_id)
         else:

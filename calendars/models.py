@@ -100,6 +100,14 @@ class ExchangeConnection(models.Model):
         "OAuth client secret expires on", null=True, blank=True
     )
     oauth_refresh_token = EncryptedTextField(blank=True, default="")
+    members_may_book_into_any_calendar = models.BooleanField(
+        "members may book into any calendar it reaches",
+        default=False,
+        help_text="Corporate connection only. Off (recommended): a member books into a "
+        "colleague's calendar only with that colleague's consent or an administrator's grant. "
+        "On: every member may book into every calendar the dedicated mailbox can write to "
+        "(OnceHub's fully open model). Reading busy time is always open to members.",
+    )
 
     credential_version = models.PositiveIntegerField(default=1, editable=False)
     status = models.CharField(
@@ -167,11 +175,29 @@ class ExchangeConnection(models.Model):
         return expires is not None and expires <= (timezone.now() + within).date()
 
 
+class MembershipProof(models.TextChoices):
+    """How a member showed that the mailbox they attached as is theirs."""
+
+    PENDING = "", "Not proven yet"
+    ACCOUNT = "account", "The address an administrator set on their account"
+    EMAIL = "email", "A confirmation link mailed to the mailbox"
+    ADMIN = "admin", "Confirmed by an administrator"
+
+
+class WriteConsent(models.TextChoices):
+    NOBODY = "nobody", "Nobody but me"
+    NAMED = "named", "The colleagues I choose"
+    EVERYONE = "everyone", "Every member of the booking mailbox"
+
+
 class CorporateMember(models.Model):
     """A staff member attached to the corporate connection instead of their own account.
 
-    The dedicated mailbox reaches `mailbox` through delegation (or impersonation with
-    app-only OAuth); `access_ok` is the last answer Exchange gave when we checked.
+    The dedicated mailbox can see many people's calendars, so `mailbox` is trusted only once
+    it is proven (`proof`, `proven_at`): until then, and after an administrator revokes the
+    membership, the member's pages read and write nothing (calendars.membership). The
+    dedicated mailbox reaches `mailbox` through delegation (or impersonation with app-only
+    OAuth); `access_ok` is the last answer Exchange gave when we checked.
     """
 
     user = models.OneToOneField(
@@ -184,14 +210,95 @@ class CorporateMember(models.Model):
         limit_choices_to={"kind": ConnectionKind.CORPORATE},
     )
     mailbox = models.EmailField(help_text="The member's own Exchange mailbox.")
+    proof = models.CharField(
+        max_length=16, choices=MembershipProof.choices, blank=True, default=MembershipProof.PENDING
+    )
+    proven_at = models.DateTimeField(null=True, blank=True)
+    # The single-use part of the confirmation link mailed to `mailbox`; cleared when used.
+    confirm_nonce = models.CharField(max_length=64, blank=True, editable=False)
+    confirm_sent_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    write_consent = models.CharField(
+        "who may book into my calendar",
+        max_length=16,
+        choices=WriteConsent.choices,
+        default=WriteConsent.NOBODY,
+    )
+    allowed_colleagues = models.ManyToManyField(
+        settings.AUTH_USER_MODEL,
+        blank=True,
+        related_name="booking_consents_received",
+        help_text="With “the colleagues I choose”: who may book into this member's calendar.",
+    )
     access_ok = models.BooleanField(null=True, blank=True)
     can_write = models.BooleanField(default=False)
     checked_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
     created = models.DateTimeField(auto_now_add=True)
 
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["connection", "mailbox"],
+                condition=Q(proven_at__isnull=False, revoked_at__isnull=True),
+                name="one_proven_member_per_mailbox",
+                violation_error_message="Another member has already proven this mailbox.",
+            )
+        ]
+
     def __str__(self) -> str:
         return f"{self.mailbox} via {self.connection.email}"
+
+    @property
+    def is_active(self) -> bool:
+        """Proven and not revoked: the only state in which anything is read or written."""
+        return self.proven_at is not None and self.revoked_at is None
+
+    @property
+    def is_pending(self) -> bool:
+        return self.proven_at is None and self.revoked_at is None
+
+    @property
+    def state_label(self) -> str:
+        if self.revoked_at is not None:
+            return "Revoked"
+        return "Active" if self.proven_at is not None else "Waiting for confirmation"
+
+    def display_name(self) -> str:
+        return self.user.get_full_name() or self.mailbox
+
+
+class WriteGrant(models.Model):
+    """An administrator's permission for one member to book into another person's calendar
+    through the corporate connection, whatever that person's own consent says."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="write_grants",
+        help_text="The staff member who may book into the calendar.",
+    )
+    mailbox = models.EmailField(help_text="Whose calendars they may book into.")
+    granted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "mailbox"], name="one_grant_per_mailbox")
+        ]
+        ordering = ["mailbox", "user_id"]
+
+    def __str__(self) -> str:
+        return f"{self.user} may book into {self.mailbox}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self.mailbox = self.mailbox.strip().lower()
+        super().save(*args, **kwargs)
 
 
 class CalendarRole(models.TextChoices):

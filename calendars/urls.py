@@ -15,6 +15,7 @@ urlpatterns = [
         name="connection-microsoft-callback",
     ),
     path("connection/attach/", views.attach, name="connection-attach"),
+    path("connection/confirm/<str:token>/", views.confirm_mailbox, name="connection-confirm"),
     path("connection/disconnect/", views.disconnect, name="connection-disconnect"),
     path("connection/check/", views.check, name="connection-check"),
 ]

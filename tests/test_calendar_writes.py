@@ -99,6 +99,7 @@ def test_a_write_that_already_holds_its_lease_is_not_run_twice(world, page) -> N
 def test_additional_booking_calendars_get_a_copy(world) -> None:
     owner = world.staff("olivia")
     colleague = world.staff("peter")
+    world.allow(colleague, owner)
     world.sub_calendar(owner.email, "Clients")
     page = world.page(
         owner,

@@ -195,6 +195,7 @@ def test_an_attached_member_whose_calendar_is_delegated_is_shown_as_working(
     conn, _ = corporate(sim)
     member_mailbox, _, _ = mailbox(sim, "alice")
     sim.add_delegate(member_mailbox, conn.email)
+    prove_as(staff, member_mailbox)
     member = connect.attach(staff, member_mailbox)
     assert member.access_ok is True
     assert member.checked_at is not None and member.error == ""
@@ -203,6 +204,7 @@ def test_an_attached_member_whose_calendar_is_delegated_is_shown_as_working(
 def test_a_member_who_did_not_delegate_is_told_what_is_missing(sim: Simulator, staff) -> None:
     conn, _ = corporate(sim)
     member_mailbox, _, _ = mailbox(sim, "alice")
+    prove_as(staff, member_mailbox)
     member = connect.attach(staff, member_mailbox)
     assert member.access_ok is False
     assert "not delegated" in member.error
@@ -213,6 +215,7 @@ def test_a_member_with_reviewer_permission_is_told_it_needs_editor(sim: Simulato
     conn, _ = corporate(sim)
     member_mailbox, _, _ = mailbox(sim, "alice")
     sim.set_permission(member_mailbox, conn.email, "Reviewer")
+    prove_as(staff, member_mailbox)
     member = connect.attach(staff, member_mailbox)
     assert member.access_ok is False
     assert "Editor or Delegate" in member.error
@@ -331,3 +334,9 @@ def test_no_password_reaches_the_logs_even_when_exchange_refuses_it(
     )
     logged = "\n".join(r.getMessage() + str(r.args) for r in caplog.records)
     assert password not in logged
+
+
+def prove_as(user, mailbox: str) -> None:  # type: ignore[no-untyped-def]
+    """An administrator set this mailbox on the user's account: attaching proves it."""
+    user.email = mailbox
+    user.save(update_fields=["email"])

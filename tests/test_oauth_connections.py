@@ -123,6 +123,7 @@ def test_app_only_oauth_verifies_and_reaches_members_by_impersonation(
     assert conn.status == "ok"
 
     member_mailbox = mailbox(sim, "alice")
+    prove_as(staff, member_mailbox)
     member = connect.attach(staff, member_mailbox)
     assert member.access_ok is True and member.can_write is True
     assert member.error == ""
@@ -150,7 +151,9 @@ def test_without_impersonation_granted_the_member_is_told_what_is_missing(
     sim: Simulator, idp: IdentityProvider, app: App, staff: Any
 ) -> None:
     conn = corporate(sim, idp, app)
-    member = connect.attach(staff, mailbox(sim, "alice"))
+    alice = mailbox(sim, "alice")
+    prove_as(staff, alice)
+    member = connect.attach(staff, alice)
     assert member.access_ok is False and member.can_write is False
     assert "not been granted impersonation" in member.error
     assert member.mailbox in member.error
@@ -338,3 +341,9 @@ def test_connecting_with_microsoft_twice_says_so_and_keeps_the_first(
         )
     assert "already connected" in err.value.message
     assert list(ExchangeConnection.objects.values_list("pk", flat=True)) == [first.pk]
+
+
+def prove_as(user, mailbox: str) -> None:  # type: ignore[no-untyped-def]
+    """An administrator set this mailbox on the user's account: attaching proves it."""
+    user.email = mailbox
+    user.save(update_fields=["email"])

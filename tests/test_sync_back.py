@@ -46,6 +46,7 @@ def test_an_event_moved_in_outlook_moves_the_booking_and_its_copies(
 ) -> None:
     colleague = world.staff("peter")
     owner = world.staff("olivia")
+    world.allow(colleague, owner)
     page = world.page(owner, roles={owner.email: "main", colleague.email: "additional"})
     booking = actions.book(page, monday_after().replace(hour=10), CUSTOMER)
     for write in booking.writes.all():

@@ -33,7 +33,9 @@ def member(world: World, django_user_model: Any) -> tuple[ExchangeConnection, Pe
     alice = world.person("alice")
     world.sim.add_delegate(alice.email, conn.email)
     user = django_user_model.objects.create_user(f"alice-{world.tag}", alice.email)
-    CorporateMember.objects.create(user=user, connection=conn, mailbox=alice.email)
+    CorporateMember.objects.create(
+        user=user, connection=conn, mailbox=alice.email, proven_at=timezone.now()
+    )
     return conn, alice
 
 

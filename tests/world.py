@@ -22,6 +22,8 @@ from calendars.models import (
     ConnectionKind,
     CorporateMember,
     ExchangeConnection,
+    MembershipProof,
+    WriteConsent,
 )
 from calendars.simulator import Simulator
 
@@ -98,11 +100,21 @@ class World:
             user=user,
             connection=conn,
             mailbox=person.email,
+            # The address on their account, which an administrator set: proven.
+            proof=MembershipProof.ACCOUNT,
+            proven_at=timezone.now(),
             access_ok=delegate,
             can_write=delegate,
             checked_at=timezone.now(),
         )
         return user
+
+    def allow(self, owner: User, *colleagues: User) -> None:
+        """`owner` lets these colleagues book into their calendar (their own consent)."""
+        member = owner.corporate_membership
+        member.write_consent = WriteConsent.NAMED
+        member.save(update_fields=["write_consent"])
+        member.allowed_colleagues.add(*colleagues)
 
     def sub_calendar(self, owner: str, name: str, level: str = "Editor") -> str:
         """A sub-calendar the corporate mailbox can use (sharing is per folder in Exchange)."""

@@ -26,6 +26,7 @@ from bookings.models import (
     Question,
     WriteState,
 )
+from calendars.models import WriteGrant
 from tests.browser.conftest import SCREENSHOTS, login
 from tests.world import World
 
@@ -89,6 +90,7 @@ def seed(world: World) -> tuple[dict[str, str], str]:
         choices=["Yes", "No"],
         position=1,
     )
+    WriteGrant.objects.get_or_create(user=alice, mailbox=carol.email)  # an admin's grant
     kickoff = world.page(
         alice,
         slug=f"kickoff-{world.tag}",

@@ -14,12 +14,13 @@ from django.core.management.base import BaseCommand, CommandParser
 
 from bookings.models import BookingPage, PageCalendar, PageCalendarOwner, Question, WeeklyHours
 from calendars import connect, discovery
-from calendars.models import AuthType, ConnectionKind, ExchangeConnection
+from calendars.models import AuthType, ConnectionKind, ExchangeConnection, WriteGrant
 
 # These mirror calendars/simulator/demo_seed.yaml.
 DEDICATED_MAILBOX = "booking-sync@contoso.example"
 DEDICATED_PASSWORD = "Sync-Demo-2016!"  # noqa: S105 (the demo mailbox in demo_seed.yaml)
 STAFF_MAILBOX = "alice@contoso.example"
+CAROL_MAILBOX = "carol@contoso.example"
 
 LOGINS = {
     "admin": ("demo-admin-password", True, "admin@contoso.example", "Ada", "Admin"),
@@ -64,6 +65,11 @@ class Command(BaseCommand):
             member = connect.check_member(users["staff"].corporate_membership)
         access = "granted" if member.access_ok else f"missing ({member.error})"
         self.stdout.write(f"Staff member attached; delegation from {STAFF_MAILBOX} {access}.")
+        # Carol is no member of the booking mailbox, so Alice books into her calendar (the
+        # consultation page's copy) on an administrator's grant.
+        WriteGrant.objects.get_or_create(
+            user=users["staff"], mailbox=CAROL_MAILBOX, defaults={"granted_by": users["admin"]}
+        )
         for spec in PAGES:
             self._page(users["staff"], conn, spec)
 
@@ -132,7 +138,7 @@ PAGES = [
         # Carol joins every consultation: the booking is copied into her calendar.
         "roles": [
             (STAFF_MAILBOX, "", "main"),
-            ("carol@contoso.example", "", "additional"),
+            (CAROL_MAILBOX, "", "additional"),
         ],
     },
 ]
