@@ -36,6 +36,7 @@ from bookings.models import (
 )
 from bookings.slots import AvailabilityUnknown, slots_for
 from calendars import busy
+from calendars.membership import write_refusal
 from calendars.models import CalendarRole
 
 CANNOT_CONFIRM = "We can't confirm bookings right now. Please try again in a few minutes."
@@ -188,7 +189,7 @@ def _lock_owner(page: BookingPage) -> None:
 def _targets(page: BookingPage) -> list[Any]:
     return list(
         page.page_calendars.filter(role__in=[CalendarRole.MAIN, CalendarRole.ADDITIONAL])
-        .select_related("calendar")
+        .select_related("calendar__connection", "page__owner")
         .order_by("-role")  # main first
     )
 
@@ -197,7 +198,10 @@ def book(page: BookingPage, start: datetime, customer: CustomerDetails) -> Booki
     if not page.active:
         raise SlotUnavailable("This booking page is not taking bookings.")
     targets = _targets(page)
-    if not any(pc.role == CalendarRole.MAIN for pc in targets):
+    main = next((pc for pc in targets if pc.role == CalendarRole.MAIN), None)
+    if main is None or write_refusal(
+        page.owner, main.calendar.connection, main.calendar.owner_email
+    ):
         raise CannotConfirm("This booking page is not set up to take bookings yet.")
     start = start.astimezone(UTC)
     # Fresh from Exchange, outside the lock: the slow part must not hold up other bookings.

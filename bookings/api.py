@@ -89,7 +89,10 @@ def _slot_serializer() -> serializers.Serializer:
 @permission_classes([AllowAny])
 @renderer_classes([JSONRenderer])
 def slots(request: Request, slug: str) -> Response:
-    return _slots_answer(request, _page(slug))
+    page = _page(slug)
+    if (limited := ratelimit.check_slots(request, page.slug)) is not None:
+        return limited.apply(_error(429, "Too many requests. Please wait a minute."))
+    return _slots_answer(request, page)
 
 
 @extend_schema(exclude=True)
@@ -104,6 +107,8 @@ def manage_slots(request: Request, token: str) -> Response:
     booking = booking_for_token(token)
     if booking is None:
         raise Http404("This link is not valid.")
+    if (limited := ratelimit.check_slots(request, booking.page.slug)) is not None:
+        return limited.apply(_error(429, "Too many requests. Please wait a minute."))
     return _slots_answer(request, booking.page, ignore_booking=booking)
 
 
@@ -193,8 +198,9 @@ def booking_payload(booking: Booking) -> dict[str, Any]:
 @renderer_classes([JSONRenderer])
 def create_booking(request: Request, slug: str) -> Response:
     page = _page(slug)
-    if not ratelimit.check(request):
-        return _error(429, "Too many booking attempts. Please wait a minute and try again.")
+    if (limited := ratelimit.check(request)) is not None:
+        message = "Too many booking attempts. Please wait a minute and try again."
+        return limited.apply(_error(429, message))
     data = request.data
     if not isinstance(data, dict):
         return _error(400, "Send a JSON object.")

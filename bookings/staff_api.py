@@ -1,8 +1,9 @@
 """The staff API (token or session auth): booking pages with their hours, overrides and
 questions, and each page's calendar owners, discovered calendars and roles.
 
-Create a token with `manage.py drf_create_token <username>` and send
-`Authorization: Token <key>`. Staff see and change only their own pages; superusers all.
+Create a token with `manage.py api_token_create <username>` (hashed at rest, expiring; see
+bookings/api_tokens.py) and send `Authorization: Token <token>`. Staff see and change only
+their own pages; superusers all.
 """
 
 from __future__ import annotations
@@ -271,7 +272,7 @@ def set_roles(page: BookingPage, raw: dict[str, Any]) -> dict[str, list[str]]:
         if role not in valid_roles:
             errors[str(key)] = [f"Unknown role {role!r}."]
             continue
-        if problem := role_problem(ref, role):
+        if problem := role_problem(ref, role, page.owner):
             errors[str(key)] = [problem]
             continue
         wanted[ref] = role

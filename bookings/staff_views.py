@@ -448,7 +448,7 @@ def _validate_roles(
         roles[pk] = role
         if role not in valid_roles:
             errors[pk] = "Choose one of the roles offered."
-        elif problem := role_problem(row.ref, role):
+        elif problem := role_problem(row.ref, role, page.owner):
             errors[pk] = problem
     mains = [pk for pk, role in roles.items() if role == CalendarRole.MAIN]
     form_errors = []

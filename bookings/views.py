@@ -208,9 +208,17 @@ def _render_page(
     return render(request, "bookings/public/page.html", context, status=status or picker.status)
 
 
+TOO_MANY = "Too many requests. Please wait a minute and try again."
+
+
 @require_GET
 def public_page(request: HttpRequest, slug: str) -> HttpResponse:
     page = _active_page(slug)
+    # A chosen day costs a busy-time lookup, like a slots API call: the same limits.
+    if request.GET.get("date") and (limited := ratelimit.check_slots(request, page.slug)):
+        picker = SlotPicker(page, {"tz": request.GET.get("tz", "")})
+        response = _render_page(request, page, picker, form_message=TOO_MANY, status=429)
+        return limited.apply(response)
     picker = SlotPicker(page, request.GET)
     return _render_page(request, page, picker)
 
@@ -254,8 +262,9 @@ def book(request: HttpRequest, slug: str) -> HttpResponse:
             status=status,
         )
 
-    if not ratelimit.check(request):
-        return again(429, message="Too many attempts. Please wait a minute and try again.")
+    if (limited := ratelimit.check(request)) is not None:
+        message = "Too many attempts. Please wait a minute and try again."
+        return limited.apply(again(429, message=message))
 
     try:
         errors: dict[str, list[str]] = {}
@@ -329,6 +338,10 @@ def manage(request: HttpRequest, token: str) -> HttpResponse:
     booking = _booking_or_404(token)
     if request.method == "POST":
         return _manage_post(request, booking, token)
+    if request.GET.get("date") and (limited := ratelimit.check_slots(request, booking.page.slug)):
+        picker = SlotPicker(booking.page, {"tz": request.GET.get("tz", "")}, ignore_booking=booking)
+        response = _render_manage(request, booking, token, picker, status=429, message=TOO_MANY)
+        return limited.apply(response)
     picker = SlotPicker(
         booking.page, request.GET, ignore_booking=booking, default_tz=booking.timezone
     )
@@ -393,8 +406,8 @@ def _manage_post(request: HttpRequest, booking: Booking, token: str) -> HttpResp
         )
 
     # Each attempt can ask Exchange for fresh busy time: limit them like booking attempts.
-    if not ratelimit.check(request, scope="manage"):
-        return again(429, "Too many attempts. Please wait a minute and try again.")
+    if (limited := ratelimit.check(request, scope="manage")) is not None:
+        return limited.apply(again(429, "Too many attempts. Please wait a minute and try again."))
     try:
         if action == "cancel":
             if len(reason) > REASON_MAX_LENGTH:

@@ -10,14 +10,17 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.decorators import method_decorator
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
-from calendars import connect
-from calendars.errors import ExchangeError
+from calendars import connect, membership
+from calendars.errors import ExchangeError, UrlNotAllowed
 from calendars.models import (
     AuthType,
     ConnectionKind,
@@ -25,7 +28,9 @@ from calendars.models import (
     CredentialRotation,
     ExchangeConnection,
     SyncLogEntry,
+    WriteGrant,
 )
+from calendars.urlcheck import check_url
 
 
 class ConnectionForm(forms.ModelForm):
@@ -52,7 +57,27 @@ class ConnectionForm(forms.ModelForm):
             "oauth_authority",
             "oauth_client_id",
             "oauth_client_secret_expires_on",
+            "members_may_book_into_any_calendar",
         )
+
+    # The same SSRF guard as the staff forms: "Test connection" sends the stored secret to
+    # these addresses, so an admin can't point them at the internal network either.
+    def clean_ews_url(self) -> str:
+        url = self.cleaned_data.get("ews_url") or ""
+        try:
+            return check_url(url) if url else url
+        except UrlNotAllowed as exc:
+            raise forms.ValidationError(exc.message) from exc
+
+    def clean_oauth_authority(self) -> str:
+        url = self.cleaned_data.get("oauth_authority") or ""
+        try:
+            return check_url(url) if url else url
+        except UrlNotAllowed as exc:
+            # check_url speaks of "the EWS URL"; here it is the authority.
+            raise forms.ValidationError(
+                exc.message.replace("The EWS URL", "The OAuth authority")
+            ) from exc
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
@@ -62,10 +87,105 @@ class ConnectionForm(forms.ModelForm):
 
 
 class MemberInline(admin.TabularInline):
+    """Read-only here: proof, revocation and consent are managed on the members' own page."""
+
     model = CorporateMember
     extra = 0
-    fields = ("user", "mailbox", "access_ok", "can_write", "checked_at", "error")
-    readonly_fields = ("access_ok", "can_write", "checked_at", "error")
+    can_delete = False
+    fields = ("user", "mailbox", "state_label", "proof", "access_ok", "checked_at", "error")
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(CorporateMember)
+class CorporateMemberAdmin(admin.ModelAdmin):
+    """Every member, the mailbox they proved (or are proving), their consent; revoke here."""
+
+    list_display = ("user", "mailbox", "state_label", "proof", "write_consent", "access_ok")
+    list_filter = ("proof", "write_consent")
+    search_fields = ("mailbox", "user__username", "user__email")
+    fields = (
+        "user",
+        "connection",
+        "mailbox",
+        "state_label",
+        "proof",
+        "proven_at",
+        "confirm_sent_at",
+        "revoked_at",
+        "revoked_by",
+        "write_consent",
+        "allowed_colleagues",
+        "access_ok",
+        "checked_at",
+        "error",
+    )
+    readonly_fields = (
+        "user",
+        "connection",
+        "mailbox",
+        "state_label",
+        "proof",
+        "proven_at",
+        "confirm_sent_at",
+        "revoked_at",
+        "revoked_by",
+        "access_ok",
+        "checked_at",
+        "error",
+    )
+    filter_horizontal = ("allowed_colleagues",)
+    actions = ("confirm_mailboxes", "revoke_memberships", "restore_memberships")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # members attach themselves; admins confirm or revoke
+
+    @admin.action(description="Confirm the mailbox (an administrator vouches for it)")
+    def confirm_mailboxes(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for member in queryset.filter(proven_at__isnull=True):
+            try:
+                membership.prove_by_admin(member)
+            except ExchangeError as exc:
+                self.message_user(request, exc.message, messages.ERROR)
+            else:
+                connect.check_member(member)
+
+    @admin.action(description="Revoke: stop reading and writing for these members at once")
+    def revoke_memberships(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for member in queryset.filter(revoked_at__isnull=True):
+            membership.revoke(member, by=request.user)
+        self.message_user(request, "Revoked. Their pages take no bookings until restored.")
+
+    @admin.action(description="Restore revoked memberships")
+    def restore_memberships(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for member in queryset.filter(revoked_at__isnull=False):
+            try:
+                with transaction.atomic():
+                    CorporateMember.objects.filter(pk=member.pk).update(
+                        revoked_at=None, revoked_by=None
+                    )
+            except IntegrityError:
+                self.message_user(
+                    request,
+                    f"{member.mailbox} is now proven by another member; not restored.",
+                    messages.ERROR,
+                )
+
+
+@admin.register(WriteGrant)
+class WriteGrantAdmin(admin.ModelAdmin):
+    """An administrator lets one member book into someone else's calendar; delete to revoke
+    (writes stop at once: every write asks calendars.membership first)."""
+
+    list_display = ("user", "mailbox", "granted_by", "created")
+    search_fields = ("mailbox", "user__username")
+    fields = ("user", "mailbox")
+
+    def save_model(self, request: HttpRequest, obj: WriteGrant, form: Any, change: bool) -> None:
+        obj.granted_by = request.user
+        super().save_model(request, obj, form, change)
 
 
 class RotationInline(admin.TabularInline):
@@ -140,6 +260,10 @@ class ExchangeConnectionAdmin(admin.ModelAdmin):
             obj.bump_credential_version()
             connect.forget_cached(obj)
 
+    # Add and change both come through here: the typed secret is masked in error reports,
+    # and no frame below shows its locals (the form's, save_model's, the encrypted field's).
+    @method_decorator(sensitive_post_parameters("new_secret"))
+    @method_decorator(sensitive_variables())
     def changeform_view(
         self, request: HttpRequest, object_id: str | None = None, *a: Any, **k: Any
     ):
@@ -175,6 +299,8 @@ class ExchangeConnectionAdmin(admin.ModelAdmin):
         ]
         return extra + super().get_urls()
 
+    @method_decorator(sensitive_post_parameters("new_secret"))
+    @method_decorator(sensitive_variables())
     def rotate_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         conn = get_object_or_404(ExchangeConnection, pk=pk)
         if not self.has_change_permission(request, conn):

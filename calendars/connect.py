@@ -6,7 +6,7 @@ attempt never leaves a half-saved connection or a secret behind.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
@@ -14,10 +14,11 @@ from django.db import transaction
 from django.db.models import Q
 from django.dispatch import Signal
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 from exchangelib import Configuration, Credentials, FailFast
 from exchangelib.autodiscover.protocol import AutodiscoverProtocol
 
-from calendars import oauth
+from calendars import membership, oauth
 from calendars.backends import ews
 from calendars.backends.base import Backend
 from calendars.errors import (
@@ -35,6 +36,7 @@ from calendars.models import (
     CredentialRotation,
     ExchangeConnection,
     ExchangeVersion,
+    MembershipProof,
     RotationResult,
     SyncDirection,
 )
@@ -70,6 +72,9 @@ def autodiscover_endpoints(email: str) -> list[str]:
     ]
 
 
+# The functions that hold a password, secret or token show no local variables in an error
+# report, nor does anything they call (exchangelib, msal, the encrypted fields' save).
+@sensitive_variables()
 def autodiscover(email: str, password: str, username: str = "") -> str:
     """Find the EWS URL for a mailbox with SOAP Autodiscover; raise AutodiscoverFailed.
 
@@ -120,7 +125,7 @@ def _setting(response: object) -> str | None:
 @dataclass
 class PersonalDetails:
     email: str
-    password: str
+    password: str = field(repr=False)  # never in a log line or a traceback's repr
     ews_url: str = ""
     username: str = ""
     exchange_version: str = ExchangeVersion.AUTO
@@ -137,6 +142,7 @@ class NeedsDetails(ExchangeError):
         super().__init__(cause.message)
 
 
+@sensitive_variables()
 def connect_personal(user: AbstractBaseUser, details: PersonalDetails) -> ExchangeConnection:
     if ExchangeConnection.objects.filter(user=user).exists() or hasattr(
         user, "corporate_membership"
@@ -171,6 +177,7 @@ def _save_verified(candidate: ExchangeConnection) -> ExchangeConnection:
     return candidate
 
 
+@sensitive_variables()
 def connect_microsoft(user: AbstractBaseUser, email: str, refresh_token: str) -> ExchangeConnection:
     """Save a "Connect with Microsoft" connection once its first token worked against EWS."""
     if ExchangeConnection.objects.filter(user=user).exists() or hasattr(
@@ -219,28 +226,56 @@ def corporate_connection() -> ExchangeConnection | None:
 
 
 def connection_for(user: AbstractBaseUser) -> ExchangeConnection | None:
-    """The connection a staff member's pages use: their own account, or the corporate one.
+    """The connection a staff member's pages use: their own account, or the corporate one
+    once their membership is proven and while it is not revoked (calendars.membership).
 
     One query: it runs on every slots request."""
+    active_member = Q(
+        members__user=user, members__proven_at__isnull=False, members__revoked_at__isnull=True
+    )
     return (
-        ExchangeConnection.objects.filter(Q(user=user) | Q(members__user=user))
+        ExchangeConnection.objects.filter(Q(user=user) | active_member)
         .order_by("-kind")  # "personal" before "corporate": an own account wins
         .first()
     )
 
 
 def attach(user: AbstractBaseUser, mailbox: str = "") -> CorporateMember:
-    """Attach a staff member to the corporate connection and check delegation at once."""
+    """Attach a staff member to the corporate connection as `mailbox`.
+
+    The address an administrator set on their account is proven at once (and delegation is
+    checked); any other address stays pending until the member follows the link mailed to it.
+    """
     conn = corporate_connection()
     if conn is None:
         raise ExchangeError("There is no corporate connection on this site.")
     if ExchangeConnection.objects.filter(user=user).exists():
         raise ExchangeError("Disconnect your personal account before attaching.")
+    mailbox = (mailbox or user.email).strip().lower()
+    member = CorporateMember.objects.filter(user=user).first()
+    if member is not None and member.revoked_at is not None:
+        raise membership.MembershipError(
+            "A site administrator revoked your use of the booking mailbox. Ask them to restore it."
+        )
+    if member is not None and member.is_active and member.mailbox == mailbox:
+        return check_member(member)
     member, _ = CorporateMember.objects.update_or_create(
         user=user,
-        defaults={"connection": conn, "mailbox": (mailbox or user.email).strip().lower()},
+        defaults={
+            "connection": conn,
+            "mailbox": mailbox,
+            "proof": MembershipProof.PENDING,
+            "proven_at": None,
+            "access_ok": None,
+            "can_write": False,
+            "checked_at": None,
+            "error": "",
+        },
     )
-    check_member(member)
+    if membership.prove_by_account(member):
+        check_member(member)
+    else:
+        membership.send_confirmation(member)
     return member
 
 
@@ -261,7 +296,10 @@ def delegation_instructions(member: CorporateMember) -> str:
 
 
 def check_member(member: CorporateMember) -> CorporateMember:
-    """Ask Exchange whether the dedicated mailbox can reach this member's calendar."""
+    """Ask Exchange whether the dedicated mailbox can reach this member's calendar. Nothing
+    is asked about a mailbox the member has not proven to be theirs."""
+    if not member.is_active:
+        return member
     backend = backend_for(member.connection)
     try:
         access = backend.mailbox_access(member.mailbox)
@@ -294,6 +332,7 @@ class RotationNotVerified(ExchangeError):
     code = "rotation_unverified"
 
 
+@sensitive_variables()
 def rotate_secret(
     connection: ExchangeConnection,
     new_secret: str,

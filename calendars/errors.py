@@ -168,10 +168,34 @@ def _is_tls_problem(exc: BaseException) -> bool:
     return False
 
 
+def url_refusal(exc: BaseException) -> UrlNotAllowed | None:
+    """The SSRF guard's refusal behind a failed connection, if that is why it failed.
+
+    The transport refuses a host when it opens a connection (calendars/transport.py); by the
+    time that reaches us, urllib3, requests and exchangelib have each wrapped it (as a cause,
+    a `reason` or an argument), and without looking inside it would read as "unreachable"."""
+    seen: set[int] = set()
+    pending: list[object] = [exc]
+    while pending:
+        current = pending.pop()
+        if not isinstance(current, BaseException) or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, UrlNotAllowed):
+            return current
+        pending += [current.__cause__, getattr(current, "reason", None), *current.args]
+        if not current.__suppress_context__:
+            pending.append(current.__context__)
+    return None
+
+
 def translate(exc: BaseException) -> ExchangeError:
     """Map an exchangelib (or requests) exception onto the product's error types."""
     if isinstance(exc, ExchangeError):
         return exc
+    refusal = url_refusal(exc)
+    if refusal is not None:
+        return UrlNotAllowed(refusal.message, detail=str(exc))
     text = str(exc)
     wrapped = _VERSION_GUESS.search(text) if isinstance(exc, ews_errors.TransportError) else None
     if wrapped:

@@ -16,8 +16,10 @@ from typing import Any
 import msal
 import requests
 from django.conf import settings
+from django.views.decorators.debug import sensitive_variables
 
-from calendars.errors import AuthenticationFailed, ExchangeError, ServerUnreachable
+from calendars import transport
+from calendars.errors import AuthenticationFailed, ExchangeError, ServerUnreachable, url_refusal
 from calendars.models import AuthType, ExchangeConnection
 
 EWS_SCOPE_APP = "https://outlook.office365.com/.default"
@@ -38,7 +40,10 @@ _AADSTS_MESSAGES = {
 
 
 def _http_client() -> requests.Session:
-    session = requests.Session()
+    # The transport every Exchange connection uses: TLS 1.2+, and each connection (each
+    # redirect hop too) to an address the SSRF guard vetted; the authority is typed in by an
+    # admin, and on-premises ones are often internal.
+    session = transport.session()
     if settings.EXCHANGE_CA_BUNDLE:
         # With trust_env on, REQUESTS_CA_BUNDLE from the environment would override ours.
         session.trust_env = False
@@ -56,6 +61,9 @@ _lock = threading.Lock()
 _apps: dict[tuple[Any, ...], msal.ConfidentialClientApplication] = {}
 
 
+# Functions holding a client secret or tokens show no local variables in an error report,
+# nor does anything they call (msal, requests).
+@sensitive_variables()
 def _app(client_id: str, secret: str, authority: str, key: tuple[Any, ...]) -> Any:
     # The app's own settings are part of the key: a primary key can be reused (SQLite does,
     # after the last row is deleted) and an unsaved candidate has none, so (pk, version)
@@ -80,7 +88,7 @@ def _app(client_id: str, secret: str, authority: str, key: tuple[Any, ...]) -> A
                     "The sign-in server's certificate is not trusted.", detail=str(exc)
                 ) from exc
             except (requests.exceptions.ConnectionError, ValueError) as exc:
-                raise ServerUnreachable(
+                raise url_refusal(exc) or ServerUnreachable(
                     "The sign-in server (OAuth authority) could not be reached.", detail=str(exc)
                 ) from exc
             _apps[key] = app
@@ -124,6 +132,7 @@ def raise_for_error(result: dict[str, Any]) -> None:
     )
 
 
+@sensitive_variables()
 def _as_exchangelib_token(result: dict[str, Any]) -> dict[str, Any]:
     expires_in = int(result.get("expires_in", 3600))
     return {
@@ -134,6 +143,7 @@ def _as_exchangelib_token(result: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+@sensitive_variables()
 def access_token_for(conn: ExchangeConnection, *, force: bool = False) -> dict[str, Any]:
     """A valid access token for this connection, as exchangelib wants it."""
     if force and conn.pk:
@@ -156,7 +166,7 @@ def access_token_for(conn: ExchangeConnection, *, force: bool = False) -> dict[s
                         oauth_refresh_token=conn.oauth_refresh_token
                     )
     except requests.exceptions.RequestException as exc:
-        raise ServerUnreachable(
+        raise url_refusal(exc) or ServerUnreachable(
             "The sign-in server (OAuth authority) could not be reached.", detail=str(exc)
         ) from exc
     raise_for_error(result)

@@ -2,10 +2,12 @@
 
 The connect form makes this server open connections to a URL of the user's choosing, which
 would let anyone with a staff login probe the internal network (SSRF). So: https only, and
-no host that resolves to loopback, link-local, private, multicast or reserved addresses,
+no host that resolves to anything but public unicast addresses (loopback, private, carrier
+NAT, link-local, multicast, reserved..., also inside IPv6 forms that carry an IPv4 address),
 unless settings allow it: EXCHANGE_INTERNAL_HOSTS names on-premises servers an IT department
 trusts (mail.corp.local), EXCHANGE_ALLOW_PRIVATE_HOSTS opens everything (the simulator on
-127.0.0.1 in the demo and tests).
+127.0.0.1 in the demo and tests). `check_url` vets a URL when it is typed in;
+`allowed_addresses` vets every connection again when it is opened (calendars/transport.py).
 """
 
 from __future__ import annotations
@@ -18,8 +20,24 @@ from django.conf import settings
 
 from calendars.errors import UrlNotAllowed
 
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
-def _addresses(host: str) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+
+class HostNotFound(UrlNotAllowed):
+    """The name does not resolve. When saving a URL that is the user's typo; for a connection
+    to a saved URL it is a network problem (DNS down), which the transport reports as such."""
+
+
+# The well-known NAT64 prefix (RFC 6052): the IPv4 destination is the last 32 bits.
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+# Not globally reachable in IANA's special-purpose registries, but global to is_global before
+# Python 3.11.10 (the update of gh-113171), so that every 3.11 release decides alike.
+_NOT_GLOBAL = (ipaddress.ip_network("192.0.0.0/24"), ipaddress.ip_network("3fff::/20"))
+
+
+def _addresses(host: str) -> list[IPAddress]:
+    """Every address the host name resolves to, once each, in the resolver's order (the order
+    a connection tries them in)."""
     try:
         return [ipaddress.ip_address(host)]
     except ValueError:
@@ -27,21 +45,64 @@ def _addresses(host: str) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]
     try:
         infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
     except (socket.gaierror, UnicodeError) as exc:
-        raise UrlNotAllowed(f"The host name {host!r} does not resolve.") from exc
-    return [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
+        raise HostNotFound(f"The host name {host!r} does not resolve.") from exc
+    found = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
+    return list(dict.fromkeys(found))
 
 
-def _is_internal(addr: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped:
-        addr = addr.ipv4_mapped
+def _is_internal(addr: IPAddress) -> bool:
+    """Whether the address is anything but a public unicast one, looking through the IPv6
+    forms that carry an IPv4 destination (mapped, NAT64, 6to4, Teredo): 6to4 of 127.0.0.1 or
+    NAT64 of the cloud metadata address lands exactly where the plain IPv4 would."""
+    if isinstance(addr, ipaddress.IPv6Address):
+        if addr.ipv4_mapped:
+            return _is_internal(addr.ipv4_mapped)
+        if addr in _NAT64:
+            return _is_internal(ipaddress.IPv4Address(int(addr) & 0xFFFFFFFF))
+        if addr.sixtofour:
+            # A relay carries it to the embedded IPv4 address: that is where it lands. (Newer
+            # Pythons call all of 2002::/16 not global; the destination decides here.)
+            return _is_internal(addr.sixtofour)
+        if addr.teredo and any(_is_internal(a) for a in addr.teredo):
+            return True
+        if addr.is_site_local:
+            return True
+    # is_global is IANA's special-purpose registry: it refuses shared address space
+    # (100.64.0.0/10: carrier NAT, Alibaba's metadata at 100.100.100.200), benchmarking,
+    # documentation and the rest the older is_private list let through. Multicast and
+    # reserved (unallocated) ranges count as global there; we never want them either.
     return (
-        addr.is_loopback
-        or addr.is_private
-        or addr.is_link_local
+        not addr.is_global
         or addr.is_multicast
         or addr.is_reserved
-        or addr.is_unspecified
+        or any(addr in net for net in _NOT_GLOBAL if net.version == addr.version)
     )
+
+
+def _private_hosts_allowed(host: str) -> bool:
+    return settings.EXCHANGE_ALLOW_PRIVATE_HOSTS or host.lower() in {
+        h.lower() for h in settings.EXCHANGE_INTERNAL_HOSTS
+    }
+
+
+def allowed_addresses(scheme: str, host: str) -> list[IPAddress]:
+    """Resolve the host once and return the addresses the server may connect to, or raise
+    UrlNotAllowed. The pinning transport (calendars/transport.py) calls this for every new
+    connection and connects to these very addresses, so a DNS server that answers the guard
+    with a public address and the connection with 127.0.0.1 (DNS rebinding) gets nowhere. The
+    settings are read on every call: turning EXCHANGE_ALLOW_PRIVATE_HOSTS off applies to the
+    next connection."""
+    if scheme not in ("https", "http") or (scheme == "http" and not settings.EXCHANGE_ALLOW_HTTP):
+        raise UrlNotAllowed(
+            f"The server {host!r} must be reached over https://, which this server requires."
+        )
+    addresses = _addresses(host)
+    if not _private_hosts_allowed(host) and any(_is_internal(a) for a in addresses):
+        raise UrlNotAllowed(
+            f"The host {host!r} is on a private or local network, which this server "
+            "is not allowed to contact."
+        )
+    return addresses
 
 
 def check_url(url: str) -> str:

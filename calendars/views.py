@@ -22,10 +22,11 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_http_methods, require_POST
 
 from bookings.models import Booking, BookingPage, BookingStatus, EventWrite, WriteState
-from calendars import connect, oauth
+from calendars import connect, membership, oauth
 from calendars.errors import ExchangeError, ServerUnreachable
 from calendars.forms import AttachForm, PersonalForm
 from calendars.models import (
@@ -34,6 +35,7 @@ from calendars.models import (
     CorporateMember,
     ExchangeConnection,
 )
+from scheduler_site import contentpolicy
 
 MICROSOFT_FLOW = "calendars.microsoft_flow"
 
@@ -211,7 +213,8 @@ def connection(request: HttpRequest) -> HttpResponse:
         "instructions": connect.delegation_instructions(member) if member else "",
         "microsoft_enabled": bool(settings.MICROSOFT_CLIENT_ID),
     }
-    return render(request, "calendars/connection.html", context)
+    response = render(request, "calendars/connection.html", context)
+    return contentpolicy.allow_microsoft_sign_in(response)
 
 
 def _already_connected(request: HttpRequest) -> HttpResponse | None:
@@ -223,6 +226,11 @@ def _already_connected(request: HttpRequest) -> HttpResponse | None:
     return None
 
 
+# Views that take a password or token show none of it in an error report: the POST field is
+# masked, and no frame below the view shows its local variables (the form's, the backend's,
+# exchangelib's), whatever they are called.
+@sensitive_variables()
+@sensitive_post_parameters("password")
 @login_required
 @require_http_methods(["GET", "POST"])
 def connect_personal(request: HttpRequest) -> HttpResponse:
@@ -251,6 +259,7 @@ def connect_personal(request: HttpRequest) -> HttpResponse:
     return render(request, "calendars/personal.html", {"form": form, "show_details": show_details})
 
 
+@sensitive_variables()  # the flow holds the PKCE verifier
 @login_required
 @require_http_methods(["GET", "POST"])
 def connect_microsoft(request: HttpRequest) -> HttpResponse:
@@ -271,6 +280,7 @@ def connect_microsoft(request: HttpRequest) -> HttpResponse:
     return redirect(flow["auth_uri"])
 
 
+@sensitive_variables()  # the PKCE verifier, the tokens msal redeems the code for
 @login_required
 @require_http_methods(["GET"])
 def microsoft_callback(request: HttpRequest) -> HttpResponse:
@@ -293,6 +303,7 @@ def microsoft_callback(request: HttpRequest) -> HttpResponse:
     return redirect("connection")
 
 
+@sensitive_variables()
 def _start_microsoft_sign_in(redirect_uri: str, login_hint: str) -> dict[str, Any]:
     app = oauth.site_app()
     with warnings.catch_warnings():
@@ -314,6 +325,7 @@ def _start_microsoft_sign_in(redirect_uri: str, login_hint: str) -> dict[str, An
             ) from exc
 
 
+@sensitive_variables()
 def _finish_microsoft_sign_in(flow: dict[str, Any], answer: dict[str, str]) -> tuple[str, str]:
     """Redeem the code: the account's email (from the ID token) and a refresh token."""
     app = oauth.site_app()
@@ -360,7 +372,14 @@ def attach(request: HttpRequest) -> HttpResponse:
         except ExchangeError as exc:
             form.add_error(None, exc.message)
         else:
-            if member.access_ok:
+            if member.is_pending:
+                messages.info(
+                    request,
+                    f"We emailed a confirmation link to {member.mailbox}. Open it while signed "
+                    "in here to prove the mailbox is yours; until then your pages use no "
+                    "calendar.",
+                )
+            elif member.access_ok:
                 messages.success(
                     request, f"Attached: {corporate.email} can reach {member.mailbox}'s calendar."
                 )
@@ -376,6 +395,20 @@ def attach(request: HttpRequest) -> HttpResponse:
         "calendars/attach.html",
         {"form": form, "corporate": corporate, "member": member},
     )
+
+
+@login_required
+@require_http_methods(["GET"])
+def confirm_mailbox(request: HttpRequest, token: str) -> HttpResponse:
+    """The link mailed to a mailbox a member attached as: proves it is theirs."""
+    try:
+        member = membership.confirm(request.user, token)
+    except ExchangeError as exc:
+        messages.error(request, exc.message)
+        return redirect("connection")
+    connect.check_member(member)
+    messages.success(request, f"Confirmed: {member.mailbox} is your mailbox.")
+    return redirect("connection")
 
 
 @login_required

@@ -1,18 +1,22 @@
 """Every setting, read from the environment in this one place.
 
-With nothing set, the app runs on embedded defaults meant for trying it out: DEBUG on, an
-SQLite file, the local-memory cache, emails printed to the console and a Celery broker kept
-in files under var/ (a real worker process consumes it; no Redis needed). Production sets
-DEBUG=False and the variables documented in the README's settings table; with DEBUG off the
-secrets below are required, so a forgotten variable fails loudly at start-up instead of
-running on a development key.
+DEBUG is off unless DEBUG=True is set (`make run` and the tests set it): with DEBUG off the
+secrets below are required and the published development ones are refused, so a forgotten
+variable fails loudly at start-up instead of running on a development key. With DEBUG=True
+and nothing else set, the app runs on embedded defaults meant for trying it out: an SQLite
+file, the local-memory cache, emails printed to the console and a Celery broker kept in
+files under var/ (a real worker process consumes it; no Redis needed). Production sets the
+variables documented in the README's settings table.
 """
 
 import base64
 import hashlib
+import ipaddress
+from datetime import timedelta
 from pathlib import Path
 
 import environ
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -21,14 +25,25 @@ VAR_DIR = BASE_DIR / "var"
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
-DEBUG = env.bool("DEBUG", default=True)
+DEBUG = env.bool("DEBUG", default=False)
 
 _DEV_SECRET_KEY = "dev-only-insecure-secret-key-set-SECRET_KEY-in-production"  # noqa: S105
+# Keys anyone can read in this repository (or its history): never acceptable with DEBUG off.
+_PUBLISHED_SECRET_KEYS = {
+    _DEV_SECRET_KEY,
+    "build-only-not-a-secret-0123456789-abcdefghijklmnopqrstuv",  # the Dockerfile's, once
+}
 SECRET_KEY = env.str("SECRET_KEY", default="")
 if not SECRET_KEY:
     if not DEBUG:
-        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
+        raise ImproperlyConfigured(
+            "SECRET_KEY must be set when DEBUG is off (DEBUG=True runs on development keys)."
+        )
     SECRET_KEY = _DEV_SECRET_KEY
+elif not DEBUG and SECRET_KEY in _PUBLISHED_SECRET_KEYS:
+    raise ImproperlyConfigured(
+        "SECRET_KEY is a published development key: set a secret one when DEBUG is off."
+    )
 
 
 def _derived_fernet_key(secret: str) -> str:
@@ -44,6 +59,12 @@ if not FERNET_KEYS:
     if not DEBUG:
         raise ImproperlyConfigured("FERNET_KEYS must be set when DEBUG is off.")
     FERNET_KEYS = [_derived_fernet_key(SECRET_KEY)]
+elif not DEBUG and _derived_fernet_key(_DEV_SECRET_KEY) in FERNET_KEYS:
+    # The development key is derived from a published SECRET_KEY, so anyone can compute it.
+    raise ImproperlyConfigured(
+        "FERNET_KEYS holds the development key derived from the published SECRET_KEY: "
+        "generate a new key when DEBUG is off (see the README)."
+    )
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
@@ -58,15 +79,22 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
+    # Staff API tokens, stored as hashes and expiring (before "bookings", whose admin
+    # replaces knox's).
+    "knox",
     "drf_spectacular",
+    "axes",
+    "csp",
     "calendars",
     "bookings",
 ]
 
 MIDDLEWARE = [
     "scheduler_site.observability.RequestIdMiddleware",
+    # Before anything reads X-Forwarded-*: drops them unless a trusted proxy sent them.
+    "scheduler_site.clientip.ForwardedHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -74,6 +102,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: turns a locked-out sign-in into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "scheduler_site.urls"
@@ -176,6 +206,21 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Sign-in throttling (django-axes, staff login and Django admin): LOGIN_FAILURE_LIMIT failed
+# attempts from one client address for one username lock that pair out for
+# LOGIN_LOCKOUT_MINUTES; every attempt during the lockout starts it again. Attempts are kept
+# in the database (axes' tables); `manage.py axes_reset` or the admin's "Access attempts"
+# lift a lockout early.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out client early
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["ip_address", "username"]]
+AXES_CLIENT_IP_CALLABLE = "scheduler_site.clientip.client_ip"
+AXES_LOCKOUT_CALLABLE = "scheduler_site.lockout.lockout_response"
+AXES_RESET_ON_SUCCESS = True
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 
@@ -199,8 +244,19 @@ STORAGES = {
     },
 }
 
+# Reverse proxies (CIDRs, comma-separated) whose X-Forwarded-For and X-Forwarded-Proto are
+# believed; from anyone else those headers are dropped (scheduler_site/clientip.py). Empty:
+# no proxy, the socket peer is the client. Behind nginx on the same host: 127.0.0.1/32,::1/128.
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
+for _proxy in TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_network(_proxy.strip(), strict=False)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"TRUSTED_PROXIES: {exc}") from exc
+
 # Transport security. Defaults are the production ones whenever DEBUG is off, so that
 # `manage.py check --deploy` passes with nothing more than the required secrets set.
+# The header reaches Django only from TRUSTED_PROXIES (ForwardedHeadersMiddleware).
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
@@ -212,6 +268,22 @@ SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
 # choice (SECURE_HSTS_PRELOAD=True) rather than a default that check --deploy nags about.
 SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+
+# Content-Security-Policy (django-csp): scripts and styles only from our own static files,
+# never inline, so injected markup can't run. One dict, so a view can extend it
+# (response._csp_update, as the connection page does for the Microsoft sign-in).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
 
 # Exchange. See calendars/urlcheck.py for why staff-entered URLs are restricted.
 EXCHANGE_ALLOW_HTTP = env.bool("EXCHANGE_ALLOW_HTTP", default=False)
@@ -227,6 +299,8 @@ EXCHANGE_FREE_BUSY_MAX_DAYS = env.int("EXCHANGE_FREE_BUSY_MAX_DAYS", default=42)
 # Format: "contoso.com=https://autodiscover.contoso.com/autodiscover/autodiscover.svc,..."
 EXCHANGE_AUTODISCOVER_ENDPOINTS = env.dict("EXCHANGE_AUTODISCOVER_ENDPOINTS", default={})
 SYNC_LOG_RETENTION_DAYS = env.int("SYNC_LOG_RETENTION_DAYS", default=30)
+# How long a link mailed to prove a corporate member's mailbox stays valid (calendars.membership).
+MEMBERSHIP_CONFIRM_HOURS = env.int("MEMBERSHIP_CONFIRM_HOURS", default=24)
 # Busy time read from Exchange is cached this long (shared cache) and dropped whenever the app
 # books or cancels. When Exchange can't be reached, a cached answer up to BUSY_CACHE_STALE_SECONDS
 # old is served (and flagged as such); older than that, slots are reported unknown (503).
@@ -240,6 +314,11 @@ BOOKING_UID_DOMAIN = env.str("BOOKING_UID_DOMAIN", default="scheduler.invalid")
 # Per client IP: booking attempts allowed per window (POSTs to the API and the public form).
 BOOKING_RATE_LIMIT = env.int("BOOKING_RATE_LIMIT", default=10)
 BOOKING_RATE_WINDOW_SECONDS = env.int("BOOKING_RATE_WINDOW_SECONDS", default=60)
+# The public slots API, per window: each uncached call costs Exchange round trips. Per client
+# address, and per page from everyone together (a ceiling that protects Exchange).
+SLOTS_RATE_LIMIT = env.int("SLOTS_RATE_LIMIT", default=60)
+SLOTS_PAGE_RATE_LIMIT = env.int("SLOTS_PAGE_RATE_LIMIT", default=600)
+SLOTS_RATE_WINDOW_SECONDS = env.int("SLOTS_RATE_WINDOW_SECONDS", default=60)
 # A calendar write that has failed this many times in a row alerts the owner and the admins.
 WRITE_ALERT_AFTER_ATTEMPTS = env.int("WRITE_ALERT_AFTER_ATTEMPTS", default=5)
 # Longest pause between write retries (exponential back-off, or Exchange's BackOffMilliseconds).
@@ -257,17 +336,32 @@ MICROSOFT_EWS_URL = env.str(
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "knox.auth.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+# Staff API tokens (django-rest-knox): only a hash is stored, every token expires, and the
+# header stays "Authorization: Token <token>". Tokens are made with `manage.py
+# api_token_create`; expiry is fixed at creation (no sliding renewal on use).
+API_TOKEN_TTL_DAYS = env.int("API_TOKEN_TTL_DAYS", default=90)
+if API_TOKEN_TTL_DAYS < 1:
+    raise ImproperlyConfigured("API_TOKEN_TTL_DAYS must be at least 1: API tokens expire.")
+REST_KNOX = {
+    "TOKEN_TTL": timedelta(days=API_TOKEN_TTL_DAYS),
+    "AUTO_REFRESH": False,
+    "AUTH_HEADER_PREFIX": "Token",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Exchange Scheduler API",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
 }
+
+# Error reports (mails to ADMINS) also mask passwords inside URLs (REDIS_URL and the like)
+# and the locals of libraries that carry credentials; see scheduler_site/reporting.py.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "scheduler_site.reporting.ReportFilter"
 
 LOG_FORMAT = env.str("LOG_FORMAT", default="text")  # text | json
 LOGGING = {

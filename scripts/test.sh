@@ -35,5 +35,6 @@ echo "== pytest on PostgreSQL and Redis, with production settings"
 )
 
 echo "== pytest (fast tests) on SQLite"
-DATABASE_URL="sqlite:///$PWD/var/test.sqlite3" REDIS_URL="" TEST_BACKENDS=sqlite \
+# DEBUG=True: the embedded development defaults (dev keys, no collectstatic) a newcomer runs.
+DEBUG=True DATABASE_URL="sqlite:///$PWD/var/test.sqlite3" REDIS_URL="" TEST_BACKENDS=sqlite \
   pytest -n "$workers" -q -m "not slow and not postgres and not redis and not browser" "$@"

@@ -438,6 +438,8 @@ def test_attaching_with_delegation_says_it_works(world: World, alice: User) -> N
 
     form = client.get("/connection/attach/")
     assert b'value="alice@contoso.example"' in form.content
+    alice.email = person.email  # as an administrator set it on her account
+    alice.save(update_fields=["email"])
     response = client.post("/connection/attach/", {"mailbox": person.email}, follow=True)
 
     assert f"Attached: {conn.email} can reach {person.email}'s calendar." in (messages_of(response))
@@ -455,6 +457,8 @@ def test_attaching_without_delegation_explains_how_to_grant_it(world: World, ali
     conn = world.corporate()
     person = world.person("dana")
 
+    alice.email = person.email  # as an administrator set it on her account
+    alice.save(update_fields=["email"])
     response = signed_in(alice).post("/connection/attach/", {"mailbox": person.email}, follow=True)
 
     (message,) = messages_of(response)
@@ -470,6 +474,8 @@ def test_check_now_sees_delegation_granted_later(world: World, alice: User) -> N
     conn = world.corporate()
     person = world.person("dana")
     client = signed_in(alice)
+    alice.email = person.email  # as an administrator set it on her account
+    alice.save(update_fields=["email"])
     client.post("/connection/attach/", {"mailbox": person.email})
     world.sim.add_delegate(person.email, conn.email)
 

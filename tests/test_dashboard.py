@@ -75,7 +75,7 @@ def booking(page: BookingPage, *, days: float = 1, **fields: object) -> Booking:
 class DashboardTestCase(BaseTestCase):
     def setUp(self) -> None:
         super().setUp()
-        self.client.login(username="alice", password="alice-password")
+        self.client.force_login(self.alice)
 
     def test_it_sends_anonymous_visitors_to_sign_in(self) -> None:
         self.client.logout()
@@ -99,7 +99,7 @@ class DashboardTestCase(BaseTestCase):
     def test_a_superuser_sees_everyones_pages_with_their_owner(self) -> None:
         ready_page(self.alice, "alice-intro", title="Intro call")
         ready_page(self.bob, "bob-demo", title="Product demo")
-        self.client.login(username="charlie", password="charlie-password")
+        self.client.force_login(self.charlie)
 
         response = self.client.get("/dashboard/")
 
@@ -151,7 +151,7 @@ class DashboardTestCase(BaseTestCase):
         self.assertNotContains(response, ">Check now<")
 
     def test_a_site_admin_without_pages_is_not_asked_to_connect_a_calendar(self) -> None:
-        self.client.login(username="charlie", password="charlie-password")
+        self.client.force_login(self.charlie)
 
         response = self.client.get("/dashboard/")
 

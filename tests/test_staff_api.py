@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from django.core.management import call_command
-from rest_framework.authtoken.models import Token
+from knox.models import AuthToken
 from rest_framework.test import APIClient
 
 from bookings.models import BookingPage
@@ -13,9 +12,9 @@ pytestmark = pytest.mark.django_db
 
 
 def client_for(user) -> APIClient:  # type: ignore[no-untyped-def]
-    token, _ = Token.objects.get_or_create(user=user)
+    _, token = AuthToken.objects.create(user=user)
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
     return client
 
 
@@ -31,12 +30,6 @@ PAGE = {
     "overrides": [{"date": "2027-12-25", "hours": []}],
     "questions": [{"label": "Topic", "kind": "choice", "choices": ["Sales", "Support"]}],
 }
-
-
-def test_a_token_is_created_by_a_management_command(django_user_model, capsys) -> None:
-    user = django_user_model.objects.create_user("olivia", "o@contoso.example", "x")
-    call_command("drf_create_token", "olivia")
-    assert Token.objects.get(user=user).key in capsys.readouterr().out
 
 
 def test_staff_create_a_page_with_hours_overrides_and_questions(django_user_model) -> None:

@@ -6,7 +6,8 @@ Pitfalls this module exists to contain (see ../shared/notes/exchangelib-on-the-w
   the old protocol when the version moves, so a rotated password applies at once.
 - Every call uses FailFast: a wrong password must fail now, not retry for an hour; retrying
   transient failures is the job of the caller (Celery tasks honour Exchange's back-off).
-- TLS is verified, with TLS 1.2 as the minimum, for every session exchangelib opens.
+- TLS is verified, with TLS 1.2 as the minimum, and every connection's address is vetted by
+  the SSRF guard and pinned, for every session exchangelib opens (calendars/transport.py).
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from __future__ import annotations
 import contextvars
 import functools
 import hashlib
-import ssl
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -24,9 +24,9 @@ from queue import Empty
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import requests
 from django.conf import settings
 from django.core.cache import cache
+from django.views.decorators.debug import sensitive_variables
 from exchangelib import (
     BASIC,
     DELEGATE,
@@ -75,6 +75,7 @@ from calendars.backends.ews_busy import CalendarViewTimes, FreeBusyTimes
 from calendars.errors import ExchangeError, MailboxNotFound, translate
 from calendars.models import AuthType, ExchangeConnection, SyncDirection
 from calendars.synclog import collecting, record
+from calendars.transport import TlsAdapter
 
 UTC_TZ = EWSTimeZone("UTC")
 _VERSIONS: dict[str, Build] = {
@@ -115,41 +116,9 @@ if "booking_uid" not in {f.name for f in CalendarItem.FIELDS}:
 
 
 # --- transport -------------------------------------------------------------------------
-
-
-def _ssl_context() -> ssl.SSLContext:
-    ctx = ssl.create_default_context()
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    if settings.EXCHANGE_CA_BUNDLE:
-        ctx.load_verify_locations(settings.EXCHANGE_CA_BUNDLE)
-    return ctx
-
-
-class TlsAdapter(requests.adapters.HTTPAdapter):
-    """Every exchangelib session: certificates verified, TLS 1.2 or newer."""
-
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        kwargs["ssl_context"] = _ssl_context()
-        super().init_poolmanager(*args, **kwargs)
-
-    def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
-        if verify is True and settings.EXCHANGE_CA_BUNDLE:
-            verify = settings.EXCHANGE_CA_BUNDLE
-        super().cert_verify(conn, url, verify, cert)
-
-    def build_response(self, req: Any, resp: Any) -> requests.Response:
-        response = super().build_response(req, resp)
-        response.__class__ = _ChunkedResponse
-        return response
-
-
-class _ChunkedResponse(requests.Response):
-    """exchangelib parses every answer through `response.iter_content()`, whose default chunk
-    size is one byte: a Python-level loop per byte, the largest CPU cost of a free/busy call
-    (~20 ms for 5 mailboxes over a week). Same bytes, 64 KiB at a time."""
-
-    def iter_content(self, chunk_size: int | None = 64 * 1024, decode_unicode: bool = False) -> Any:
-        return super().iter_content(chunk_size=chunk_size, decode_unicode=decode_unicode)
+# Every exchangelib session (EWS and Autodiscover alike) mounts calendars.transport's adapter:
+# TLS 1.2+, verified certificates, and each connection's address vetted by the SSRF guard
+# and pinned.
 
 
 def _decrease_poolsize(self: BaseProtocol) -> None:
@@ -215,12 +184,15 @@ _lock = threading.Lock()
 _configs: dict[int, tuple[tuple[Any, ...], Configuration]] = {}
 
 
+# These hold the password (or its unsalted hash): no local variables in an error report.
+@sensitive_variables()
 def _credentials(conn: ExchangeConnection) -> Any:
     if conn.auth_type in (AuthType.OAUTH_APP, AuthType.OAUTH_USER):
         return MsalCredentials(conn)
     return Credentials(username=conn.username or conn.email, password=conn.password)
 
 
+@sensitive_variables()
 def _fingerprint(conn: ExchangeConnection) -> tuple[Any, ...]:
     # credential_version is what other processes see change; the rest guards against a
     # reused primary key (SQLite reuses them) or an unsaved edit meeting a stale cache.
@@ -242,6 +214,7 @@ def _fingerprint(conn: ExchangeConnection) -> tuple[Any, ...]:
     )
 
 
+@sensitive_variables()  # the fingerprint holds the secrets' hash
 def configuration(conn: ExchangeConnection) -> Configuration:
     """The Configuration for this connection's current credentials (cached per process)."""
     fingerprint = _fingerprint(conn)

@@ -65,6 +65,7 @@ class LogEntry:
     status: int  # HTTP status (0 when the connection was dropped)
     duration: float  # seconds
     auth: str | None = None  # "basic", "ntlm" or "bearer"
+    host: str | None = None  # the Host header: which name the client asked for
 
 
 @dataclass
@@ -763,6 +764,7 @@ class _Handler(BaseHTTPRequestHandler):
                     status,
                     time.monotonic() - started,
                     auth,
+                    self.headers.get("Host"),
                 )
             )
 

@@ -60,17 +60,41 @@ def chromium(_playwright):  # type: ignore[no-untyped-def]
     browser.close()
 
 
+def watch(page) -> list[str]:  # type: ignore[no-untyped-def]
+    """What went wrong in the page that a person would not see: Content-Security-Policy
+    violations (an inline script or style refused, a form or redirect blocked) and uncaught
+    JavaScript errors. Other console errors are left alone: a 4xx page a test visits on
+    purpose logs "Failed to load resource" too."""
+    problems: list[str] = []
+
+    def on_console(message) -> None:  # type: ignore[no-untyped-def]
+        if message.type == "error" and "Content Security Policy" in message.text:
+            problems.append(f"{message.location.get('url', '')}: {message.text}")
+
+    page.on("console", on_console)
+    page.on("pageerror", lambda error: problems.append(f"uncaught error: {error}"))
+    return problems
+
+
+def open_watched(context):  # type: ignore[no-untyped-def]
+    """A page in `context`, watched; closes the context and fails on what `watch` saw."""
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    problems = watch(page)
+    yield page
+    context.close()
+    assert not problems, "the browser reported:\n" + "\n".join(problems)
+
+
 @pytest.fixture
 def browser(chromium, live_server, eager_writes, settings):  # type: ignore[no-untyped-def]
-    """A fresh browser context (desktop size) on the live server; see `phone` for mobile."""
+    """A fresh browser context (desktop size) on the live server; see `phone` for mobile.
+    The test fails if the page breaks the Content-Security-Policy or throws (`watch`)."""
     settings.SITE_URL = live_server.url
     context = chromium.new_context(
         base_url=live_server.url, viewport={"width": 1280, "height": 900}
     )
-    context.set_default_timeout(15_000)
-    page = context.new_page()
-    yield page
-    context.close()
+    yield from open_watched(context)
 
 
 @pytest.fixture
@@ -82,10 +106,7 @@ def phone(chromium, live_server, eager_writes, settings):  # type: ignore[no-unt
         is_mobile=True,
         has_touch=True,
     )
-    context.set_default_timeout(15_000)
-    page = context.new_page()
-    yield page
-    context.close()
+    yield from open_watched(context)
 
 
 def login(page, username: str, password: str = "staff-password") -> None:  # type: ignore[no-untyped-def]

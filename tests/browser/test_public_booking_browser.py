@@ -16,6 +16,7 @@ from playwright.sync_api import Page, expect
 
 from bookings import actions
 from bookings.models import Booking, BookingPage, BookingStatus
+from tests.browser.conftest import open_watched
 from tests.world import monday_after
 
 NEW_YORK = ZoneInfo("America/New_York")
@@ -32,9 +33,7 @@ def new_yorker(chromium, live_server, eager_writes, settings) -> Iterator[Page]:
         locale="en-US",
         viewport={"width": 1280, "height": 900},
     )
-    context.set_default_timeout(15_000)
-    yield context.new_page()
-    context.close()
+    yield from open_watched(context)
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ import pytest
 from exchangelib import BASIC, DELEGATE, Account, Configuration, Credentials, FailFast
 from exchangelib.protocol import RetryPolicy
 from exchangelib.version import EXCHANGE_2016, Version
+from pytest_django.fixtures import Settings
 
 from calendars.simulator import Simulator
 
@@ -36,6 +37,15 @@ def make_simulator(**kwargs: object) -> Simulator:
 def sim() -> Iterator[Simulator]:
     with make_simulator() as simulator:
         yield simulator
+
+
+@pytest.fixture(autouse=True)
+def _reach_the_simulator(settings: Settings) -> None:
+    """exchangelib is a plain client here, but once calendars.backends.ews is imported (by any
+    app test in the same run) every exchangelib session goes through the app's transport, whose
+    SSRF guard refuses plain http and 127.0.0.1 unless allowed: allow them, as the demo does."""
+    settings.EXCHANGE_ALLOW_HTTP = True
+    settings.EXCHANGE_ALLOW_PRIVATE_HOSTS = True
 
 
 @pytest.fixture(autouse=True)
