@@ -107,3 +107,11 @@ class ForwardedHeadersMiddleware:
             for name in FORWARDED_HEADERS:
                 request.META.pop(name, None)
         return self.get_response(request)
+
+
+def axes_client_ip(request: HttpRequest) -> str | None:
+    """axes stores the address in an IP column (inet on PostgreSQL), which refuses "unknown":
+    a request with no socket peer (Django's force_login in tests, some management paths) is
+    recorded without one."""
+    ip = client_ip(request)
+    return None if ip == "unknown" else ip

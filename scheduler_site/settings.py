@@ -218,7 +218,7 @@ AUTHENTICATION_BACKENDS = [
 AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", default=15))
 AXES_LOCKOUT_PARAMETERS = [["ip_address", "username"]]
-AXES_CLIENT_IP_CALLABLE = "scheduler_site.clientip.client_ip"
+AXES_CLIENT_IP_CALLABLE = "scheduler_site.clientip.axes_client_ip"
 AXES_LOCKOUT_CALLABLE = "scheduler_site.lockout.lockout_response"
 AXES_RESET_ON_SUCCESS = True
 LOGIN_URL = "/accounts/login/"
