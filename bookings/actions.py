@@ -24,6 +24,7 @@ from django.core.validators import validate_email
 from django.db import transaction
 from django.utils import timezone
 
+from bookings import inputs
 from bookings.models import (
     Booking,
     BookingPage,
@@ -90,6 +91,8 @@ def _text(data: Mapping[str, Any], key: str, limit: int, errors: dict, required:
     value = value.strip()
     if required and not value:
         errors.setdefault(key, []).append("This field is required.")
+    elif inputs.has_nul(value):
+        errors.setdefault(key, []).append(inputs.NO_NUL)
     elif len(value) > limit:
         errors.setdefault(key, []).append(f"At most {limit} characters.")
     return value
@@ -132,16 +135,15 @@ def parse_customer(page: BookingPage, data: Mapping[str, Any]) -> CustomerDetail
 
 
 def parse_start(value: Any) -> datetime:
-    """An ISO 8601 start with an offset; a naive time would be ambiguous, so it is refused."""
+    """The slot's start as the API documents it (RFC 3339: 2027-01-04T10:00:00+01:00, or Z),
+    in UTC. A naive time would be ambiguous, so it is refused; so is a time near the ends of
+    the calendar, where adding the slot's length would overflow."""
     if not isinstance(value, str) or not value:
         raise InvalidBooking({"start": ["Give the slot's start as ISO 8601 with an offset."]})
     try:
-        start = datetime.fromisoformat(value.strip())
-    except ValueError:
-        raise InvalidBooking({"start": [f"{value[:40]!r} is not an ISO 8601 time."]}) from None
-    if start.tzinfo is None:
-        raise InvalidBooking({"start": ["The start needs a UTC offset, e.g. +01:00 or Z."]})
-    return start.astimezone(UTC)
+        return inputs.parse_moment(value.strip())
+    except inputs.BadInput as exc:
+        raise InvalidBooking({"start": [exc.message]}) from None
 
 
 def start_or_none(value: Any) -> datetime | None:

@@ -18,15 +18,17 @@ from rest_framework import serializers
 from rest_framework.decorators import (
     api_view,
     authentication_classes,
+    parser_classes,
     permission_classes,
     renderer_classes,
 )
+from rest_framework.parsers import JSONParser
 from rest_framework.permissions import AllowAny
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from bookings import actions, ratelimit
+from bookings import actions, inputs, ratelimit
 from bookings.models import Booking, BookingPage, available_timezones, booking_for_token
 from bookings.slots import AvailabilityUnknown, slots_for
 
@@ -50,10 +52,24 @@ def _date_param(request: Request, name: str, errors: dict[str, list[str]]) -> da
         errors[name] = [f"'{name}' is required, as YYYY-MM-DD."]
         return None
     try:
-        return date.fromisoformat(raw)
-    except ValueError:
-        errors[name] = [f"'{name}' must be a date as YYYY-MM-DD, not {raw[:20]!r}."]
+        return inputs.parse_day(raw)
+    except inputs.BadInput as exc:
+        errors[name] = [f"'{name}': {exc.message}"]
         return None
+
+
+# What every error answer looks like: `errors` names the fields or parameters at fault.
+ErrorResponse = inline_serializer(
+    "Error",
+    {
+        "detail": serializers.CharField(),
+        "errors": serializers.DictField(
+            child=serializers.ListField(child=serializers.CharField()), required=False
+        ),
+    },
+)
+
+DAY_FORMAT = f"YYYY-MM-DD, {inputs.DAY_RANGE}"
 
 
 def _slot_serializer() -> serializers.Serializer:
@@ -67,9 +83,19 @@ def _slot_serializer() -> serializers.Serializer:
 @extend_schema(
     summary="Free slots of a booking page",
     parameters=[
-        OpenApiParameter("start", OpenApiTypes.DATE, required=True, description="First day."),
-        OpenApiParameter("end", OpenApiTypes.DATE, required=True, description="Last day."),
-        OpenApiParameter("timezone", str, description="IANA zone; default: the page's."),
+        OpenApiParameter(
+            "start", OpenApiTypes.DATE, required=True, description=f"First day: {DAY_FORMAT}."
+        ),
+        OpenApiParameter(
+            "end",
+            OpenApiTypes.DATE,
+            required=True,
+            description=f"Last day (included): {DAY_FORMAT}; at most {MAX_RANGE_DAYS} days "
+            "after the first.",
+        ),
+        OpenApiParameter(
+            "timezone", str, description="IANA zone the days are in; default: the page's."
+        ),
     ],
     responses={
         200: inline_serializer(
@@ -81,7 +107,11 @@ def _slot_serializer() -> serializers.Serializer:
                 "stale": serializers.BooleanField(),
                 "slots": _slot_serializer(),
             },
-        )
+        ),
+        400: ErrorResponse,
+        404: ErrorResponse,
+        429: ErrorResponse,
+        503: ErrorResponse,
     },
 )
 @api_view(["GET"])
@@ -89,6 +119,14 @@ def _slot_serializer() -> serializers.Serializer:
 @permission_classes([AllowAny])
 @renderer_classes([JSONRenderer])
 def slots(request: Request, slug: str) -> Response:
+    """Free slots starting on the days from `start` to `end` as `timezone` sees them.
+
+    Days are written YYYY-MM-DD (nothing else) from 1900-01-01 to 9998-12-31. Days outside
+    the page's booking window, in the past or too far ahead, are answered with no slots. A
+    malformed or out-of-range day, `end` before `start`, more than 62 days or an unknown
+    zone is a 400 whose `errors` name the parameter. 503: Exchange can't be reached and no
+    recent answer is kept.
+    """
     page = _page(slug)
     if (limited := ratelimit.check_slots(request, page.slug)) is not None:
         return limited.apply(_error(429, "Too many requests. Please wait a minute."))
@@ -166,16 +204,35 @@ def booking_payload(booking: Booking) -> dict[str, Any]:
 
 @extend_schema(
     summary="Book a slot",
+    description="Book the slot that starts at `start`, one of the slots answered by the "
+    "slots API, written the same way. 400: `errors` names each field at fault (answers as "
+    "`answers.<key>`); 409: the slot is not free (any more); 503: Exchange can't confirm it "
+    "right now.",
     request=inline_serializer(
         "BookingRequest",
         {
-            "start": serializers.DateTimeField(),
-            "name": serializers.CharField(),
-            "email": serializers.EmailField(),
-            "timezone": serializers.CharField(),
-            "phone": serializers.CharField(required=False),
-            "notes": serializers.CharField(required=False),
-            "answers": serializers.DictField(child=serializers.CharField(), required=False),
+            "start": serializers.DateTimeField(
+                help_text="RFC 3339 with an offset: 2027-01-04T10:00:00+01:00 or "
+                "2027-01-04T09:00:00Z."
+            ),
+            "name": serializers.CharField(max_length=200),
+            "email": serializers.EmailField(max_length=254),
+            "timezone": serializers.CharField(
+                max_length=64,
+                required=False,
+                help_text="The customer's IANA zone, for emails; default: the page's.",
+            ),
+            "phone": serializers.CharField(
+                max_length=40, required=False, allow_blank=True, help_text="If the page asks."
+            ),
+            "notes": serializers.CharField(
+                max_length=5000, required=False, allow_blank=True, help_text="If the page asks."
+            ),
+            "answers": serializers.DictField(
+                child=serializers.CharField(allow_blank=True),
+                required=False,
+                help_text="The page's questions' answers by question key.",
+            ),
         },
     ),
     responses={
@@ -189,12 +246,18 @@ def booking_payload(booking: Booking) -> dict[str, Any]:
                 "timezone": serializers.CharField(),
                 "manage_url": serializers.URLField(),
             },
-        )
+        ),
+        400: ErrorResponse,
+        404: ErrorResponse,
+        409: ErrorResponse,
+        429: ErrorResponse,
+        503: ErrorResponse,
     },
 )
 @api_view(["POST"])
 @authentication_classes([])
 @permission_classes([AllowAny])
+@parser_classes([JSONParser])
 @renderer_classes([JSONRenderer])
 def create_booking(request: Request, slug: str) -> Response:
     page = _page(slug)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import RegexValidator
 from django.db import transaction
 from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema, inline_serializer
@@ -21,6 +22,7 @@ from rest_framework.response import Response
 from rest_framework.routers import DefaultRouter
 
 from bookings.models import (
+    ALL_STATUSES,
     BookingPage,
     DateOverride,
     PageCalendarOwner,
@@ -35,7 +37,23 @@ from calendars.connect import connection_for
 from calendars.models import CalendarRef, CalendarRole
 
 
-class WeeklyHoursSerializer(serializers.ModelSerializer):
+# A row of a nested list (hours, overrides, questions). A list given is replaced whole, in a
+# PATCH too, so each of its rows must be complete; DRF lets a PATCH skip the rows' required
+# fields as well as the page's. (A comment, not a docstring: the schema would show it.)
+class WholeRows(serializers.ModelSerializer):
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        attrs = super().to_internal_value(data)
+        missing = {
+            name: [field.error_messages["required"]]
+            for name, field in self.fields.items()
+            if field.required and not field.read_only and field.source not in attrs
+        }
+        if missing:
+            raise serializers.ValidationError(missing)
+        return attrs
+
+
+class WeeklyHoursSerializer(WholeRows):
     class Meta:
         model = WeeklyHours
         fields = ["weekday", "start", "end"]
@@ -48,7 +66,20 @@ class WeeklyHoursSerializer(serializers.ModelSerializer):
         return attrs
 
 
-class OverrideSerializer(serializers.ModelSerializer):
+# As the editor writes them. time.fromisoformat, which parse_ranges uses, also takes an
+# offset ("09:00+05:00"), and an aware time can't be compared with a naive one (a 500).
+HOUR = RegexValidator(r"^[0-9]{2}:[0-9]{2}(:[0-9]{2})?\Z", "Write a time as HH:MM, e.g. 09:00.")
+
+
+class OverrideSerializer(WholeRows):
+    hours = serializers.ListField(
+        child=serializers.ListField(
+            child=serializers.CharField(validators=[HOUR]), min_length=2, max_length=2
+        ),
+        required=False,
+        help_text='Ranges instead of the weekday\'s, e.g. [["09:00", "12:00"]]; [] closes the day.',
+    )
+
     class Meta:
         model = DateOverride
         fields = ["date", "hours"]
@@ -61,8 +92,12 @@ class OverrideSerializer(serializers.ModelSerializer):
         return value
 
 
-class QuestionSerializer(serializers.ModelSerializer):
+class QuestionSerializer(WholeRows):
     key = serializers.CharField(read_only=True)
+    # DRF's CharField refuses NUL characters, which PostgreSQL's jsonb can't store.
+    choices = serializers.ListField(
+        child=serializers.CharField(), required=False, help_text="Options of a choice question."
+    )
 
     class Meta:
         model = Question
@@ -81,7 +116,14 @@ class PageSerializer(serializers.ModelSerializer):
     overrides = OverrideSerializer(many=True, required=False)
     questions = QuestionSerializer(many=True, required=False)
     public_url = serializers.CharField(read_only=True)
-    problems = serializers.ListField(source="setup_problems", read_only=True)
+    problems = serializers.ListField(
+        child=serializers.CharField(), source="setup_problems", read_only=True
+    )
+    blocking_statuses = serializers.ListField(
+        child=serializers.ChoiceField(ALL_STATUSES),
+        required=False,
+        help_text="Free/busy statuses that block a slot; default: all but Free and NoData.",
+    )
 
     class Meta:
         model = BookingPage
@@ -148,7 +190,7 @@ class OwnedPages:
 
 
 class CalendarSerializer(serializers.ModelSerializer):
-    allowed_roles = serializers.ListField(read_only=True)
+    allowed_roles = serializers.ListField(child=serializers.CharField(), read_only=True)
 
     class Meta:
         model = CalendarRef
@@ -187,7 +229,39 @@ def calendars_payload(page: BookingPage) -> dict[str, Any]:
 
 RolesRequest = inline_serializer(
     "RolesRequest",
-    {"roles": serializers.DictField(child=serializers.ChoiceField(CalendarRole.choices))},
+    {
+        "roles": serializers.DictField(
+            child=serializers.ChoiceField(CalendarRole.choices),
+            help_text='Calendar id (as the calendars list shows it) -> role; "" for none.',
+        )
+    },
+)
+
+
+class OwnerRequest(serializers.Serializer):
+    email = serializers.EmailField(max_length=254)
+
+
+PageCalendars = inline_serializer(
+    "PageCalendars",
+    {
+        "owners": inline_serializer(
+            "CalendarOwner",
+            {
+                "email": serializers.EmailField(),
+                "calendars": inline_serializer(
+                    "PageCalendar",
+                    {
+                        **CalendarSerializer().get_fields(),
+                        "role": serializers.ChoiceField(CalendarRole.choices),
+                    },
+                    many=True,
+                ),
+            },
+            many=True,
+        ),
+        "problems": serializers.ListField(child=serializers.CharField()),
+    },
 )
 
 
@@ -210,21 +284,21 @@ class PageViewSet(OwnedPages, viewsets.ModelViewSet):
         page.delete()
         return Response(status=status.HTTP_204_NO_CONTENT)
 
-    @extend_schema(request=None, responses={200: dict})
+    @extend_schema(request=None, responses={200: PageCalendars})
     @action(detail=True, methods=["get"])
     def calendars(self, request: Request, pk: str | None = None) -> Response:
         """Calendar owners of the page, every calendar each shares, and its role here."""
         return Response(calendars_payload(self.get_object()))
 
-    @extend_schema(
-        request=inline_serializer("OwnerRequest", {"email": serializers.EmailField()}),
-        responses={200: dict},
-    )
+    @extend_schema(request=OwnerRequest, responses={200: PageCalendars})
     @action(detail=True, methods=["post"])
     def owners(self, request: Request, pk: str | None = None) -> Response:
         """Add a calendar owner by email and discover their calendars."""
         page = self.get_object()
-        email = str(request.data.get("email", "")).strip().lower()
+        asked = OwnerRequest(data=request.data)
+        if not asked.is_valid():
+            return Response({"detail": "Give the owner's email.", "errors": asked.errors}, 400)
+        email = asked.validated_data["email"].strip().lower()
         conn = connection_for(page.owner)
         if conn is None:
             return Response(
@@ -237,13 +311,13 @@ class PageViewSet(OwnedPages, viewsets.ModelViewSet):
         PageCalendarOwner.objects.get_or_create(page=page, email=email)
         return Response(calendars_payload(page))
 
-    @extend_schema(request=RolesRequest, responses={200: dict})
+    @extend_schema(request=RolesRequest, responses={200: PageCalendars})
     @action(detail=True, methods=["put"])
     def roles(self, request: Request, pk: str | None = None) -> Response:
         """Set roles: {"roles": {"<calendar id>": "main"|"busy"|"additional"|""}}; calendars
         left out keep theirs. Exactly one main booking calendar; permissions are checked."""
         page = self.get_object()
-        raw = request.data.get("roles")
+        raw = request.data.get("roles") if isinstance(request.data, dict) else None
         if not isinstance(raw, dict):
             return Response({"detail": "Send {'roles': {calendar id: role}}."}, status=400)
         errors = set_roles(page, raw)
@@ -260,7 +334,9 @@ def set_roles(page: BookingPage, raw: dict[str, Any]) -> dict[str, list[str]]:
     wanted: dict[CalendarRef, str] = {}
     valid_roles = {c.value for c in CalendarRole}
     for key, role in raw.items():
-        ref = CalendarRef.objects.filter(pk=int(key) if str(key).isdigit() else 0).first()
+        # isdigit() alone takes "²", which int() refuses.
+        pk = int(key) if str(key).isascii() and str(key).isdigit() else 0
+        ref = CalendarRef.objects.filter(pk=pk).first()
         if (
             ref is None
             or conn is None
@@ -269,7 +345,7 @@ def set_roles(page: BookingPage, raw: dict[str, Any]) -> dict[str, list[str]]:
         ):
             errors[str(key)] = ["No such calendar on this page."]
             continue
-        if role not in valid_roles:
+        if not isinstance(role, str) or role not in valid_roles:
             errors[str(key)] = [f"Unknown role {role!r}."]
             continue
         if problem := role_problem(ref, role, page.owner):

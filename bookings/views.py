@@ -27,7 +27,7 @@ from django.utils.timezone import now as utcnow
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from bookings import actions, ics, ratelimit
+from bookings import actions, ics, inputs, ratelimit
 from bookings.models import (
     Booking,
     BookingPage,
@@ -56,13 +56,6 @@ def _booking_or_404(token: str) -> Booking:
     if booking is None:
         raise Http404("This link is not valid.")
     return booking
-
-
-def _parse_day(value: str) -> date | None:
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        return None
 
 
 def _last_bookable_day(page: BookingPage) -> date:
@@ -103,9 +96,10 @@ class SlotPicker:
         self.day: date | None = None
         raw_day = params.get("date", "").strip()
         if raw_day:
-            self.day = _parse_day(raw_day)
-            if self.day is None:
-                self.errors["date"] = "Enter a date as YYYY-MM-DD."
+            try:
+                self.day = inputs.parse_day(raw_day)
+            except inputs.BadInput as exc:
+                self.errors["date"] = exc.message
         if self.day is not None:
             try:
                 result = day_slots(page, self.day, self.tz, ignore_booking=ignore_booking)
@@ -410,9 +404,13 @@ def _manage_post(request: HttpRequest, booking: Booking, token: str) -> HttpResp
         return limited.apply(again(429, "Too many attempts. Please wait a minute and try again."))
     try:
         if action == "cancel":
+            problem = ""
             if len(reason) > REASON_MAX_LENGTH:
-                msg = f"Keep the reason under {REASON_MAX_LENGTH} characters."
-                return again(400, "Please correct the highlighted field.", {"reason": [msg]})
+                problem = f"Keep the reason under {REASON_MAX_LENGTH} characters."
+            elif inputs.has_nul(reason):
+                problem = inputs.NO_NUL
+            if problem:
+                return again(400, "Please correct the highlighted field.", {"reason": [problem]})
             actions.cancel(booking, by="customer", reason=reason.strip())
             messages.success(request, "Your booking is cancelled. We've sent you a confirmation.")
         elif action == "reschedule":

@@ -69,6 +69,16 @@ class PersonalForm(forms.Form):
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.show_details = show_details
 
+    def clean_email(self) -> str:
+        email = self.cleaned_data["email"]
+        # Django takes a domain literal (x@[127.0.0.1]), but Autodiscover finds a server by
+        # the domain's name; no Exchange mailbox is addressed by an IP address.
+        if email.rpartition("@")[2].startswith("["):
+            raise forms.ValidationError(
+                "Enter your mailbox's address with its domain name, not an IP address."
+            )
+        return email
+
     def clean(self) -> dict[str, object]:
         data = super().clean()
         if not self.show_details:

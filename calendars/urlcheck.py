@@ -107,11 +107,16 @@ def allowed_addresses(scheme: str, host: str) -> list[IPAddress]:
 
 def check_url(url: str) -> str:
     """Return the URL if the server may connect to it, else raise UrlNotAllowed."""
-    parts = urlsplit(url.strip())
+    try:
+        # urlsplit refuses brackets around anything but an IPv6 address (https://[127.0.0.1]/,
+        # which an Autodiscover URL built from x@[127.0.0.1] is); .port a port out of range.
+        parts = urlsplit(url.strip())
+        host, _ = parts.hostname, parts.port
+    except ValueError:
+        raise UrlNotAllowed("The EWS URL is not a valid address.") from None
     allow_http = settings.EXCHANGE_ALLOW_HTTP
     if parts.scheme not in ("https", "http") or (parts.scheme == "http" and not allow_http):
         raise UrlNotAllowed("The EWS URL must start with https://.")
-    host = parts.hostname
     if not host:
         raise UrlNotAllowed("The EWS URL has no host name.")
     if parts.username or parts.password:

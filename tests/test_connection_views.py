@@ -213,6 +213,28 @@ def test_the_personal_form_checks_the_email_before_asking_exchange(alice: User) 
     assert not ExchangeConnection.objects.exists()
 
 
+@pytest.mark.parametrize("email", ["x@[127.0.0.1]", "x@[::1]", "x@[8.8.8.8]"])
+def test_the_personal_form_refuses_an_address_at_an_ip_address(alice: User, email: str) -> None:
+    # Django's EmailField takes domain literals; Autodiscover built https://[127.0.0.1]/...
+    # from one, which urlsplit refuses with a ValueError (a 500).
+    response = signed_in(alice).post("/connection/personal/", {"email": email, "password": "x"})
+
+    assert response.status_code == 200
+    assert b'<p class="field-error" id="id_email_error">Enter your mailbox' in response.content
+    assert not ExchangeConnection.objects.exists()
+
+
+def test_autodiscover_of_a_domain_literal_fails_like_any_other_autodiscover(
+    settings: Settings,
+) -> None:
+    from calendars.connect import autodiscover
+    from calendars.errors import AutodiscoverFailed
+
+    settings.EXCHANGE_ALLOW_PRIVATE_HOSTS = False
+    with pytest.raises(AutodiscoverFailed):
+        autodiscover("x@[127.0.0.1]", "x")
+
+
 def test_the_personal_form_starts_short_and_can_show_the_server_details(alice: User) -> None:
     short = signed_in(alice).get("/connection/personal/")
     full = signed_in(alice).get("/connection/personal/?details=1")

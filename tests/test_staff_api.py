@@ -159,3 +159,90 @@ def test_the_openapi_schema_is_served(client) -> None:
     assert response.status_code == 200
     assert b"/api/v1/pages/{slug}/slots" in response.content
     assert b"/api/v1/staff/pages/" in response.content
+
+
+# --- bad input is a 400, never a 500 (cases found by tests/test_api_fuzz.py and review) ----
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"weekly_hours": [{"start": "09:00", "end": "12:00"}]}, "weekly_hours"),
+        ({"overrides": [{"hours": []}]}, "overrides"),
+        ({"questions": [{"kind": "short"}]}, "questions"),
+    ],
+)
+def test_a_patch_refuses_rows_of_nested_lists_with_fields_missing(
+    django_user_model, change, field
+) -> None:
+    # A PATCH may leave out the page's fields, not a row's: a list given replaces the old one.
+    user = django_user_model.objects.create_user("olivia", "o@contoso.example", "x")
+    client = client_for(user)
+    page_id = client.post("/api/v1/staff/pages/", PAGE, format="json").json()["id"]
+    response = client.patch(f"/api/v1/staff/pages/{page_id}/", change, format="json")
+    assert response.status_code == 400
+    assert field in response.json()
+    page = BookingPage.objects.get(pk=page_id)
+    assert page.weekly_hours.count() == 2 and page.overrides.count() == 1
+    assert page.questions.count() == 1
+
+
+def test_question_options_with_a_nul_character_are_refused(django_user_model) -> None:
+    # PostgreSQL's jsonb can't store one; SQLite would have taken it.
+    user = django_user_model.objects.create_user("olivia", "o@contoso.example", "x")
+    questions = [{"label": "Topic", "kind": "choice", "choices": ["Sales", "Sup\x00port"]}]
+    response = client_for(user).post(
+        "/api/v1/staff/pages/", {**PAGE, "questions": questions}, format="json"
+    )
+    assert response.status_code == 400
+    assert "questions" in response.json()
+    assert not BookingPage.objects.exists()
+
+
+@pytest.mark.parametrize("action", ["owners", "roles"])
+def test_a_body_that_is_not_an_object_is_a_400(django_user_model, action: str) -> None:
+    user = django_user_model.objects.create_user("olivia", "o@contoso.example", "x")
+    client = client_for(user)
+    page_id = client.post("/api/v1/staff/pages/", PAGE, format="json").json()["id"]
+    send = client.post if action == "owners" else client.put
+    response = send(f"/api/v1/staff/pages/{page_id}/{action}/", [1, 2], format="json")
+    assert response.status_code == 400
+    assert response.json()["detail"]
+
+
+def test_a_calendar_id_in_other_digits_is_no_such_calendar(django_user_model) -> None:
+    user = django_user_model.objects.create_user("olivia", "o@contoso.example", "x")
+    client = client_for(user)
+    page_id = client.post("/api/v1/staff/pages/", PAGE, format="json").json()["id"]
+    response = client.put(  # "²".isdigit() is true, and int("²") an error
+        f"/api/v1/staff/pages/{page_id}/roles/", {"roles": {"²": "main"}}, format="json"
+    )
+    assert response.status_code == 400
+    assert response.json()["errors"] == {"²": ["No such calendar on this page."]}
+
+
+def test_a_role_that_is_not_text_is_an_unknown_role(world) -> None:
+    owner = world.staff("olivia")
+    page = world.page(owner)
+    calendar = page.main_calendar().calendar
+    response = client_for(owner).put(
+        f"/api/v1/staff/pages/{page.pk}/roles/",
+        {"roles": {str(calendar.pk): ["main"]}},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert response.json()["errors"] == {str(calendar.pk): ["Unknown role ['main']."]}
+    assert page.main_calendar().calendar == calendar
+
+
+@pytest.mark.parametrize("hours", [[["09:00+05:00", "12:00"]], [["0900", "1200"]]])
+def test_override_hours_are_taken_only_as_hh_mm(django_user_model, hours) -> None:
+    # time.fromisoformat takes both; an aware 09:00+05:00 can't be compared with 12:00.
+    user = django_user_model.objects.create_user("olivia", "o@contoso.example", "x")
+    overrides = [{"date": "2027-12-24", "hours": hours}]
+    response = client_for(user).post(
+        "/api/v1/staff/pages/", {**PAGE, "overrides": overrides}, format="json"
+    )
+    assert response.status_code == 400
+    assert "overrides" in response.json()
+    assert not BookingPage.objects.exists()

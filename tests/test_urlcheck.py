@@ -146,3 +146,25 @@ def test_it_accepts_an_internal_host_the_admin_listed() -> None:
 @override_settings(EXCHANGE_ALLOW_HTTP=True, EXCHANGE_ALLOW_PRIVATE_HOSTS=True)
 def test_the_simulator_settings_allow_plain_http_on_loopback() -> None:
     assert check_url("http://127.0.0.1:8765/EWS/Exchange.asmx")
+
+
+@override_settings(**STRICT)
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://[127.0.0.1]/EWS/Exchange.asmx",  # brackets only hold IPv6: urlsplit refuses
+        "https://autodiscover.[10.0.0.1]/autodiscover/autodiscover.svc",
+        "https://[::1/EWS/Exchange.asmx",
+        "https://mail.contoso.example:99999/EWS/Exchange.asmx",  # .port refuses
+        "https://mail.contoso.example:ews/EWS/Exchange.asmx",
+    ],
+)
+def test_it_refuses_a_url_python_cannot_take_apart(url: str) -> None:
+    with pytest.raises(UrlNotAllowed, match="not a valid address"):
+        check_url(url)
+
+
+@override_settings(EXCHANGE_ALLOW_HTTP=True, EXCHANGE_ALLOW_PRIVATE_HOSTS=True)
+def test_it_refuses_a_url_python_cannot_take_apart_even_where_private_hosts_are_allowed() -> None:
+    with pytest.raises(UrlNotAllowed, match="not a valid address"):
+        check_url("http://[127.0.0.1]:8765/EWS/Exchange.asmx")
