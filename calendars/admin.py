@@ -99,12 +99,41 @@ class MemberInline(admin.TabularInline):
         return False
 
 
+class MemberStateFilter(admin.SimpleListFilter):
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [
+            ("pending", "Waiting for confirmation"),
+            ("active", "Active"),
+            ("revoked", "Revoked"),
+        ]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value() == "pending":
+            return queryset.filter(proven_at__isnull=True, revoked_at__isnull=True)
+        if self.value() == "active":
+            return queryset.filter(proven_at__isnull=False, revoked_at__isnull=True)
+        if self.value() == "revoked":
+            return queryset.filter(revoked_at__isnull=False)
+        return queryset
+
+
 @admin.register(CorporateMember)
 class CorporateMemberAdmin(admin.ModelAdmin):
     """Every member, the mailbox they proved (or are proving), their consent; revoke here."""
 
-    list_display = ("user", "mailbox", "state_label", "proof", "write_consent", "access_ok")
-    list_filter = ("proof", "write_consent")
+    list_display = (
+        "user",
+        "mailbox",
+        "state_label",
+        "proof",
+        "confirm_sent_at",
+        "write_consent",
+        "access_ok",
+    )
+    list_filter = (MemberStateFilter, "proof", "write_consent")
     search_fields = ("mailbox", "user__username", "user__email")
     fields = (
         "user",

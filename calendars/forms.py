@@ -6,11 +6,14 @@ browser, not even after a failed attempt.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
+from django.contrib.auth.models import User
 
 from calendars.connect import PersonalDetails
 from calendars.errors import ExchangeError
-from calendars.models import AuthType, ExchangeVersion
+from calendars.models import AuthType, CorporateMember, ExchangeVersion, WriteConsent
 
 # Which field an Exchange error is about, so its message appears next to that field.
 # Errors about the server only point at the EWS URL when the form shows it.
@@ -119,3 +122,54 @@ class AttachForm(forms.Form):
         "go into.",
         widget=forms.EmailInput(attrs={"autocomplete": "email"}),
     )
+
+
+class ConsentForm(forms.Form):
+    """Who may book into this member's calendar through the booking mailbox."""
+
+    write_consent = forms.ChoiceField(
+        label="Who may book into my calendar",
+        choices=WriteConsent.choices,
+        widget=forms.RadioSelect,
+        help_text="Anyone attached to the booking mailbox can already see when you are busy; "
+        "this decides who may put bookings into your calendar from their pages.",
+    )
+    allowed_colleagues = forms.ModelMultipleChoiceField(
+        label="Colleagues I allow",
+        queryset=User.objects.none(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+
+    def __init__(self, *args: Any, member: CorporateMember, **kwargs: Any) -> None:
+        kwargs.setdefault(
+            "initial",
+            {
+                "write_consent": member.write_consent,
+                "allowed_colleagues": list(member.allowed_colleagues.all()),
+            },
+        )
+        super().__init__(*args, **kwargs)
+        self.member = member
+        # Only colleagues who are active members of the same booking mailbox can book through
+        # it, so only they are offered.
+        self.fields["allowed_colleagues"].queryset = (
+            User.objects.filter(
+                corporate_membership__connection=member.connection,
+                corporate_membership__proven_at__isnull=False,
+                corporate_membership__revoked_at__isnull=True,
+            )
+            .exclude(pk=member.user_id)
+            .order_by("first_name", "last_name", "username")
+        )
+        self.fields["allowed_colleagues"].label_from_instance = lambda user: (
+            f"{user.get_full_name() or user.get_username()} ({user.email})"
+        )
+
+    def save(self) -> CorporateMember:
+        member = self.member
+        member.write_consent = self.cleaned_data["write_consent"]
+        member.save(update_fields=["write_consent"])
+        colleagues = self.cleaned_data["allowed_colleagues"]
+        member.allowed_colleagues.set(colleagues if member.write_consent == "named" else [])
+        return member

@@ -16,6 +16,7 @@ urlpatterns = [
     ),
     path("connection/attach/", views.attach, name="connection-attach"),
     path("connection/confirm/<str:token>/", views.confirm_mailbox, name="connection-confirm"),
+    path("connection/consent/", views.consent, name="connection-consent"),
     path("connection/disconnect/", views.disconnect, name="connection-disconnect"),
     path("connection/check/", views.check, name="connection-check"),
 ]

@@ -28,7 +28,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from bookings.models import Booking, BookingPage, BookingStatus, EventWrite, WriteState
 from calendars import connect, membership, oauth
 from calendars.errors import ExchangeError, ServerUnreachable
-from calendars.forms import AttachForm, PersonalForm
+from calendars.forms import AttachForm, ConsentForm, PersonalForm
 from calendars.models import (
     ConnectionKind,
     ConnectionStatus,
@@ -203,16 +203,23 @@ def _membership(user: AbstractBaseUser) -> CorporateMember | None:
     return CorporateMember.objects.filter(user=user).select_related("connection").first()
 
 
-@login_required
-def connection(request: HttpRequest) -> HttpResponse:
+def _connection_context(request: HttpRequest, consent_form: ConsentForm | None = None) -> dict:
     member = _membership(request.user)
-    context = {
+    if consent_form is None and member is not None and member.is_active:
+        consent_form = ConsentForm(member=member)
+    return {
         "personal": _personal(request.user),
         "member": member,
         "corporate": connect.corporate_connection(),
         "instructions": connect.delegation_instructions(member) if member else "",
         "microsoft_enabled": bool(settings.MICROSOFT_CLIENT_ID),
+        "consent_form": consent_form,
     }
+
+
+@login_required
+def connection(request: HttpRequest) -> HttpResponse:
+    context = _connection_context(request)
     response = render(request, "calendars/connection.html", context)
     return contentpolicy.allow_microsoft_sign_in(response)
 
@@ -395,6 +402,24 @@ def attach(request: HttpRequest) -> HttpResponse:
         "calendars/attach.html",
         {"form": form, "corporate": corporate, "member": member},
     )
+
+
+@login_required
+@require_POST
+def consent(request: HttpRequest) -> HttpResponse:
+    """A member says who may book into their calendar through the booking mailbox."""
+    member = _membership(request.user)
+    if member is None or not member.is_active:
+        messages.error(request, "Attach to the booking mailbox and confirm your mailbox first.")
+        return redirect("connection")
+    form = ConsentForm(request.POST, member=member)
+    if not form.is_valid():
+        return render(
+            request, "calendars/connection.html", _connection_context(request, form), status=400
+        )
+    form.save()
+    messages.success(request, "Saved who may book into your calendar.")
+    return redirect("connection")
 
 
 @login_required

@@ -8,6 +8,7 @@ import re
 from urllib.parse import urlsplit
 
 import pytest
+from django.contrib.auth.models import User
 from django.core import mail
 from django.test import Client
 
@@ -210,3 +211,62 @@ def test_admins_see_members_and_revoking_one_stops_their_pages(
     assert member.revoked_at is not None and member.revoked_by == admin
     with pytest.raises(actions.CannotConfirm):
         actions.book(page, monday_after().replace(hour=10), CUSTOMER)
+
+
+def test_a_member_allows_a_named_colleague_on_their_connection_page(
+    world: World, client: Client
+) -> None:
+    alice, carol, _page, carols = _colleague_page(world)
+    stranger = world.staff("sam")
+    carol_client = signed_in(Client(), carol)
+    form = carol_client.get("/connection/")
+    body = form.content.decode()
+    assert "Who may book into your calendar" in body
+    assert alice.email in body and stranger.email in body
+
+    response = carol_client.post(
+        "/connection/consent/",
+        {"write_consent": "named", "allowed_colleagues": [alice.pk]},
+        follow=True,
+    )
+    assert "Saved who may book into your calendar." in response.content.decode()
+    from bookings.models import role_problem
+
+    assert role_problem(carols, "additional", alice) == ""
+    assert role_problem(carols, "additional", stranger) != ""
+
+    # Back to "nobody": the named list is cleared, and Alice is refused again.
+    carol_client.post("/connection/consent/", {"write_consent": "nobody"})
+    assert list(carol.corporate_membership.allowed_colleagues.all()) == []
+    assert "has not allowed you" in role_problem(carols, "additional", alice)
+
+
+def test_the_consent_form_refuses_someone_who_is_not_a_colleague(world: World) -> None:
+    carol = world.staff("carol")
+    outsider = User.objects.create_user("outsider", "outsider@example.com")
+    response = signed_in(Client(), carol).post(
+        "/connection/consent/", {"write_consent": "named", "allowed_colleagues": [outsider.pk]}
+    )
+    assert response.status_code == 400
+    assert not carol.corporate_membership.allowed_colleagues.exists()
+
+
+def test_a_pending_member_cannot_give_consent(world: World) -> None:
+    henry = world.staff("henry")
+    connect.attach(henry, world.person("henry-alias").email)
+    response = signed_in(Client(), henry).post(
+        "/connection/consent/", {"write_consent": "everyone"}, follow=True
+    )
+    assert b"confirm your mailbox first" in response.content
+    assert CorporateMember.objects.get(user=henry).write_consent == "nobody"
+
+
+def test_admins_filter_members_waiting_for_confirmation(world: World) -> None:
+    admin = world.staff("ada", superuser=True)
+    henry = world.staff("henry")
+    connect.attach(henry, world.person("henry-alias").email)
+    admin_client = signed_in(Client(), admin)
+    pending = admin_client.get("/admin/calendars/corporatemember/?state=pending").content.decode()
+    assert "henry-alias" in pending and admin.email not in pending
+    active = admin_client.get("/admin/calendars/corporatemember/?state=active").content.decode()
+    assert "henry-alias" not in active and admin.email in active

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 
 from django.contrib.auth.models import User
+from django.core import mail
 from django.core.mail import EmailMessage
 from playwright.sync_api import Page, expect
 from pytest_django.fixtures import Settings
@@ -99,6 +100,48 @@ def test_staff_attach_to_the_corporate_connection_and_see_delegation_arrive(
     expect(browser.get_by_text("Delegation works")).to_be_visible()
     expect(browser.get_by_text("How to grant access", exact=True)).to_have_count(0)
     assert CorporateMember.objects.get(user=user).access_ok is True
+
+
+def test_attaching_as_another_mailbox_waits_for_the_mailed_link(
+    browser: Page, world: World
+) -> None:
+    corporate = world.corporate()
+    user, _ = staff_user(world, "dora")
+    other = world.person("dora-shared")
+    world.sim.add_delegate(other.email, corporate.email)
+    login(browser, user.username)
+    browser.goto("/connection/attach/")
+    browser.get_by_label("Your mailbox").fill(other.email)
+    browser.get_by_role("button", name="Attach and check access").click()
+
+    expect(browser.get_by_text(f"We emailed a confirmation link to {other.email}")).to_be_visible()
+    expect(browser.locator("#membership-state")).to_contain_text("Waiting for you to confirm")
+
+    (message,) = [m for m in mail.outbox if m.to == [other.email]]
+    link = re.search(r"https?://\S+/connection/confirm/\S+/", message.body)
+    assert link is not None
+    browser.goto(link.group(0))
+    expect(browser.get_by_text(f"Confirmed: {other.email} is your mailbox.")).to_be_visible()
+    expect(browser.get_by_text("Delegation works")).to_be_visible()
+    expect(browser.locator("#membership-state")).to_have_count(0)
+
+
+def test_a_member_chooses_who_may_book_into_their_calendar_on_a_phone(
+    phone: Page, world: World
+) -> None:
+    carol = world.staff("carol")
+    alice = world.staff("alice")
+    login(phone, carol.username)
+    phone.goto("/connection/")
+
+    phone.get_by_label("The colleagues I choose").check()
+    phone.get_by_label(re.compile(re.escape(alice.email))).check()
+    phone.get_by_role("button", name="Save").click()
+
+    expect(phone.get_by_text("Saved who may book into your calendar.")).to_be_visible()
+    expect(phone.get_by_label(re.compile(re.escape(alice.email)))).to_be_checked()
+    assert list(carol.corporate_membership.allowed_colleagues.all()) == [alice]
+    assert phone.evaluate("document.documentElement.scrollWidth") <= 390
 
 
 def test_the_menu_opens_on_a_phone(phone: Page, world: World) -> None:
