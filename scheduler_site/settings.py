@@ -52,6 +52,10 @@ def _derived_fernet_key(secret: str) -> str:
     return base64.urlsafe_b64encode(hashlib.sha256(b"fernet:" + secret.encode()).digest()).decode()
 
 
+# Keys this repository once carried in plain sight (the Dockerfile's and the test script's):
+# anyone can read them, so they never protect a real deployment.
+_PUBLISHED_FERNET_KEYS = {"kQbTg0mK3DduLQYQ1t4fIWSgmKxOSxZ6bq0o8Gw5eDs="}
+
 # Encryption keys for credentials at rest (fernet_fields). The first key encrypts; all of
 # them decrypt, which is what makes key rotation possible (see `manage.py reencrypt_secrets`).
 FERNET_KEYS = env.list("FERNET_KEYS", default=[])
@@ -64,6 +68,11 @@ elif not DEBUG and _derived_fernet_key(_DEV_SECRET_KEY) in FERNET_KEYS:
     raise ImproperlyConfigured(
         "FERNET_KEYS holds the development key derived from the published SECRET_KEY: "
         "generate a new key when DEBUG is off (see the README)."
+    )
+elif not DEBUG and _PUBLISHED_FERNET_KEYS & set(FERNET_KEYS):
+    raise ImproperlyConfigured(
+        "FERNET_KEYS holds a key published in this project's repository (the Dockerfile and "
+        "test scripts once carried it): generate a new key when DEBUG is off (see the README)."
     )
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])

@@ -24,7 +24,7 @@ echo "== pytest on PostgreSQL and Redis, with production settings"
 (
   export DEBUG=False ALLOWED_HOSTS='*' \
     SECRET_KEY=test-run-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz-ABCDEFGH \
-    FERNET_KEYS=kQbTg0mK3DduLQYQ1t4fIWSgmKxOSxZ6bq0o8Gw5eDs= \
+    FERNET_KEYS="$(python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')" \
     SECURE_SSL_REDIRECT=False SESSION_COOKIE_SECURE=False CSRF_COOKIE_SECURE=False \
     STATIC_ROOT="$PWD/var/test-static" \
     DATABASE_URL=${TEST_DATABASE_URL:-postgres://postgres:postgres@127.0.0.1:5432/test} \

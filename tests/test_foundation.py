@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
 from django.core.cache import cache
 from django.db import connection
 from django.test import Client
@@ -29,7 +30,7 @@ def _manage(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
 PRODUCTION_ENV = {
     "DEBUG": "False",
     "SECRET_KEY": "a-long-random-production-secret-key-for-the-deploy-check-0123456789",
-    "FERNET_KEYS": "kQbTg0mK3DduLQYQ1t4fIWSgmKxOSxZ6bq0o8Gw5eDs=",
+    "FERNET_KEYS": Fernet.generate_key().decode(),
     "ALLOWED_HOSTS": "scheduler.example.com",
 }
 

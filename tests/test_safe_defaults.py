@@ -85,6 +85,14 @@ def test_the_fernet_key_derived_from_the_development_secret_is_refused_with_debu
         assert "ImproperlyConfigured: FERNET_KEYS holds the development key" in result.stderr
 
 
+def test_a_fernet_key_once_published_in_the_repository_is_refused_with_debug_off() -> None:
+    published = "kQbTg0mK3DduLQYQ1t4fIWSgmKxOSxZ6bq0o8Gw5eDs="
+    for keys in (published, f"{FERNET},{published}"):
+        result = start(SECRET_KEY=SECRET, FERNET_KEYS=keys)
+        assert result.returncode != 0
+        assert "ImproperlyConfigured: FERNET_KEYS holds a key published" in result.stderr
+
+
 def test_with_debug_on_the_development_keys_are_still_the_embedded_defaults() -> None:
     result = start(sys.executable, "manage.py", "check", DEBUG="True")
     assert result.returncode == 0, result.stderr
