@@ -416,6 +416,18 @@ def role_refusal(calendar: CalendarRef, role: str) -> str:
     )
 
 
+def calendar_roles(calendar: CalendarRef, owner: Any) -> tuple[list[str], str]:
+    """The roles `calendar` may have on `owner`'s pages, and why the booking roles are not
+    among them ("" when they are): what the page's calendar list and the staff API show."""
+    if calendar.error:
+        return [], f"No role is possible: {calendar.error}"
+    if not calendar.can_create:
+        return [CalendarRole.BUSY.value], role_refusal(calendar, CalendarRole.MAIN)
+    if refusal := write_refusal(owner, calendar.connection, calendar.owner_email):
+        return [CalendarRole.BUSY.value], refusal
+    return calendar.allowed_roles, ""
+
+
 def role_problem(calendar: CalendarRef, role: str, owner: Any) -> str:
     """Why `calendar` can't take `role` on `owner`'s page ("" when it can): the one rule the
     staff pages and the staff API both apply. Booking into someone else's calendar through

@@ -28,6 +28,7 @@ from bookings.models import (
     PageCalendarOwner,
     Question,
     WeeklyHours,
+    calendar_roles,
     parse_ranges,
     role_problem,
     save_roles,
@@ -206,6 +207,16 @@ class CalendarSerializer(serializers.ModelSerializer):
         ]
 
 
+def _calendar_data(ref: CalendarRef, page: BookingPage, role: str) -> dict[str, Any]:
+    allowed, refusal = calendar_roles(ref, page.owner)
+    return {
+        **CalendarSerializer(ref).data,
+        "allowed_roles": allowed,
+        "refusal": refusal,
+        "role": role,
+    }
+
+
 def calendars_payload(page: BookingPage) -> dict[str, Any]:
     roles = {pc.calendar_id: pc.role for pc in page.page_calendars.all()}
     conn = connection_for(page.owner)
@@ -219,9 +230,7 @@ def calendars_payload(page: BookingPage) -> dict[str, Any]:
         owners.append(
             {
                 "email": owner.email,
-                "calendars": [
-                    {**CalendarSerializer(ref).data, "role": roles.get(ref.pk, "")} for ref in refs
-                ],
+                "calendars": [_calendar_data(ref, page, roles.get(ref.pk, "")) for ref in refs],
             }
         )
     return {"owners": owners, "problems": page.setup_problems()}

@@ -45,8 +45,8 @@ from bookings.models import (
     PageCalendarOwner,
     Question,
     available_timezones,
+    calendar_roles,
     role_problem,
-    role_refusal,
     save_roles,
 )
 from bookings.slots import AvailabilityUnknown, slots_for
@@ -301,14 +301,17 @@ def _sections(
         for ref in refs:
             pc = current.get(ref.pk)
             role = (roles or {}).get(ref.pk, pc.role if pc else "")
-            rows.append(_row(ref, role, pc, (errors or {}).get(ref.pk, "")))
+            rows.append(_row(ref, role, pc, (errors or {}).get(ref.pk, ""), page.owner))
         message = (messages_by_owner or {}).get(owner.email, "")
         sections.append(OwnerSection(owner, rows, message))
     return sections
 
 
-def _row(ref: CalendarRef, role: str, pc: PageCalendar | None, error: str) -> CalendarRow:
-    allowed = set(ref.allowed_roles) if not ref.error else set()
+def _row(
+    ref: CalendarRef, role: str, pc: PageCalendar | None, error: str, owner: Any
+) -> CalendarRow:
+    roles, refusal = calendar_roles(ref, owner)
+    allowed = set(roles)
     options = [{"value": "", "label": CalendarRole.NONE.label, "allowed": True}]
     for value in ROLE_ORDER:
         ok = value in allowed
@@ -321,11 +324,6 @@ def _row(ref: CalendarRef, role: str, pc: PageCalendar | None, error: str) -> Ca
                 "allowed": ok or role == value.value,
             }
         )
-    refusal = ""
-    if ref.error:
-        refusal = f"No role is possible: {ref.error}"
-    elif CalendarRole.MAIN.value not in allowed:
-        refusal = role_refusal(ref, CalendarRole.MAIN)
     return CalendarRow(
         ref=ref,
         role=role,

@@ -270,3 +270,24 @@ def test_admins_filter_members_waiting_for_confirmation(world: World) -> None:
     assert "henry-alias" in pending and admin.email not in pending
     active = admin_client.get("/admin/calendars/corporatemember/?state=active").content.decode()
     assert "henry-alias" not in active and admin.email in active
+
+
+def test_the_calendar_list_says_why_a_colleagues_calendar_cannot_take_bookings(
+    world: World, client: Client
+) -> None:
+    alice, carol, page, carols = _colleague_page(world)
+    body = signed_in(client, alice).get(f"/pages/{page.pk}/calendars/").content.decode()
+    section = body.split(f'name="role-{carols.pk}"')[1]
+    assert '<option value="additional" disabled' in section or "(not allowed)" in section
+    assert f"{carol.get_full_name() or carol.email} has not allowed you" in body
+
+    payload = client.get(f"/api/v1/staff/pages/{page.pk}/calendars/").json()
+    (theirs,) = [c for o in payload["owners"] for c in o["calendars"] if c["id"] == carols.pk]
+    assert theirs["allowed_roles"] == ["busy"]
+    assert "has not allowed you" in theirs["refusal"]
+
+    world.allow(carol, alice)
+    payload = client.get(f"/api/v1/staff/pages/{page.pk}/calendars/").json()
+    (theirs,) = [c for o in payload["owners"] for c in o["calendars"] if c["id"] == carols.pk]
+    assert theirs["allowed_roles"] == ["main", "busy", "additional"]
+    assert theirs["refusal"] == ""
