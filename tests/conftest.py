@@ -100,3 +100,36 @@ def _empty_cache():
     from django.core.cache import cache
 
     cache.clear()
+
+
+# --- TLS and OAuth: a test CA, the identity provider, and a simulator over HTTPS ----------
+
+
+@pytest.fixture(scope="module")
+def ca():
+    """A certificate authority the test trusts, as a corporate machine trusts its own."""
+    from calendars.simulator.tls import TestCA
+
+    with TestCA() as authority:
+        yield authority
+
+
+@pytest.fixture(scope="module")
+def idp(ca):
+    """The simulator's Entra-like identity provider, over TLS with the test CA."""
+    from calendars.simulator.idp import IdentityProvider
+
+    with IdentityProvider(ca=ca) as provider:
+        yield provider
+
+
+@pytest.fixture(scope="module")
+def tls_simulator(ca, idp):
+    """An EWS simulator over HTTPS that accepts the identity provider's tokens."""
+    from calendars.simulator import Simulator
+    from calendars.simulator.tls import server_context
+
+    issued = ca.issue_server_certificate()
+    context = server_context(issued.cert_path, issued.key_path)
+    with Simulator(ssl_context=context, identity_provider=idp) as simulator:
+        yield simulator

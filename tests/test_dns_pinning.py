@@ -184,12 +184,6 @@ def test_a_url_saved_while_private_hosts_were_allowed_is_refused_once_they_are_n
 # --- names allowed to resolve to private addresses ------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def ca() -> Iterator[TestCA]:
-    with TestCA(common_name="Contoso Corporate CA") as authority:
-        yield authority
-
-
 class Handshakes:
     """The server names (SNI) clients sent, one per TLS handshake (one per TCP connection)."""
 
@@ -317,12 +311,6 @@ class _RedirectHandler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         return
-
-
-@pytest.fixture(scope="module")
-def idp(ca: TestCA) -> Iterator[IdentityProvider]:
-    with IdentityProvider(ca=ca) as provider:
-        yield provider
 
 
 @pytest.fixture(scope="module")

@@ -31,31 +31,11 @@ from calendars.models import (
 )
 from calendars.simulator import Simulator
 from calendars.simulator.idp import IdentityProvider
-from calendars.simulator.tls import TestCA, server_context
+from calendars.simulator.tls import TestCA
 
 pytestmark = pytest.mark.django_db
 
 REDIRECT_URI = "http://localhost:8000/connection/microsoft/callback"
-
-
-@pytest.fixture(scope="module")
-def ca() -> Iterator[TestCA]:
-    with TestCA() as authority:
-        yield authority
-
-
-@pytest.fixture(scope="module")
-def idp(ca: TestCA) -> Iterator[IdentityProvider]:
-    with IdentityProvider(ca=ca) as provider:
-        yield provider
-
-
-@pytest.fixture(scope="module")
-def sim(ca: TestCA, idp: IdentityProvider) -> Iterator[Simulator]:
-    issued = ca.issue_server_certificate()
-    context = server_context(issued.cert_path, issued.key_path)
-    with Simulator(ssl_context=context, identity_provider=idp) as simulator:
-        yield simulator
 
 
 @pytest.fixture(autouse=True)
@@ -347,3 +327,8 @@ def prove_as(user, mailbox: str) -> None:  # type: ignore[no-untyped-def]
     """An administrator set this mailbox on the user's account: attaching proves it."""
     user.email = mailbox
     user.save(update_fields=["email"])
+
+
+@pytest.fixture(scope="module")
+def sim(tls_simulator: Simulator) -> Simulator:
+    return tls_simulator

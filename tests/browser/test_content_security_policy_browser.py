@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -21,7 +20,6 @@ from playwright.sync_api import Page, expect
 
 from calendars.simulator import Simulator
 from calendars.simulator.idp import IdentityProvider
-from calendars.simulator.tls import TestCA, server_context
 from tests.browser.conftest import login, open_watched, watch
 from tests.world import World
 
@@ -83,29 +81,8 @@ def test_django_admin_pages_work_under_the_policy(browser: Page, world: World) -
 # --- "Connect with Microsoft" against the simulator's identity provider, over TLS ----------
 
 
-@pytest.fixture(scope="module")
-def ca() -> Iterator[TestCA]:
-    with TestCA() as authority:
-        yield authority
-
-
-@pytest.fixture(scope="module")
-def idp(ca: TestCA) -> Iterator[IdentityProvider]:
-    with IdentityProvider(ca=ca) as provider:
-        yield provider
-
-
-@pytest.fixture(scope="module")
-def tls_sim(ca: TestCA, idp: IdentityProvider) -> Iterator[Simulator]:
-    issued = ca.issue_server_certificate()
-    with Simulator(
-        ssl_context=server_context(issued.cert_path, issued.key_path), identity_provider=idp
-    ) as simulator:
-        yield simulator
-
-
 @pytest.fixture
-def microsoft_browser(chromium, live_server, eager_writes, settings, ca, idp, tls_sim):  # type: ignore[no-untyped-def]
+def microsoft_browser(chromium, live_server, eager_writes, settings, ca, idp, tls_simulator):  # type: ignore[no-untyped-def]
     """The site's app registration on the identity provider, and a browser that trusts the
     test CA's certificates as a corporate machine would trust its own CA."""
     client_id = str(uuid.uuid4())
@@ -115,7 +92,7 @@ def microsoft_browser(chromium, live_server, eager_writes, settings, ca, idp, tl
     settings.MICROSOFT_CLIENT_ID = client_id
     settings.MICROSOFT_CLIENT_SECRET = "site-app-secret"
     settings.MICROSOFT_AUTHORITY = idp.authority
-    settings.MICROSOFT_EWS_URL = tls_sim.ews_url
+    settings.MICROSOFT_EWS_URL = tls_simulator.ews_url
     settings.EXCHANGE_CA_BUNDLE = str(ca.ca_cert_path)
     settings.EXCHANGE_ALLOW_HTTP = False
     settings.EXCHANGE_ALLOW_PRIVATE_HOSTS = True
@@ -126,10 +103,10 @@ def microsoft_browser(chromium, live_server, eager_writes, settings, ca, idp, tl
 
 
 def test_connect_with_microsoft_goes_to_the_sign_in_page_and_back(
-    microsoft_browser: Page, idp: IdentityProvider, tls_sim: Simulator, django_user_model: Any
+    microsoft_browser: Page, idp: IdentityProvider, tls_simulator: Simulator, django_user_model: Any
 ) -> None:
     email = f"dora-{uuid.uuid4().hex[:8]}@contoso.example"
-    tls_sim.add_mailbox(email, "Dora", f"pw-{email}")
+    tls_simulator.add_mailbox(email, "Dora", f"pw-{email}")
     idp.register_user(email, "Dora-entra-password")
     user = django_user_model.objects.create_user(
         f"dora-{uuid.uuid4().hex[:6]}", email, "staff-password"
