@@ -89,7 +89,25 @@ def needs_attention(user: AbstractBaseUser, pages: list[BookingPage]) -> list[At
                 "Open the calendar connection",
             )
         )
-    if member is not None:
+    if member is not None and not member.is_active:
+        revoked = member.revoked_at is not None
+        items.append(
+            Attention(
+                "A site administrator revoked your use of the booking mailbox"
+                if revoked
+                else f"Confirm that {member.mailbox} is your mailbox",
+                [
+                    "Your booking pages read and write no calendar until an administrator "
+                    "restores it."
+                    if revoked
+                    else "We emailed a confirmation link to it. Until you open it (signed in "
+                    "here), your booking pages read and write no calendar."
+                ],
+                connection_url,
+                "Open the calendar connection",
+            )
+        )
+    elif member is not None:
         corporate = member.connection
         if corporate.status == ConnectionStatus.FAILING:
             advice = (
@@ -470,6 +488,9 @@ def check(request: HttpRequest) -> HttpResponse:
             messages.success(request, f"Checked just now: {personal.email} works.")
         else:
             messages.error(request, f"Exchange said: {error.message}")
+    elif member is not None and not member.is_active:
+        # Nothing is asked of Exchange about a mailbox the member has not proven.
+        messages.info(request, f"Confirm {member.mailbox} first: open the link we emailed to it.")
     elif member is not None:
         error = connect.verify(member.connection)
         if error is not None:

@@ -178,6 +178,7 @@ def test_a_member_sees_delegation_status_and_how_to_grant_it(alice: User) -> Non
         user=alice,
         connection=corporate(),
         mailbox="alice@contoso.example",
+        proven_at=timezone.now(),
         access_ok=False,
         error="alice@contoso.example has not delegated their calendar.",
     )

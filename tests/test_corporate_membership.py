@@ -291,3 +291,33 @@ def test_the_calendar_list_says_why_a_colleagues_calendar_cannot_take_bookings(
     (theirs,) = [c for o in payload["owners"] for c in o["calendars"] if c["id"] == carols.pk]
     assert theirs["allowed_roles"] == ["main", "busy", "additional"]
     assert theirs["refusal"] == ""
+
+
+def test_a_pending_member_is_told_to_confirm_not_that_all_is_well(world: World) -> None:
+    mallory = world.staff("mallory")
+    alice = world.person("alice")
+    world.sim.add_delegate(alice.email, world.corporate().email)
+    connect.attach(mallory, alice.email)
+    world.sim.clear_log()
+    client = signed_in(Client(), mallory)
+
+    dashboard = client.get("/dashboard/").content.decode()
+    assert f"Confirm that {alice.email} is your mailbox" in dashboard
+    assert "All calendars are working" not in dashboard
+
+    page = client.get("/connection/").content.decode()
+    assert "Waiting for confirmation" in page
+    assert "How to grant access" not in page  # nothing to grant before the mailbox is proven
+
+    response = client.post("/connection/check/", follow=True)
+    assert f"Confirm {alice.email} first" in response.content.decode()
+    assert world.sim.log == []  # "Check now" asked Exchange nothing about Alice
+
+
+def test_a_revoked_member_sees_it_on_the_dashboard(world: World) -> None:
+    from calendars import membership
+
+    alice = world.staff("alice")
+    membership.revoke(alice.corporate_membership, by=None)
+    dashboard = signed_in(Client(), alice).get("/dashboard/").content.decode()
+    assert "A site administrator revoked your use of the booking mailbox" in dashboard

@@ -187,6 +187,7 @@ class DashboardTestCase(BaseTestCase):
             user=self.alice,
             connection=corporate,
             mailbox="alice@contoso.example",
+            proven_at=timezone.now(),
             access_ok=False,
             error="alice@contoso.example has not delegated their calendar.",
         )
@@ -206,7 +207,11 @@ class DashboardTestCase(BaseTestCase):
             last_error="Exchange refused the email address or password.",
         )
         CorporateMember.objects.create(
-            user=self.alice, connection=corporate, mailbox="alice@contoso.example", access_ok=True
+            user=self.alice,
+            connection=corporate,
+            mailbox="alice@contoso.example",
+            proven_at=timezone.now(),
+            access_ok=True,
         )
 
         response = self.client.get("/dashboard/")
