@@ -121,14 +121,5 @@ def check_url(url: str) -> str:
         raise UrlNotAllowed("The EWS URL has no host name.")
     if parts.username or parts.password:
         raise UrlNotAllowed("The EWS URL must not contain a user name or password.")
-    internal_ok = settings.EXCHANGE_ALLOW_PRIVATE_HOSTS or host.lower() in {
-        h.lower() for h in settings.EXCHANGE_INTERNAL_HOSTS
-    }
-    if not internal_ok:
-        for addr in _addresses(host):
-            if _is_internal(addr):
-                raise UrlNotAllowed(
-                    f"The host {host!r} is on a private or local network, which this server "
-                    "is not allowed to contact."
-                )
+    allowed_addresses(parts.scheme, host)  # the rule every connection is held to
     return url.strip()
