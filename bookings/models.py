@@ -225,7 +225,7 @@ class BookingPage(models.Model):
         main = self.main_calendar()
         if main is None:
             problems.append("Choose a main booking calendar: bookings are written there.")
-        for pc in self.page_calendars.exclude(role="").select_related("calendar"):
+        for pc in self.page_calendars.exclude(role="").select_related("calendar__connection"):
             problem = pc.problem()
             if problem:
                 problems.append(problem)

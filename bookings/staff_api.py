@@ -223,7 +223,9 @@ def calendars_payload(page: BookingPage) -> dict[str, Any]:
     owners = []
     for owner in page.calendar_owners.all():
         refs = (
-            CalendarRef.objects.filter(connection=conn, owner_email=owner.email.lower())
+            CalendarRef.objects.filter(
+                connection=conn, owner_email=owner.email.lower()
+            ).select_related("connection")
             if conn
             else CalendarRef.objects.none()
         )

@@ -284,7 +284,9 @@ def _sections(
     sections = []
     for owner in page.calendar_owners.all():
         found = (
-            CalendarRef.objects.filter(connection=connection, owner_email=owner.email)
+            CalendarRef.objects.filter(
+                connection=connection, owner_email=owner.email
+            ).select_related("connection")
             if connection
             else CalendarRef.objects.none()
         )
