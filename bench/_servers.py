@@ -658,13 +658,21 @@ def corporate_connection(sim: SimulatorProcess) -> Any:
 def staff_user(sim: SimulatorProcess, connection: Any, who: Person) -> Any:
     """A staff user whose mailbox delegates its calendar to the corporate mailbox."""
     from django.contrib.auth.models import User
+    from django.utils import timezone
 
-    from calendars.models import CorporateMember
+    from calendars.models import CorporateMember, MembershipProof
 
     user = User.objects.create_user(who.email.split("@")[0], who.email, None, is_staff=True)
     sim.add_delegate(who.email, connection.email)
+    # The address on the user's account, which an administrator set: proven at once.
     CorporateMember.objects.create(
-        user=user, connection=connection, mailbox=who.email, access_ok=True, can_write=True
+        user=user,
+        connection=connection,
+        mailbox=who.email,
+        proof=MembershipProof.ACCOUNT,
+        proven_at=timezone.now(),
+        access_ok=True,
+        can_write=True,
     )
     return user
 
