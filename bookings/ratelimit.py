@@ -49,13 +49,17 @@ def _count(key: str, window: int) -> tuple[int, int]:
     """Count one request under `key` in the current window: (count, seconds left)."""
     now = time.time()
     bucket = f"rl:{key}:{int(now // window)}"
-    # add() then incr() is atomic on Redis and locmem; the key dies with its window.
-    cache.add(bucket, 0, timeout=window + 1)
+    # incr() first: one cache round trip for every request but a window's first (this runs
+    # on every slots request). incr and add are atomic on Redis and locmem; when two
+    # requests open a window together, the one whose add() loses counts with incr().
+    # The key dies with its window.
     try:
         count = cache.incr(bucket)
-    except ValueError:  # expired between add and incr
-        cache.add(bucket, 1, timeout=window + 1)
-        count = 1
+    except ValueError:  # the window's first request
+        if cache.add(bucket, 1, timeout=window + 1):
+            count = 1
+        else:
+            count = cache.incr(bucket)
     return count, max(1, math.ceil(window - now % window))
 
 
