@@ -93,12 +93,11 @@ def perform(write_id: int, now: datetime | None = None) -> float | None:
         target = CalendarTarget(owner_email=write.owner_email, folder_id=write.folder_id)
         # Asked on every attempt: a revoked membership, consent or grant stops writes at once.
         # Removing an event this app wrote stays allowed.
-        refusal = write_refusal(booking.owner, write.connection, write.owner_email)
-        if write.desired == "present" and refusal:
-            error = ExchangeError(refusal)
-            error.code = "not_allowed"
-            raise error
         if write.desired == "present":
+            if refusal := write_refusal(booking.owner, write.connection, write.owner_email):
+                error = ExchangeError(refusal)
+                error.code = "not_allowed"
+                raise error
             item_id = events.put(write.connection, target, event_for(booking, write), write.item_id)
         else:
             events.remove(write.connection, target, booking.uid, write.item_id)

@@ -151,20 +151,8 @@ class CorporateMemberAdmin(admin.ModelAdmin):
         "checked_at",
         "error",
     )
-    readonly_fields = (
-        "user",
-        "connection",
-        "mailbox",
-        "state_label",
-        "proof",
-        "proven_at",
-        "confirm_sent_at",
-        "revoked_at",
-        "revoked_by",
-        "access_ok",
-        "checked_at",
-        "error",
-    )
+    # Proof and revocation change only through the actions below; consent stays editable.
+    readonly_fields = tuple(f for f in fields if f not in ("write_consent", "allowed_colleagues"))
     filter_horizontal = ("allowed_colleagues",)
     actions = ("confirm_mailboxes", "revoke_memberships", "restore_memberships")
 

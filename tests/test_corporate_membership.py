@@ -201,6 +201,8 @@ def test_admins_see_members_and_revoking_one_stops_their_pages(
     assert alice.email in listing.content.decode()
 
     member = alice.corporate_membership
+    change = admin_client.get(f"/admin/calendars/corporatemember/{member.pk}/change/")
+    assert change.status_code == 200 and "Active" in change.content.decode()
     response = admin_client.post(
         "/admin/calendars/corporatemember/",
         {"action": "revoke_memberships", "_selected_action": [member.pk]},
