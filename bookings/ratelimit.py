@@ -56,10 +56,7 @@ def _count(key: str, window: int) -> tuple[int, int]:
     try:
         count = cache.incr(bucket)
     except ValueError:  # the window's first request
-        if cache.add(bucket, 1, timeout=window + 1):
-            count = 1
-        else:
-            count = cache.incr(bucket)
+        count = 1 if cache.add(bucket, 1, timeout=window + 1) else cache.incr(bucket)
     return count, max(1, math.ceil(window - now % window))
 
 
