@@ -16,7 +16,7 @@ never parsed (free/busy doesn't send one in the FreeBusy view; CalendarView isn'
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from datetime import time as wall
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -119,18 +119,37 @@ class CalendarViewTimes(FindItem):
         if (elem.findtext(_ALL_DAY) or "").strip().lower() != "true":
             return BusyInterval(start=utc(start), end=utc(end), status=status)
         # An all-day event blocks whole days in the event's own time zone. Exchange sends
-        # the instants of its first and last midnights; like exchangelib (and Outlook), take
-        # the dates there and block from the first midnight to the midnight after the last day.
+        # the instants of its first and last midnights; take the dates there (rounding the
+        # start down and the end up to midnight, as Exchange itself snaps all-day times) and
+        # block from the first midnight to the midnight after the last day. The end is dated
+        # from its own instant, never as "end minus 24 hours": on a spring-forward day the
+        # last day is 23 hours long (23.5 on Lord Howe) and that lands on the day before
+        # (exchangelib's CalendarItem.from_xml makes exactly that mistake).
         first_zone, last_zone = _zone(elem.find(_START_ZONE)), _zone(elem.find(_END_ZONE))
-        first = utc(start).astimezone(first_zone).date()
-        last = (utc(end) - timedelta(days=1)).astimezone(last_zone).date()
         return BusyInterval(
-            start=datetime.combine(first, wall(0), tzinfo=first_zone).astimezone(UTC),
-            end=datetime.combine(last + timedelta(days=1), wall(0), tzinfo=last_zone).astimezone(
-                UTC
-            ),
+            start=_midnight(all_day_first(utc(start), first_zone), first_zone),
+            end=_midnight(all_day_end(utc(end), last_zone), last_zone),
             status=status,
         )
+
+
+def all_day_first(start: datetime, zone: ZoneInfo) -> date:
+    """The first day of an all-day event starting at `start` in `zone`."""
+    return start.astimezone(zone).date()
+
+
+def all_day_end(end: datetime, zone: ZoneInfo) -> date:
+    """The day after an all-day event's last day (exclusive end) in `zone`: the date of the
+    end instant, or the next one when the end isn't at a midnight there."""
+    local = end.astimezone(zone)
+    return local.date() if local.time() == wall(0) else local.date() + timedelta(days=1)
+
+
+def _midnight(day: date, zone: ZoneInfo) -> datetime:
+    """The UTC instant `day` begins in `zone`. A midnight skipped by DST (some zones move
+    their clocks at 00:00) reads with the offset before the change, which is the instant
+    the day's first existing minute begins."""
+    return datetime.combine(day, wall(0), tzinfo=zone).astimezone(UTC)
 
 
 def _zone(elem: Any) -> ZoneInfo:
