@@ -119,30 +119,26 @@ class CalendarViewTimes(FindItem):
         if (elem.findtext(_ALL_DAY) or "").strip().lower() != "true":
             return BusyInterval(start=utc(start), end=utc(end), status=status)
         # An all-day event blocks whole days in the event's own time zone. Exchange sends
-        # the instants of its first and last midnights; take the dates there (rounding the
-        # start down and the end up to midnight, as Exchange itself snaps all-day times) and
-        # block from the first midnight to the midnight after the last day. The end is dated
-        # from its own instant, never as "end minus 24 hours": on a spring-forward day the
+        # the instants of its first and last midnights; take the dates there and block from
+        # the first midnight to the midnight after the last day. Each edge is dated from its
+        # own instant, never the end as "end minus 24 hours": on a spring-forward day the
         # last day is 23 hours long (23.5 on Lord Howe) and that lands on the day before
         # (exchangelib's CalendarItem.from_xml makes exactly that mistake).
         first_zone, last_zone = _zone(elem.find(_START_ZONE)), _zone(elem.find(_END_ZONE))
         return BusyInterval(
-            start=_midnight(all_day_first(utc(start), first_zone), first_zone),
-            end=_midnight(all_day_end(utc(end), last_zone), last_zone),
+            start=_midnight(nearest_midnight(utc(start), first_zone), first_zone),
+            end=_midnight(nearest_midnight(utc(end), last_zone), last_zone),
             status=status,
         )
 
 
-def all_day_first(start: datetime, zone: ZoneInfo) -> date:
-    """The first day of an all-day event starting at `start` in `zone`."""
-    return start.astimezone(zone).date()
-
-
-def all_day_end(end: datetime, zone: ZoneInfo) -> date:
-    """The day after an all-day event's last day (exclusive end) in `zone`: the date of the
-    end instant, or the next one when the end isn't at a midnight there."""
-    local = end.astimezone(zone)
-    return local.date() if local.time() == wall(0) else local.date() + timedelta(days=1)
+def nearest_midnight(instant: datetime, zone: ZoneInfo) -> date:
+    """The day whose midnight in `zone` is nearest to `instant`. An all-day edge is a local
+    midnight; some Exchange versions report it at the midnight of the request's zone (UTC)
+    instead, hours off the item's own, and rounding to the nearest midnight dates both
+    right (for zones within 12 hours of UTC, which is all but a few Pacific islands)."""
+    local = instant.astimezone(zone).replace(tzinfo=None)
+    return (local + timedelta(hours=12)).date()
 
 
 def _midnight(day: date, zone: ZoneInfo) -> datetime:
