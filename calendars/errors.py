@@ -140,6 +140,15 @@ class ItemNotFound(ExchangeError):
     default_message = "The event is no longer in the calendar."
 
 
+class EditConflict(ExchangeError):
+    """Someone changed the event between the app reading it and writing it (a stale
+    ChangeKey); the write reads it again and is retried."""
+
+    code = "conflict"
+    default_message = "The event was changed in Exchange while the app was updating it."
+    transient = True
+
+
 class UrlNotAllowed(ExchangeError):
     code = "url_not_allowed"
     default_message = "This EWS URL is not allowed."
@@ -189,6 +198,20 @@ def url_refusal(exc: BaseException) -> UrlNotAllowed | None:
     return None
 
 
+# Errors Exchange answers while it is busy or a mailbox is briefly out of reach: trying
+# again later helps (Microsoft's "Handling throttling and transient errors in EWS").
+_EXCHANGE_TRANSIENT = (
+    ews_errors.ErrorInternalServerError,
+    ews_errors.ErrorInternalServerTransientError,
+    ews_errors.ErrorMailboxStoreUnavailable,
+    ews_errors.ErrorMailboxMoveInProgress,
+    ews_errors.ErrorTooManyObjectsOpened,
+    ews_errors.ErrorConnectionFailed,
+    ews_errors.ErrorExceededConnectionCount,
+    ews_errors.ErrorBatchProcessingStopped,
+)
+
+
 def translate(exc: BaseException) -> ExchangeError:
     """Map an exchangelib (or requests) exception onto the product's error types."""
     if isinstance(exc, ExchangeError):
@@ -231,10 +254,16 @@ def translate(exc: BaseException) -> ExchangeError:
         return _tls_error(text)
     if isinstance(exc, ews_errors.MalformedResponseError | ews_errors.SOAPError):
         return NotExchange(detail=text)
+    if isinstance(exc, ews_errors.ErrorIrresolvableConflict | ews_errors.ErrorInvalidChangeKey):
+        return EditConflict(detail=text)
+    if isinstance(exc, _EXCHANGE_TRANSIENT):
+        return ExchangeUnavailable(detail=text)
+    # Exchange answered, with an error of its own: never "could not be reached" (exchangelib's
+    # ResponseMessageError is a TransportError, so this comes before the branch below).
+    if isinstance(exc, ews_errors.ResponseMessageError):
+        return ExchangeError(f"Exchange answered with an error: {type(exc).__name__}.", detail=text)
     if isinstance(exc, ews_errors.TransportError | requests.exceptions.ConnectionError):
         if "Unknown failure" in text or "HTML" in text or "Content-Type" in text:
             return NotExchange(detail=text)
         return ServerUnreachable(detail=text)
-    if isinstance(exc, ews_errors.ResponseMessageError):
-        return ExchangeError(f"Exchange answered with an error: {type(exc).__name__}.")
     return ExchangeError(detail=text)
