@@ -6,6 +6,8 @@ Kept apart from ops_items so the operations read as the EWS semantics they imple
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
@@ -14,9 +16,20 @@ from zoneinfo import ZoneInfo
 from lxml import etree
 
 from . import timezones
-from .model import Attendee, CalendarItem, ExtendedProp, Folder, extended_key, occurrence_id
+from .model import (
+    EXCEPTION_FIELDS,
+    Attendee,
+    CalendarItem,
+    ExtendedProp,
+    Folder,
+    ModifiedOccurrence,
+    extended_key,
+    occurrence_id,
+)
 from .permissions import Rights, effective_rights, may_delete, may_edit
 from .soap import EWSError, children, ews_datetime, make, parse_bool, sub, t, xml_bool
+
+SUBJECT_MAX_LENGTH = 255
 
 # Far enough ahead to find any occurrence by index without expanding forever.
 _OCCURRENCE_HORIZON = timedelta(days=366 * 30)
@@ -24,29 +37,62 @@ _OCCURRENCE_HORIZON = timedelta(days=366 * 30)
 
 @dataclass(frozen=True)
 class Instance:
-    """One calendar entry as a view returns it: a single item, a master, or an occurrence."""
+    """One calendar entry as a view returns it: a single item, a master, an occurrence or an
+    exception (an occurrence changed on its own)."""
 
+    # Where the entry's properties come from: the item itself, or for an exception a copy of
+    # its master with the exception's overrides applied (see exception_item).
     item: CalendarItem
     start: datetime
     end: datetime
     index: int | None = None  # 1-based occurrence index; None for single items and masters
+    original_start: datetime | None = None  # occurrences: where the pattern puts them
+    is_exception: bool = False
+    master: CalendarItem | None = None  # occurrences and exceptions: the series they belong to
 
     @property
     def id(self) -> str:
+        # An exception keeps the id it had as an occurrence, as in Exchange (exchangelib's
+        # test_change_occurrence: modified_occurrences[0].id == the occurrence's id).
         return self.item.id if self.index is None else occurrence_id(self.item.id, self.index)
 
     @property
     def kind(self) -> str:
+        if self.is_exception:
+            return "Exception"
         if self.index is not None:
             return "Occurrence"
         return "RecurringMaster" if self.item.recurrence is not None else "Single"
 
+    @property
+    def recurrence_id(self) -> datetime:
+        """RecurrenceId / OriginalStart: the occurrence's place in the pattern."""
+        return self.original_start or self.start
+
 
 def instances_in(
-    item: CalendarItem, window_start: datetime, window_end: datetime
+    item: CalendarItem,
+    window_start: datetime,
+    window_end: datetime,
+    *,
+    calendar_view: bool = False,
 ) -> list[Instance]:
-    """What a CalendarView shows for `item`: the item itself, or its occurrences (Exchange
-    expands recurring series in calendar views and never returns the master there)."""
+    """What a view of the window shows for `item`: the item itself, or its occurrences
+    (Exchange expands recurring series in calendar views and never returns the master there).
+
+    Free/busy (the default) counts entries that overlap the window. A CalendarView also lists
+    entries that end exactly at its StartDate: Microsoft's CalendarView reference leaves out
+    only items whose end is *before* StartDate, and those starting on or after EndDate, and
+    exchangelib's `view()` docstring notes the same of live servers.
+    """
+    if calendar_view:
+        if item.recurrence is None:
+            shown = item.start < window_end and item.end >= window_start
+            return [Instance(item, item.start, item.end)] if shown else []
+        # The expansion tests strict overlap: open the window by datetime's smallest step
+        # and keep what ends at StartDate or later.
+        early = _expand(item, window_start - _TICK, window_end)
+        return [inst for inst in early if inst.end >= window_start]
     if item.recurrence is None:
         overlaps = item.start < window_end and item.end > window_start
         zero_length_inside = item.start == item.end and window_start <= item.start < window_end
@@ -54,22 +100,53 @@ def instances_in(
     return list(_expand(item, window_start, window_end))
 
 
+_TICK = timedelta(microseconds=1)
+
+
 def occurrence(item: CalendarItem, index: int) -> Instance:
-    """The occurrence with 1-based `index`, or ErrorItemNotFound-ish errors like Exchange."""
+    """The occurrence (or exception) with 1-based `index`, or the errors Exchange gives."""
     if item.recurrence is None:
         raise EWSError("ErrorItemNotFound", "The specified object was not found in the store.")
-    for inst in _expand(item, item.start - timedelta(days=1), item.start + _OCCURRENCE_HORIZON):
-        if inst.index == index:
-            return inst
-        if inst.index is not None and inst.index > index:
+    exc = item.modified_occurrences.get(index)
+    if exc is not None:
+        return exception_instance(item, exc)
+    slot = _pattern_slot(item, index)
+    if slot is None:
+        raise EWSError(
+            "ErrorCalendarOccurrenceIndexIsOutOfRecurrenceRange",
+            "The occurrence index is out of recurrence range.",
+        )
+    if local_date(item, slot[0]) in item.deleted_occurrences:
+        raise EWSError(
+            "ErrorCalendarOccurrenceIsDeletedFromRecurrence",
+            "Occurrence with this index was previously deleted from the recurrence.",
+        )
+    return Instance(item, slot[0], slot[1], index, slot[0], master=item)
+
+
+def _pattern_slot(item: CalendarItem, index: int) -> tuple[datetime, datetime] | None:
+    """Where the pattern puts occurrence `index` (deleted or modified or not)."""
+    from . import recurrence
+
+    for occ in recurrence.expand(
+        item.start,
+        item.end,
+        ZoneInfo(item.tz),
+        item.recurrence,
+        item.start - timedelta(days=1),
+        item.start + _OCCURRENCE_HORIZON,
+    ):
+        if occ.index == index:
+            return occ.start, occ.end
+        if occ.index > index:
             break
-    raise EWSError(
-        "ErrorCalendarOccurrenceIndexIsOutOfRecurrenceRange",
-        "The occurrence index is out of recurrence range.",
-    )
+    return None
 
 
 def _expand(item: CalendarItem, window_start: datetime, window_end: datetime) -> Iterator[Instance]:
+    """The series' entries in the window: plain occurrences where the pattern puts them, and
+    exceptions where they were moved to. An exception moved out of the window is not in it
+    and one moved into the window is, whatever its original date."""
     from . import recurrence  # imported late: it is written alongside this module
 
     for occ in recurrence.expand(
@@ -81,7 +158,167 @@ def _expand(item: CalendarItem, window_start: datetime, window_end: datetime) ->
         window_end,
         frozenset(item.deleted_occurrences),
     ):
-        yield Instance(item, occ.start, occ.end, occ.index)
+        if occ.index not in item.modified_occurrences:
+            yield Instance(item, occ.start, occ.end, occ.index, occ.start, master=item)
+    for exc in sorted(item.modified_occurrences.values(), key=lambda e: e.index):
+        # The same window test as the pattern's occurrences (recurrence._overlaps).
+        if recurrence._overlaps(exc.start, exc.end, window_start, window_end):
+            yield exception_instance(item, exc)
+
+
+def exception_item(master: CalendarItem, exc: ModifiedOccurrence) -> CalendarItem:
+    """The exception as an item: its master's properties, its own times and overrides."""
+    view = dataclasses.replace(
+        master,
+        start=exc.start,
+        end=exc.end,
+        recurrence=None,
+        deleted_occurrences=set(),
+        modified_occurrences={},
+        categories=list(master.categories),
+        attendees=list(master.attendees),
+        extended=dict(master.extended),
+        change_key=exc.change_key,
+        modified=exc.modified,
+    )
+    for name, value in exc.overrides.items():
+        setattr(view, name, copy.deepcopy(value))
+    return view
+
+
+def exception_instance(master: CalendarItem, exc: ModifiedOccurrence) -> Instance:
+    return Instance(
+        exception_item(master, exc),
+        exc.start,
+        exc.end,
+        exc.index,
+        exc.original_start,
+        is_exception=True,
+        master=master,
+    )
+
+
+def exception_draft(inst: Instance) -> CalendarItem:
+    """A copy of occurrence `inst` to apply UpdateItem's changes to; exception_commit stores
+    it once they are all valid. It shows the ChangeKey the occurrence had (its master's)."""
+    assert inst.index is not None and inst.master is not None
+    if inst.is_exception:
+        return inst.item
+    draft = exception_item(
+        inst.master, ModifiedOccurrence(inst.index, inst.recurrence_id, inst.start, inst.end)
+    )
+    draft.change_key = inst.item.change_key
+    return draft
+
+
+def exception_commit(inst: Instance, draft: CalendarItem) -> Instance:
+    """Make `draft` (from exception_draft) the exception at `inst`'s place. The master
+    changes too (new ChangeKey): Exchange keeps exceptions inside their master, so for
+    SyncFolderItems the master is what was updated."""
+    master, index = inst.master, inst.index
+    assert master is not None and index is not None
+    if draft.recurrence is not None:
+        raise EWSError(
+            "ErrorInvalidOperation", "An occurrence of a recurring series can't recur itself."
+        )
+    if draft.end < draft.start:
+        raise EWSError(
+            "ErrorCalendarEndDateIsEarlierThanStartDate", "EndDate is earlier than StartDate"
+        )
+    _check_boundaries(master, index, draft.start)
+    overrides = {
+        name: copy.deepcopy(getattr(draft, name))
+        for name in EXCEPTION_FIELDS
+        if getattr(draft, name) != getattr(master, name)
+    }
+    exc = ModifiedOccurrence(index, inst.recurrence_id, draft.start, draft.end, overrides)
+    master.modified_occurrences[index] = exc
+    master.touch()
+    return exception_instance(master, exc)
+
+
+def modify_occurrence(
+    master: CalendarItem, index: int, change: Callable[[CalendarItem], None]
+) -> Instance:
+    """Apply `change` to occurrence `index` of `master`, making it an exception."""
+    inst = occurrence(master, index)
+    draft = exception_draft(inst)
+    change(draft)
+    return exception_commit(inst, draft)
+
+
+def delete_occurrence(master: CalendarItem, inst: Instance) -> None:
+    """Delete one occurrence or exception: it joins DeletedOccurrences (at its original time)
+    and an exception's changes are dropped with it."""
+    assert inst.index is not None
+    master.modified_occurrences.pop(inst.index, None)
+    master.deleted_occurrences.add(local_date(master, inst.recurrence_id))
+    master.touch()
+
+
+def _current_start(master: CalendarItem, index: int) -> datetime | None:
+    """Where occurrence `index` is now; None when it is deleted or out of range."""
+    try:
+        return occurrence(master, index).start
+    except EWSError:
+        return None
+
+
+def _check_boundaries(master: CalendarItem, index: int, new_start: datetime) -> None:
+    """Exchange (like Outlook, "can't reschedule an occurrence if it skips over a later or
+    earlier occurrence") refuses to move an occurrence onto or past the day of the
+    occurrence before or after it: ErrorOccurrenceCrossingBoundary."""
+    day = local_date(master, new_start)
+    reach = len(master.deleted_occurrences) + 1  # deleted neighbours are skipped over
+    before = next(
+        (
+            start
+            for i in range(index - 1, max(0, index - 1 - reach), -1)
+            if (start := _current_start(master, i)) is not None
+        ),
+        None,
+    )
+    after = next(
+        (
+            start
+            for i in range(index + 1, index + 1 + reach)
+            if (start := _current_start(master, i)) is not None
+        ),
+        None,
+    )
+    if (before is not None and day <= local_date(master, before)) or (
+        after is not None and day >= local_date(master, after)
+    ):
+        raise EWSError(
+            "ErrorOccurrenceCrossingBoundary",
+            "An occurrence can't be moved onto or past the day of an adjacent occurrence.",
+        )
+
+
+def series_bounds(item: CalendarItem) -> tuple[Instance | None, Instance | None]:
+    """FirstOccurrence and LastOccurrence of a master: its first and last entries that are
+    not deleted (an exception at its new time). A series without an end has no last one."""
+    from . import recurrence
+
+    rec = item.recurrence
+    endless = rec.end_date is None and rec.number_of_occurrences is None
+    first = last = None
+    for occ in recurrence.expand(
+        item.start,
+        item.end,
+        ZoneInfo(item.tz),
+        rec,
+        item.start - timedelta(days=1),
+        item.start + _OCCURRENCE_HORIZON,
+        frozenset(item.deleted_occurrences),
+    ):
+        first = first or occ.index
+        last = occ.index
+        if endless:
+            break
+    if first is None or last is None:
+        return None, None
+    return occurrence(item, first), None if endless else occurrence(item, last)
 
 
 def local_date(item: CalendarItem, when: datetime) -> date:
@@ -146,6 +383,10 @@ _DEFAULT_FIELDS = {
     "calendar:Duration",
     "calendar:AppointmentState",
     "calendar:Recurrence",
+    "calendar:FirstOccurrence",
+    "calendar:LastOccurrence",
+    "calendar:ModifiedOccurrences",
+    "calendar:DeletedOccurrences",
     "calendar:StartTimeZone",
     "calendar:EndTimeZone",
 }
@@ -222,20 +463,22 @@ def _calendar_fields_xml(
     if wants("calendar:UID"):
         sub(elem, t("UID"), item.uid)
     if inst.index is not None and wants("calendar:RecurrenceId"):
-        sub(elem, t("RecurrenceId"), ews_datetime(inst.start))
+        sub(elem, t("RecurrenceId"), ews_datetime(inst.recurrence_id))
     if wants("calendar:Start"):
         sub(elem, t("Start"), ews_datetime(inst.start))
     if wants("calendar:End"):
         sub(elem, t("End"), ews_datetime(inst.end))
     if inst.index is not None and wants("calendar:OriginalStart"):
-        sub(elem, t("OriginalStart"), ews_datetime(inst.start))
+        sub(elem, t("OriginalStart"), ews_datetime(inst.recurrence_id))
     simple = (
         ("calendar:IsAllDayEvent", "IsAllDayEvent", xml_bool(item.is_all_day)),
         ("calendar:LegacyFreeBusyStatus", "LegacyFreeBusyStatus", item.status),
         ("calendar:Location", "Location", item.location),
         ("calendar:IsMeeting", "IsMeeting", xml_bool(item.is_meeting)),
         ("calendar:IsCancelled", "IsCancelled", "false"),
-        ("calendar:IsRecurring", "IsRecurring", xml_bool(item.recurrence is not None)),
+        # True on occurrences and exceptions, false on masters (and single items), as
+        # Exchange answers (exchangelib's test_recurring_item asserts both).
+        ("calendar:IsRecurring", "IsRecurring", xml_bool(inst.index is not None)),
         (
             "calendar:MeetingRequestWasSent",
             "MeetingRequestWasSent",
@@ -270,6 +513,8 @@ def _calendar_fields_xml(
         from . import recurrence
 
         elem.append(recurrence.recurrence_to_xml(item.recurrence))
+    if inst.index is None and item.recurrence is not None:
+        _series_xml(elem, item, wants)
     if inst.index is None and item.deleted_occurrences and wants("calendar:DeletedOccurrences"):
         deleted = sub(elem, t("DeletedOccurrences"))
         for day in sorted(item.deleted_occurrences):
@@ -283,6 +528,31 @@ def _calendar_fields_xml(
     ):
         if wants(uri):
             sub(elem, t(tag), Id=ms_id, Name=timezones.display_name(ms_id))
+
+
+def _series_xml(elem: etree._Element, item: CalendarItem, wants: Callable[[str], bool]) -> None:
+    """A master's FirstOccurrence, LastOccurrence and ModifiedOccurrences (OccurrenceInfoType:
+    ItemId, Start, End, OriginalStart), in the schema's order, before DeletedOccurrences."""
+
+    def info(tag: str, inst: Instance) -> etree._Element:
+        occ = make(t(tag))
+        sub(occ, t("ItemId"), Id=inst.id, ChangeKey=inst.item.change_key)
+        sub(occ, t("Start"), ews_datetime(inst.start))
+        sub(occ, t("End"), ews_datetime(inst.end))
+        sub(occ, t("OriginalStart"), ews_datetime(inst.recurrence_id))
+        return occ
+
+    if wants("calendar:FirstOccurrence") or wants("calendar:LastOccurrence"):
+        first, last = series_bounds(item)
+        if first is not None and wants("calendar:FirstOccurrence"):
+            elem.append(info("FirstOccurrence", first))
+        if last is not None and wants("calendar:LastOccurrence"):
+            elem.append(info("LastOccurrence", last))
+    if item.modified_occurrences and wants("calendar:ModifiedOccurrences"):
+        modified = sub(elem, t("ModifiedOccurrences"))
+        for index in sorted(item.modified_occurrences):
+            exc = item.modified_occurrences[index]
+            modified.append(info("Occurrence", exception_instance(item, exc)))
 
 
 def _extended_xml(parent: etree._Element, prop: ExtendedProp) -> None:
@@ -341,7 +611,9 @@ def _attendees(elem: etree._Element, kind: str) -> list[Attendee]:
     return out
 
 
-def apply_item_xml(item: CalendarItem, elem: etree._Element, context_tz: tzinfo) -> None:
+def apply_item_xml(
+    item: CalendarItem, elem: etree._Element, context_tz: tzinfo, *, snap: bool = True
+) -> None:
     """Copy the properties present in a request's t:CalendarItem onto `item`.
 
     Used by CreateItem and by UpdateItem's SetItemField (whose t:CalendarItem holds one
@@ -363,7 +635,10 @@ def apply_item_xml(item: CalendarItem, elem: etree._Element, context_tz: tzinfo)
             continue
         name, text = etree.QName(child).localname, child.text or ""
         if name == "Subject":
-            item.subject = text
+            # "The subject is limited to 255 characters" (Subject element reference); Exchange
+            # stores the first 255 and answers NoError (exchangelib's maintainer, in
+            # nylas/exchangelib#68). exchangelib itself refuses longer subjects before sending.
+            item.subject = text[:SUBJECT_MAX_LENGTH]
         elif name == "Body":
             item.body, item.body_type = text, child.get("BodyType", "Text")
         elif name == "Sensitivity":
@@ -402,10 +677,13 @@ def apply_item_xml(item: CalendarItem, elem: etree._Element, context_tz: tzinfo)
             from . import recurrence
 
             try:
-                item.recurrence = recurrence.parse_recurrence(child)
+                pattern = recurrence.parse_recurrence(child)
             except ValueError as exc:
                 raise EWSError("ErrorCalendarInvalidRecurrence", str(exc)) from exc
-    if item.is_all_day:
+            if pattern != item.recurrence:
+                _drop_exceptions(item)
+            item.recurrence = pattern
+    if snap and item.is_all_day:
         snap_all_day(item)
 
 
@@ -426,6 +704,14 @@ def snap_all_day(item: CalendarItem) -> None:
     item.end = datetime.combine(end_day, datetime.min.time(), zone).astimezone(UTC)
 
 
+def _drop_exceptions(item: CalendarItem) -> None:
+    """A new pattern (or none) loses the series' modified and deleted occurrences, as in
+    Outlook ("any exceptions associated with this recurring appointment will be lost"); the
+    same pattern sent again (exchangelib's full save) keeps them."""
+    item.modified_occurrences.clear()
+    item.deleted_occurrences.clear()
+
+
 # FieldURI -> how DeleteItemField clears it.
 def clear_field(item: CalendarItem, uri: str) -> None:
     defaults: dict[str, tuple[str, object]] = {
@@ -437,6 +723,8 @@ def clear_field(item: CalendarItem, uri: str) -> None:
         "calendar:LegacyFreeBusyStatus": ("status", "Busy"),
         "item:ReminderIsSet": ("reminder_is_set", False),
     }
+    if uri == "calendar:Recurrence":
+        _drop_exceptions(item)
     if uri in defaults:
         attr, value = defaults[uri]
         setattr(item, attr, value)

@@ -71,6 +71,41 @@ class Attendee:
     kind: str = "Required"  # Required / Optional / Resource
 
 
+# What an exception may change on its own; everything else it takes from its master, so a
+# later change to the master's subject still shows on an exception that only moved. Exchange
+# keeps exceptions as overridden properties on the master (MS-OXOCAL: PidLidAppointmentRecur's
+# ExceptionInfo, and an attachment per exception).
+EXCEPTION_FIELDS = (
+    "tz",
+    "subject",
+    "body",
+    "body_type",
+    "location",
+    "is_all_day",
+    "status",
+    "sensitivity",
+    "importance",
+    "categories",
+    "reminder_is_set",
+    "reminder_minutes",
+    "attendees",
+    "extended",
+)
+
+
+@dataclass
+class ModifiedOccurrence:
+    """One exception of a recurring series: its own times and the properties it overrides."""
+
+    index: int  # 1-based instance index in the series
+    original_start: datetime  # aware, UTC: where the pattern puts it (its RecurrenceId)
+    start: datetime  # aware, UTC
+    end: datetime  # aware, UTC
+    overrides: dict[str, Any] = field(default_factory=dict)
+    change_key: str = field(default_factory=new_change_key)
+    modified: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
 @dataclass
 class CalendarItem:
     id: str
@@ -93,6 +128,9 @@ class CalendarItem:
     attendees: list[Attendee] = field(default_factory=list)
     recurrence: Any = None  # recurrence.Recurrence, built by recurrence.parse_recurrence
     deleted_occurrences: set[date] = field(default_factory=set)
+    # Exceptions: occurrences changed on their own ("this week's stand-up at 11:00"), by their
+    # 1-based instance index (stable: deleting an occurrence doesn't renumber the others).
+    modified_occurrences: dict[int, ModifiedOccurrence] = field(default_factory=dict)
     extended: dict[ExtendedKey, ExtendedProp] = field(default_factory=dict)
     uid: str = field(default_factory=lambda: uuid.uuid4().hex.upper())
     change_key: str = field(default_factory=new_change_key)
@@ -115,7 +153,7 @@ class Folder:
     parent_id: str | None
     name: str
     folder_class: str | None = "IPF.Appointment"
-    distinguished: str | None = None  # "root", "msgfolderroot", "calendar"
+    distinguished: str | None = None  # "root", "msgfolderroot", "calendar", "deleteditems"
     # grantee -> level; grantee is a lower-case smtp address, DEFAULT or ANONYMOUS
     permissions: dict[str, Level] = field(default_factory=dict)
     change_key: str = field(default_factory=new_change_key)
@@ -124,6 +162,36 @@ class Folder:
     @property
     def is_calendar(self) -> bool:
         return self.folder_class == "IPF.Appointment"
+
+
+@dataclass(frozen=True)
+class WorkingPeriod:
+    """Outlook's work hours: these days (wire names, "Monday".."Sunday"), from `start` to
+    `end` minutes after midnight (1440 = midnight at the end), in the mailbox's time zone."""
+
+    days: tuple[str, ...]
+    start: int
+    end: int
+
+
+# What a mailbox nobody has configured answers: Exchange's (and Outlook's) default work week.
+DEFAULT_WORKING_HOURS = (
+    WorkingPeriod(("Monday", "Tuesday", "Wednesday", "Thursday", "Friday"), 8 * 60, 17 * 60),
+)
+
+
+@dataclass
+class DelegateEntry:
+    """One entry of a mailbox's delegate list (Outlook's Delegate Access, EWS AddDelegate).
+
+    Exchange keeps the list apart from folder permissions (in the mailbox's delegate
+    information object), so a delegate's calendar level is read from the calendar folder
+    itself: change the folder permission and GetDelegate reports the new level.
+    """
+
+    smtp: str  # lower case
+    receive_copies_of_meeting_messages: bool = False
+    view_private_items: bool = False
 
 
 @dataclass
@@ -136,6 +204,15 @@ class Mailbox:
     root_id: str = ""
     msgfolderroot_id: str = ""
     calendar_id: str = ""
+    delegates: list[DelegateEntry] = field(default_factory=list)
+    # Mailbox-level FullAccess (Add-MailboxPermission -AccessRights FullAccess): lower-case
+    # smtp addresses that may open every folder and read the delegate list.
+    full_access: set[str] = field(default_factory=set)
+    # The mailbox's time zone (IANA; Windows id on the wire) and Outlook's work hours in it,
+    # which GetUserAvailability returns as WorkingHours. Set them under `Store.lock`.
+    timezone: str = "UTC"
+    working_hours: tuple[WorkingPeriod, ...] = DEFAULT_WORKING_HOURS
+    deleteditems_id: str = ""
 
 
 @dataclass
@@ -158,6 +235,9 @@ class Store:
         self.mailboxes: dict[str, Mailbox] = {}
         self.folders: dict[str, Folder] = {}
         self.sent: list[SentMail] = []
+        # EWSFindCountLimit, the throttling budget of entries one FindItem may return (1000
+        # in Exchange's default policy); tests set it low to reach the limit cheaply.
+        self.find_count_limit = 1000
 
     def add_mailbox(
         self, smtp: str, display_name: str, password: str, logins: list[str] | None = None
@@ -168,13 +248,16 @@ class Store:
                 raise ValueError(f"mailbox {smtp} exists")
             mbx = Mailbox(smtp, display_name, password, list(logins or []))
             root = self._add_folder(mbx, None, "root", None, "root")
-            top = self._add_folder(
-                mbx, root.id, "Top of Information Store", "IPF.Note", "msgfolderroot"
-            )
+            # Exchange's msgfolderroot carries no FolderClass (Inbox and friends are IPF.Note).
+            top = self._add_folder(mbx, root.id, "Top of Information Store", None, "msgfolderroot")
             cal = self._add_folder(mbx, top.id, "Calendar", "IPF.Appointment", "calendar")
             # The organisation default Exchange ships with: everybody sees free/busy times.
             cal.permissions[DEFAULT] = Level.FREE_BUSY_TIME_ONLY
             mbx.root_id, mbx.msgfolderroot_id, mbx.calendar_id = root.id, top.id, cal.id
+            # Where DeleteItem MoveToDeletedItems (and Outlook's Delete key) puts items. A mail
+            # folder, not a calendar: its items are out of every calendar view and free/busy.
+            trash = self._add_folder(mbx, top.id, "Deleted Items", "IPF.Note", "deleteditems")
+            mbx.deleteditems_id = trash.id
             self.mailboxes[smtp] = mbx
             return mbx
 
@@ -221,6 +304,7 @@ class Store:
             "root": mbx.root_id,
             "msgfolderroot": mbx.msgfolderroot_id,
             "calendar": mbx.calendar_id,
+            "deleteditems": mbx.deleteditems_id,
         }.get(name)
         return self.folders.get(folder_id) if folder_id else None
 
@@ -237,6 +321,18 @@ class Store:
     def calendars(self, smtp: str) -> list[Folder]:
         mbx = self.mailbox(smtp)
         return [f for f in self.descendants(mbx.root_id) if f.is_calendar]
+
+    def move_to_deleted_items(self, folder: Folder, item: CalendarItem) -> CalendarItem:
+        """Move `item` out of `folder` into its mailbox's Deleted Items, as DeleteItem
+        MoveToDeletedItems and Outlook's Delete key do. Since Exchange 2010 an EWS ItemId names
+        the item in its folder, so the moved item gets a new Id (and ChangeKey) and the old Id
+        answers ErrorItemNotFound (MoveItem likewise answers with the new Id)."""
+        trash = self.folders[self.mailboxes[folder.mailbox].deleteditems_id]
+        del folder.items[item.id]
+        item.id, item.folder_id = new_id(b"I"), trash.id
+        item.touch()
+        trash.items[item.id] = item
+        return item
 
     def find_item(self, item_id: str) -> tuple[Folder, CalendarItem] | None:
         for folder in self.folders.values():

@@ -7,6 +7,7 @@ takes the request's body element and returns the ``m:<Op>Response`` element.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import tzinfo
@@ -39,7 +40,7 @@ Operation = Callable[[Context, etree._Element], etree._Element]
 
 def operations() -> dict[str, Operation]:
     """Operation name (the request element's local name) -> implementation."""
-    from . import ops_availability, ops_folders, ops_items, ops_misc
+    from . import ops_availability, ops_folders, ops_items, ops_misc, ops_sync
 
     return {
         "GetFolder": ops_folders.get_folder,
@@ -49,10 +50,12 @@ def operations() -> dict[str, Operation]:
         "CreateItem": ops_items.create_item,
         "UpdateItem": ops_items.update_item,
         "DeleteItem": ops_items.delete_item,
+        "SyncFolderItems": ops_sync.sync_folder_items,
         "GetServerTimeZones": ops_availability.get_server_time_zones,
         "GetUserAvailabilityRequest": ops_availability.get_user_availability,
         "ResolveNames": ops_misc.resolve_names,
         "ConvertId": ops_misc.convert_id,
+        "GetDelegate": ops_misc.get_delegate,
     }
 
 
@@ -70,6 +73,28 @@ def mailbox_address(elem: etree._Element | None) -> str | None:
     return address.strip().lower() if address else None
 
 
+def check_id(value: str | None) -> None:
+    """Refuse ids that can't be an Exchange id at all, before looking anything up.
+
+    Exchange ids are base64 of a binary structure: an empty Id is ErrorInvalidIdEmpty and
+    anything that doesn't decode to such a structure is ErrorInvalidIdMalformed (exchangelib's
+    own tests against Exchange: id "XXX" on GetFolder, "AAAA==" on DeleteItem). Only an id
+    that is well formed but names nothing is ErrorItemNotFound / ErrorFolderNotFound.
+    """
+    if not value:
+        raise EWSError("ErrorInvalidIdEmpty", "Id is empty.")
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except ValueError:
+        raw = b""
+    if len(raw) < _MIN_ID_BYTES:
+        raise EWSError("ErrorInvalidIdMalformed", "Id is malformed.")
+
+
+# The simulator's ids (model.new_id) decode to 20 bytes, Exchange's to well over 40.
+_MIN_ID_BYTES = 16
+
+
 def resolve_folder(ctx: Context, elem: etree._Element) -> Folder:
     """A t:FolderId or t:DistinguishedFolderId (optionally with t:Mailbox) -> Folder.
 
@@ -78,6 +103,7 @@ def resolve_folder(ctx: Context, elem: etree._Element) -> Folder:
     store = ctx.store
     tag = etree.QName(elem).localname
     if tag == "FolderId":
+        check_id(elem.get("Id"))
         folder = store.folders.get(elem.get("Id", ""))
         if folder is None:
             raise EWSError(
@@ -112,10 +138,18 @@ def folder_rights(ctx: Context, folder: Folder) -> Rights:
     delegates, while a free/busy-only user is refused with ErrorAccessDenied as on Exchange.
     """
     store = ctx.store
+    owner = store.mailboxes.get(folder.mailbox)
+    if owner is not None and ctx.caller in owner.full_access:
+        # FullAccess on the mailbox opens every folder whatever its own permissions say.
+        return RIGHTS[Level.OWNER]
     if folder.is_calendar:
         return rights_for(folder.permissions, folder.mailbox, ctx.caller)
     if folder.mailbox == ctx.caller:
         return RIGHTS[Level.OWNER]
+    if folder.distinguished == "deleteditems":
+        # Sharing a calendar or adding a delegate shares no mail folder: what the owner
+        # deleted stays private unless they grant access to Deleted Items themselves.
+        return RIGHTS[Level.NONE]
     sees_a_calendar = any(
         rights_for(cal.permissions, cal.mailbox, ctx.caller).is_folder_visible
         for cal in store.calendars(folder.mailbox)

@@ -8,6 +8,7 @@ from lxml import etree
 
 from . import timezones
 from .items import Instance, instances_in
+from .model import Mailbox
 from .operations import Context
 from .permissions import Rights, rights_for
 from .soap import (
@@ -161,7 +162,53 @@ def _free_busy(
         events = sub(view, t("CalendarEventArray"))
         for entry in entries:
             _event(events, entry, req_tz, detailed, rights)
+        # Every view read from the mailbox carries its owner's work hours, free/busy-only
+        # callers included (MS-OXWAVLS 4.2 shows them in a FreeBusy view; exchangelib's own
+        # tests expect them in its default DetailedMerged). MergedOnly is the public-folder
+        # form, which has no working hours.
+        _working_hours(view, mbx, start)
     return fb
+
+
+def _working_hours(view: etree._Element, mbx: Mailbox, start: datetime) -> None:
+    """WorkingHours: the mailbox's zone as a SerializableTimeZone (the rule of the window's
+    year) and its WorkingPeriods, minutes after midnight in that zone."""
+    hours = sub(view, t("WorkingHours"))
+    ms_id = timezones.ms_id_from_tz(mbx.timezone)
+    groups = timezones.rule_groups(ms_id)
+    rule = next((g.rule for g in reversed(groups) if g.first_year <= start.year), groups[0].rule)
+    zone = sub(hours, t("TimeZone"))
+    sub(zone, t("Bias"), str(-_minutes(rule.std_offset)))
+    has_dst = rule.dst_offset is not None and rule.dst_start and rule.dst_end
+    # Windows writes the standard rule as the change back to standard time (given in daylight
+    # wall time), the daylight one as the change to DST (in standard wall time), each with its
+    # bias relative to the zone's; Month 0 means "no transition".
+    _zone_time(zone, "StandardTime", 0, rule.dst_end if has_dst else None)
+    daylight_bias = -_minutes(rule.dst_offset - rule.std_offset) if has_dst else 0
+    _zone_time(zone, "DaylightTime", daylight_bias, rule.dst_start if has_dst else None)
+    periods = sub(hours, t("WorkingPeriodArray"))
+    for period in mbx.working_hours:
+        node = sub(periods, t("WorkingPeriod"))
+        sub(node, t("DayOfWeek"), " ".join(period.days))
+        sub(node, t("StartTimeInMinutes"), str(period.start))
+        sub(node, t("EndTimeInMinutes"), str(period.end))
+
+
+def _zone_time(parent: etree._Element, tag: str, bias: int, rule: timezones.DayRule | None) -> None:
+    node = sub(parent, t(tag))
+    sub(node, t("Bias"), str(bias))
+    clock = rule.time if rule else timedelta(0)
+    seconds = int(clock.total_seconds())
+    sub(node, t("Time"), f"{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}")
+    # 5 is "the last one in the month" (the form requests accept, and exchangelib reads).
+    occurrence = 0 if rule is None else rule.occurrence
+    sub(node, t("DayOrder"), str(5 if occurrence == timezones.LAST else occurrence))
+    sub(node, t("Month"), str(rule.month if rule else 0))
+    sub(node, t("DayOfWeek"), timezones.WEEKDAY_NAMES[rule.weekday] if rule else "Sunday")
+
+
+def _minutes(delta: timedelta) -> int:
+    return int(delta.total_seconds()) // 60
 
 
 def _view_type(fb: etree._Element, view_type: str) -> etree._Element:
@@ -181,15 +228,22 @@ def _event(
     sub(event, t("BusyType"), item.status)
     if not detailed:
         return
+    # A private item still blocks its time with its BusyType, but its details are left out
+    # (CalendarEventDetails reference: "if IsPrivate is true, the other elements are not
+    # returned"; the schema still requires the flags) unless the caller may see private
+    # items (the owner, a delegate allowed to).
     private = item.sensitivity == "Private"
+    hidden = private and not rights.view_private_items
     details = sub(event, t("CalendarEventDetails"))
-    if rights.read_items == "FullDetails":
+    if rights.read_items == "FullDetails" and not hidden:
         sub(details, t("ID"), entry.id)
-    if rights.view_private_items or not private:
+    if not hidden:
         sub(details, t("Subject"), item.subject)
         sub(details, t("Location"), item.location)
     sub(details, t("IsMeeting"), xml_bool(item.is_meeting))
-    sub(details, t("IsRecurring"), xml_bool(item.recurrence is not None))
-    sub(details, t("IsException"), "false")
+    # IsRecurring: "an instance of a recurring calendar item" (occurrences and exceptions;
+    # free/busy never lists masters); IsException: an occurrence changed on its own.
+    sub(details, t("IsRecurring"), xml_bool(entry.index is not None))
+    sub(details, t("IsException"), xml_bool(entry.is_exception))
     sub(details, t("IsReminderSet"), xml_bool(item.reminder_is_set))
     sub(details, t("IsPrivate"), xml_bool(private))

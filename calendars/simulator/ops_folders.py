@@ -14,6 +14,7 @@ from lxml import etree
 from .model import Folder
 from .operations import Context, folder_rights, require_visible, resolve_folder
 from .permissions import ANONYMOUS, DEFAULT, RIGHTS, Level, effective_rights
+from .restrictions import FOLDER_FIELDS, check, folder_matches
 from .soap import EWSError, children, error_message, m, make, response_message, sub, t, xml_bool
 
 
@@ -37,6 +38,12 @@ def find_folder(ctx: Context, request: etree._Element) -> etree._Element:
     view = request.find(m("IndexedPageFolderView"))
     offset = int(view.get("Offset", "0")) if view is not None else 0
     max_entries = int(view.get("MaxEntriesReturned", "0") or 0) if view is not None else 0
+    restriction = request.find(m("Restriction"))
+    expr = (
+        next((c for c in restriction if isinstance(c.tag, str)), None)
+        if restriction is not None
+        else None
+    )
     response = make(m("FindFolderResponse"))
     messages = sub(response, m("ResponseMessages"))
     for ref in children(request, m("ParentFolderIds")):
@@ -44,9 +51,13 @@ def find_folder(ctx: Context, request: etree._Element) -> etree._Element:
             parent = resolve_folder(ctx, ref)
             require_visible(ctx, parent)
             store = ctx.store
+            if expr is not None:
+                check(expr, FOLDER_FIELDS)  # refused whether or not anything would match
             found = store.descendants(parent.id) if deep else store.children(parent.id)
             # Like Exchange, folders the caller cannot see are simply not listed.
             visible = [f for f in found if folder_rights(ctx, f).is_folder_visible]
+            if expr is not None:
+                visible = [f for f in visible if folder_matches(f, store, expr)]
             page = visible[offset : offset + max_entries] if max_entries else visible[offset:]
             msg = response_message("FindFolder")
             last = offset + len(page) >= len(visible)

@@ -54,6 +54,13 @@ class Rights:
     edit_items: str = "None"  # None / Owned / All
     delete_items: str = "None"
     read_items: str = "None"  # None / TimeOnly / TimeAndSubjectAndLocation / FullDetails
+    # What Exchange Server does with it: only the availability service (free/busy details)
+    # hides a private item's subject and location from callers without it. FindItem and
+    # GetItem return private items in full to anyone who may read the folder (Reviewer and
+    # up): the Private flag is for clients (Outlook, OWA) to honour, as Microsoft's "Make an
+    # appointment private" note warns. (Microsoft Graph on Exchange Online instead answers
+    # "not found" for private events to callers without FullAccess or delegate private
+    # access; this simulator models Exchange Server 2016/2019.)
     view_private_items: bool = False
 
 

@@ -47,3 +47,21 @@ def validate_envelope(schema: etree.XMLSchema, envelope: etree._Element) -> list
                     f"{etree.QName(child).localname}: {e.message} (line {e.line})" for e in log
                 )
     return errors
+
+
+def request_violation(
+    schema: etree.XMLSchema, parts: list[etree._Element]
+) -> tuple[int, str] | None:
+    """The first schema violation in a request's EWS parts (header children and the
+    operation element) as (line, message), or None. Validated in place, so lines are the
+    request's own."""
+    for part in parts:
+        if etree.QName(part).namespace not in (M_NS, T_NS):
+            continue
+        with _lock:
+            ok = schema.validate(part)
+            log = schema.error_log
+        if not ok:
+            first = log[0]
+            return first.line, first.message
+    return None

@@ -10,7 +10,10 @@ Format::
         name: Alice Liddell
         password: secret
         logins: ["CONTOSO\\\\alice", alice@corp.contoso.example]
-        timezone: Europe/London           # default zone for this mailbox's events
+        timezone: Europe/London           # the mailbox's zone, and its events' default
+        working_hours:                    # Outlook's work hours, in the mailbox's zone
+          {days: [Monday, Tuesday, Wednesday, Thursday, Friday], start: "08:00", end: "17:00"}
+                                          # (that is the default; a list gives several periods)
         calendars: [Team rota]            # sub-calendars of the primary calendar
         permissions:                      # on the primary calendar unless `calendar` is given
           - {grantee: booking-sync@contoso.example, level: Delegate}
@@ -37,6 +40,7 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
+from .model import WorkingPeriod
 from .recurrence import WEEKDAY_NAMES, Recurrence
 
 if TYPE_CHECKING:
@@ -74,6 +78,32 @@ def recurrence_from_spec(spec: dict[str, Any], start_date: date) -> Recurrence:
         weekdays=weekdays if pattern == "weekly" else frozenset(),
         first_day_of_week=_weekday(spec.get("first_day_of_week", "Sunday")),
     )
+
+
+def working_hours_from_spec(
+    spec: dict[str, Any] | list[dict[str, Any]],
+) -> tuple[WorkingPeriod, ...]:
+    """WorkingPeriods from {days: [...], start: "HH:MM", end: "HH:MM"} (or a list of them);
+    end "24:00" or "00:00" is midnight at the end of the day."""
+    periods = []
+    for period in [spec] if isinstance(spec, dict) else spec:
+        unknown = set(period) - {"days", "start", "end"}
+        if unknown:
+            raise ValueError(f"unknown working_hours keys: {', '.join(sorted(unknown))}")
+        days = tuple(WEEKDAY_NAMES[_weekday(d)] for d in period.get("days", []))
+        start, end = (
+            _minutes(str(period.get(k, d))) for k, d in (("start", "08:00"), ("end", "17:00"))
+        )
+        end = end or 24 * 60
+        if not days or not 0 <= start < end <= 24 * 60:
+            raise ValueError(f"working_hours need days and start before end: {period!r}")
+        periods.append(WorkingPeriod(days, start, end))
+    return tuple(periods)
+
+
+def _minutes(text: str) -> int:
+    hours, _, minutes = text.partition(":")
+    return int(hours) * 60 + int(minutes or 0)
 
 
 def _event_day(spec: dict[str, Any], monday: date) -> date:
@@ -135,9 +165,13 @@ def load_seed(
     monday = today - timedelta(days=today.weekday())
     mailboxes = seed.get("mailboxes", [])
     for spec in mailboxes:
-        sim.add_mailbox(
+        mbx = sim.add_mailbox(
             spec["email"], spec.get("name", spec["email"]), spec["password"], spec.get("logins", [])
         )
+        with sim.store.lock:
+            mbx.timezone = spec.get("timezone", "UTC")
+            if "working_hours" in spec:
+                mbx.working_hours = working_hours_from_spec(spec["working_hours"])
         for name in spec.get("calendars", []):
             sim.add_calendar(spec["email"], name)
     # Permissions and events after all mailboxes exist, so grants may name any of them.

@@ -17,7 +17,7 @@ import ssl
 import threading
 import time
 import traceback
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -34,6 +34,7 @@ from .soap import (
     M_NS,
     SERVER_BUILDS,
     SOAP_NS,
+    T_NS,
     EWSError,
     envelope,
     fault,
@@ -80,6 +81,7 @@ class _Faults:
     http_status: int = 503
     http_count: int = 0
     drop_count: int = 0
+    before: dict[str, list[Callable[[], None]]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -156,6 +158,7 @@ class Simulator:
         identity_provider: Any = None,
         validate_schema_dir: str | Path | None = None,
         ssl_context: ssl.SSLContext | None = None,
+        find_count_limit: int = 1000,
     ) -> None:
         if exchange_version not in SERVER_BUILDS:
             raise ValueError(f"exchange_version must be one of {sorted(SERVER_BUILDS)}")
@@ -167,6 +170,7 @@ class Simulator:
         self.auth_methods = tuple(auth_methods)
         self.ssl_context = ssl_context
         self.store = Store()
+        self.store.find_count_limit = find_count_limit
         self.schema_errors: list[str] = []
         self.internal_errors: list[str] = []  # tracebacks of simulator bugs (tests assert none)
         self._schema = None
@@ -242,6 +246,17 @@ class Simulator:
             (self._connections.add if add else self._connections.discard)(conn)
 
     @property
+    def find_count_limit(self) -> int:
+        """EWSFindCountLimit: how many entries one FindItem may return (Exchange's default
+        throttling policy: 1000). A CalendarView over more fails with
+        ErrorExceededFindCountLimit; an IndexedPageItemView page is cut to it."""
+        return self.store.find_count_limit
+
+    @find_count_limit.setter
+    def find_count_limit(self, value: int) -> None:
+        self.store.find_count_limit = value
+
+    @property
     def port(self) -> int:
         return self._port
 
@@ -295,10 +310,60 @@ class Simulator:
             folder.permissions[grantee.lower()] = Level.parse(level)
             folder.change_key = new_change_key()
 
-    def add_delegate(self, owner: str, delegate: str, calendar: str | None = None) -> None:
-        """What Outlook's delegate dialog does: Editor on the calendar plus the delegate flag
-        (which also shows private items)."""
-        self.set_permission(owner, delegate, "Delegate", calendar)
+    def add_delegate(
+        self,
+        owner: str,
+        delegate: str,
+        calendar: str | None = None,
+        *,
+        level: str = "Editor",
+        view_private_items: bool = True,
+        receive_copies: bool = False,
+    ) -> None:
+        """What Outlook's Delegate Access dialog (or EWS AddDelegate) does: put `delegate` on
+        the mailbox's delegate list and grant `level` (Editor, Reviewer, Author or None) on
+        the primary calendar. An Editor delegate that sees private items holds the "Delegate"
+        level here (Editor on the wire). With `calendar`, only that calendar folder is
+        granted Delegate, as Outlook does for a sub-calendar shared to an existing delegate.
+        """
+        from .model import DelegateEntry
+        from .permissions import Level
+
+        if calendar is not None:
+            self.set_permission(owner, delegate, "Delegate", calendar)
+            return
+        wanted = Level.parse(level)
+        if wanted not in (Level.NONE, Level.REVIEWER, Level.AUTHOR, Level.EDITOR):
+            raise ValueError("a delegate's calendar level is None, Reviewer, Author or Editor")
+        grantee = delegate.lower()
+        with self.store.lock:
+            mbx = self.store.mailbox(owner)
+            mbx.delegates = [d for d in mbx.delegates if d.smtp != grantee]
+            mbx.delegates.append(
+                DelegateEntry(grantee, receive_copies, view_private_items=view_private_items)
+            )
+            folder_level = (
+                Level.DELEGATE if wanted is Level.EDITOR and view_private_items else wanted
+            )
+            self.set_permission(owner, grantee, folder_level.value)
+
+    def remove_delegate(self, owner: str, delegate: str) -> None:
+        """EWS RemoveDelegate: off the delegate list, and its calendar permission goes too."""
+        grantee = delegate.lower()
+        with self.store.lock:
+            mbx = self.store.mailbox(owner)
+            mbx.delegates = [d for d in mbx.delegates if d.smtp != grantee]
+            self.remove_permission(owner, grantee)
+
+    def grant_full_access(self, owner: str, grantee: str) -> None:
+        """Add-MailboxPermission -AccessRights FullAccess: `grantee` opens every folder of
+        `owner`'s mailbox, and may read its delegate list (GetDelegate)."""
+        with self.store.lock:
+            self.store.mailbox(owner).full_access.add(grantee.lower())
+
+    def revoke_full_access(self, owner: str, grantee: str) -> None:
+        with self.store.lock:
+            self.store.mailbox(owner).full_access.discard(grantee.lower())
 
     def remove_permission(self, owner: str, grantee: str, calendar: str | None = None) -> None:
         with self.store.lock:
@@ -404,11 +469,66 @@ class Simulator:
             item.start, item.end = start.astimezone(UTC), end.astimezone(UTC)
             item.touch()
 
-    def delete_event(self, owner: str, item_id: str) -> None:
-        """What the owner does by deleting the event in Outlook."""
+    def delete_event(self, owner: str, item_id: str, *, hard: bool = False) -> str | None:
+        """What the owner does by deleting the event in Outlook: Delete moves it to Deleted
+        Items, under a new id (returned); Shift+Delete (`hard`) removes it for good."""
         with self.store.lock:
-            folder, _ = self._find_item(owner, item_id)
-            del folder.items[item_id]
+            folder, item = self._find_item(owner, item_id)
+            if hard:
+                del folder.items[item_id]
+                return None
+            return self.store.move_to_deleted_items(folder, item).id
+
+    def deleted_items(self, owner: str) -> list[Any]:
+        """What is in the owner's Deleted Items (model.CalendarItem), by start."""
+        with self.store.lock:
+            trash = self.store.distinguished(owner, "deleteditems")
+            assert trash is not None
+            return sorted(trash.items.values(), key=lambda i: (i.start, i.subject))
+
+    def modify_occurrence(
+        self,
+        owner: str,
+        item_id: str,
+        index: int,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        **fields: Any,
+    ) -> str:
+        """What the owner does by changing one occurrence of a series in Outlook ("this
+        week's stand-up at 11:00"): occurrence `index` (1-based) becomes an exception with the
+        new times (a new start alone keeps its length) and CalendarItem fields (subject,
+        status, sensitivity, location...). The same checks as UpdateItem apply; returns the
+        exception's (occurrence) id."""
+        from .items import modify_occurrence
+        from .model import EXCEPTION_FIELDS
+
+        unknown = set(fields) - set(EXCEPTION_FIELDS)
+        if unknown:
+            raise ValueError(f"an exception can't change {', '.join(sorted(unknown))}")
+
+        def change(draft: Any) -> None:
+            length = draft.end - draft.start
+            if start is not None:  # moved without a new end: it keeps its length
+                draft.start = start.astimezone(UTC)
+                draft.end = draft.start + length
+            if end is not None:
+                draft.end = end.astimezone(UTC)
+            for name, value in fields.items():
+                setattr(draft, name, value)
+
+        with self.store.lock:
+            _, item = self._find_item(owner, item_id)
+            return modify_occurrence(item, index, change).id
+
+    def delete_occurrence(self, owner: str, item_id: str, index: int) -> None:
+        """What the owner does by deleting one occurrence (or exception) of a series."""
+        from .items import delete_occurrence, occurrence
+
+        with self.store.lock:
+            _, item = self._find_item(owner, item_id)
+            delete_occurrence(item, occurrence(item, index))
 
     @property
     def sent(self) -> list[SentMail]:
@@ -457,6 +577,20 @@ class Simulator:
         """Close the socket without answering the next `count` requests."""
         with self._faults_lock:
             self._faults.drop_count = count
+
+    def before(self, operation: str, action: Callable[[], None]) -> None:
+        """Run `action` once, just before the next `operation` request is handled: what
+        someone else does in between two of the client's requests (the owner saving the
+        event in Outlook between the app's GetItem and its UpdateItem)."""
+        with self._faults_lock:
+            self._faults.before.setdefault(operation, []).append(action)
+
+    def _run_before(self, operation: str) -> None:
+        with self._faults_lock:
+            waiting = self._faults.before.get(operation)
+            action = waiting.pop(0) if waiting else None
+        if action is not None:
+            action()
 
     def clear_faults(self) -> None:
         with self._faults_lock:
@@ -609,11 +743,7 @@ class Simulator:
             root = etree.fromstring(body, _PARSER)
         except etree.XMLSyntaxError as exc:
             line, column = exc.position
-            return self._fault(
-                "ErrorSchemaValidation",
-                f"The request failed schema validation: {exc.msg}",
-                {"LineNumber": str(line), "LinePosition": str(column), "Violation": exc.msg},
-            )
+            return self._schema_fault(line, exc.msg, column)
         header = root.find(f"{{{SOAP_NS}}}Header")
         body_elem = root.find(f"{{{SOAP_NS}}}Body")
         request = (
@@ -625,6 +755,13 @@ class Simulator:
             return self._fault(
                 "ErrorSchemaValidation", "The request failed schema validation: no SOAP Body."
             )
+        if etree.QName(request).namespace != M_NS:
+            # What Exchange answers for a body element that is no EWS operation at all
+            # (exchangelib's test_get_elements; exchangelib then tries every other version).
+            return self._fault("ErrorInvalidRequest", "The request is invalid.")
+        violation = self._request_violation(header, request)
+        if violation is not None:
+            return self._schema_fault(*violation)
         back_off = self._take_throttle()
         if back_off is not None:
             return self._fault(
@@ -639,6 +776,7 @@ class Simulator:
                 "ErrorInvalidOperation",
                 f"The operation {name} is not supported by this server.",
             )
+        self._run_before(name)
         try:
             ctx = self._context(identity, header, anchor)
             with self.store.lock:
@@ -703,6 +841,41 @@ class Simulator:
         # Exchange sends SOAP faults with HTTP 500; exchangelib parses XML 500s.
         return serialize(fault(code, message, values)), 500, code, None
 
+    def _schema_fault(
+        self, line: int, violation: str, column: int = 0
+    ) -> tuple[bytes, int, str, str | None]:
+        """ErrorSchemaValidation as Exchange sends it, where it stops at a request that
+        isn't well formed or doesn't match its schema (unknown or misplaced elements)."""
+        details = {"LineNumber": str(line), "LinePosition": str(column), "Violation": violation}
+        message = f"The request failed schema validation: {violation}"
+        body = serialize(fault("ErrorSchemaValidation", message, details=details))
+        return body, 500, "ErrorSchemaValidation", None
+
+    def _request_violation(
+        self, header: etree._Element | None, request: etree._Element
+    ) -> tuple[int, str] | None:
+        """(line, message) of the first thing in a request Exchange's schema refuses.
+
+        With the schema directory configured the whole request (header parts and operation)
+        is validated against messages.xsd; without it, at least the operation's own child
+        elements are checked against the names the schema allows there."""
+        if self._schema is not None:
+            from .schema import request_violation
+
+            parts = [c for c in header if isinstance(c.tag, str)] if header is not None else []
+            return request_violation(self._schema, [*parts, request])
+        allowed = _REQUEST_CHILDREN.get(etree.QName(request).localname)
+        if allowed is None:
+            return None
+        for child in request:
+            if isinstance(child.tag, str) and child.tag not in allowed:
+                op, name = etree.QName(request), etree.QName(child)
+                return child.sourceline or 0, (
+                    f"The element '{op.localname}' in namespace '{op.namespace}' has invalid "
+                    f"child element '{name.localname}' in namespace '{name.namespace}'."
+                )
+        return None
+
     def _validate(self, env: etree._Element) -> None:
         if self._schema is None:
             return
@@ -712,6 +885,58 @@ class Simulator:
         if errors:
             with self._log_lock:
                 self.schema_errors.extend(errors)
+
+
+def _names(*names: str) -> frozenset[str]:
+    """Clark names from "m:Name" / "t:Name"."""
+    spaces = {"m": M_NS, "t": T_NS}
+    return frozenset(f"{{{spaces[n[0]]}}}{n[2:]}" for n in names)
+
+
+# The child elements messages.xsd allows in each operation the simulator answers, so an
+# unknown element is refused even when the schema isn't at hand (the demo).
+_REQUEST_CHILDREN: dict[str, frozenset[str]] = {
+    "GetFolder": _names("m:FolderShape", "m:FolderIds"),
+    "FindFolder": _names(
+        "m:FolderShape",
+        "m:IndexedPageFolderView",
+        "m:FractionalPageFolderView",
+        "m:Restriction",
+        "m:ParentFolderIds",
+    ),
+    "FindItem": _names(
+        "m:ItemShape",
+        "m:IndexedPageItemView",
+        "m:FractionalPageItemView",
+        "m:SeekToConditionPageItemView",
+        "m:CalendarView",
+        "m:ContactsView",
+        "m:GroupBy",
+        "m:DistinguishedGroupBy",
+        "m:Restriction",
+        "m:SortOrder",
+        "m:ParentFolderIds",
+        "m:QueryString",
+    ),
+    "GetItem": _names("m:ItemShape", "m:ItemIds"),
+    "CreateItem": _names("m:SavedItemFolderId", "m:Items"),
+    "UpdateItem": _names("m:SavedItemFolderId", "m:ItemChanges"),
+    "DeleteItem": _names("m:ItemIds"),
+    "SyncFolderItems": _names(
+        "m:ItemShape",
+        "m:SyncFolderId",
+        "m:SyncState",
+        "m:Ignore",
+        "m:MaxChangesReturned",
+        "m:SyncScope",
+    ),
+    "GetServerTimeZones": _names("m:Ids"),
+    "GetUserAvailabilityRequest": _names(
+        "t:TimeZone", "m:MailboxDataArray", "t:FreeBusyViewOptions", "t:SuggestionsViewOptions"
+    ),
+    "ResolveNames": _names("m:ParentFolderIds", "m:UnresolvedEntry"),
+    "ConvertId": _names("m:SourceIds"),
+}
 
 
 def _outcome(response: etree._Element) -> str:

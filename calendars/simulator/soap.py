@@ -144,9 +144,19 @@ def envelope(body_child: etree._Element, version: str) -> etree._Element:
     return env
 
 
-def fault(code: str, message: str, values: dict[str, str] | None = None) -> etree._Element:
+def fault(
+    code: str,
+    message: str,
+    values: dict[str, str] | None = None,
+    *,
+    details: dict[str, str] | None = None,
+) -> etree._Element:
     """A SOAP 1.1 fault shaped like Exchange's (faultcode in the types namespace, details in
-    the errors namespace, MessageXml in the types namespace), without a header as Exchange does."""
+    the errors namespace, MessageXml in the types namespace), without a header as Exchange does.
+
+    `values` go into MessageXml as t:Value Name=... (BackOffMilliseconds); `details` as
+    elements of their own, which is how ErrorSchemaValidation carries t:LineNumber,
+    t:LinePosition and t:Violation (and where exchangelib reads them)."""
     env = etree.Element(f"{{{SOAP_NS}}}Envelope", nsmap={"s": SOAP_NS})
     body = etree.SubElement(env, f"{{{SOAP_NS}}}Body")
     flt = etree.SubElement(body, f"{{{SOAP_NS}}}Fault")
@@ -158,10 +168,12 @@ def fault(code: str, message: str, values: dict[str, str] | None = None) -> etre
     detail = etree.SubElement(flt, "detail")
     etree.SubElement(detail, f"{{{E_NS}}}ResponseCode", nsmap={"e": E_NS}).text = code
     etree.SubElement(detail, f"{{{E_NS}}}Message", nsmap={"e": E_NS}).text = message
-    if values:
+    if values or details:
         xml = etree.SubElement(detail, t("MessageXml"), nsmap={"t": T_NS})
-        for name, value in values.items():
+        for name, value in (values or {}).items():
             etree.SubElement(xml, t("Value"), Name=name).text = value
+        for name, value in (details or {}).items():
+            etree.SubElement(xml, t(name)).text = value
     return env
 
 
