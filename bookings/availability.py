@@ -45,6 +45,9 @@ class Rules:
     window_days: int = 60
     max_per_day: int | None = None
     max_per_week: int | None = None
+    # The zone `weekly` is wall-clock in when not the page's: the owner's Outlook working
+    # hours are in the owner's zone on each of the owner's dates (overrides stay page-local).
+    hours_zone: str | None = None
 
 
 @dataclass(frozen=True)
@@ -99,37 +102,67 @@ def free_slots(
     first_day = max(start.astimezone(zone).date() - timedelta(days=1), today)
     final_day = min((end.astimezone(zone)).date(), last_day)
 
+    def full(day: date) -> bool:
+        return (rules.max_per_day is not None and per_day[day] >= rules.max_per_day) or (
+            rules.max_per_week is not None and per_week[_monday(day)] >= rules.max_per_week
+        )
+
+    def candidates(lo: datetime, hi: datetime) -> Iterable[datetime]:
+        slot = lo
+        if slot < earliest:
+            # Jump to the first aligned start not before `earliest` instead of walking there.
+            slot += -((lo - earliest) // rules.interval) * rules.interval
+        while slot + rules.duration <= hi and slot < end:
+            if _is_free(
+                slot - rules.buffer_before,
+                slot + rules.duration + rules.buffer_after,
+                blocked,
+                blocked_starts,
+            ):
+                yield slot
+            slot += rules.interval
+
+    # A set: overlapping ranges (weekly rows are not checked against each other) must not
+    # offer the same slot twice.
     slots: set[Interval] = set()
+    foreign = rules.hours_zone is not None and rules.hours_zone != rules.zone
     day = first_day
     while day <= final_day:
-        if (rules.max_per_day is not None and per_day[day] >= rules.max_per_day) or (
-            rules.max_per_week is not None and per_week[_monday(day)] >= rules.max_per_week
-        ):
+        if full(day):
             day += timedelta(days=1)
             continue
         ranges = rules.overrides.get(day)
         if ranges is None:
-            ranges = rules.weekly.get(day.weekday(), ())
-        for range_start, range_end in ranges:
-            lo = _instant(day, range_start, zone)
-            hi = _instant(day + timedelta(days=1) if range_end == time(0) else day, range_end, zone)
-            slot = lo
-            if slot < earliest:
-                # Jump to the first aligned start not before `earliest` instead of walking there.
-                slot += -((lo - earliest) // rules.interval) * rules.interval
-            while slot + rules.duration <= hi and slot < end:
-                if _is_free(
-                    slot - rules.buffer_before,
-                    slot + rules.duration + rules.buffer_after,
-                    blocked,
-                    blocked_starts,
-                ):
-                    # A set: overlapping ranges (weekly rows are not checked against each
-                    # other) must not offer the same slot twice.
-                    slots.add((slot, slot + rules.duration))
-                slot += rules.interval
+            ranges = () if foreign else rules.weekly.get(day.weekday(), ())
+        for lo, hi in _instants(day, ranges, zone):
+            slots.update((slot, slot + rules.duration) for slot in candidates(lo, hi))
         day += timedelta(days=1)
+    if foreign:
+        # Weekly hours in another zone: each of its dates that can reach the page's days (zones
+        # differ by at most a day) gives ranges; a slot belongs to the page-local date it
+        # starts on, where an override replaces the weekly hours and the limits count.
+        hours_zone = ZoneInfo(rules.hours_zone)  # type: ignore[arg-type]
+        there = first_day - timedelta(days=1)
+        while there <= final_day + timedelta(days=1):
+            weekly = rules.weekly.get(there.weekday(), ())
+            for lo, hi in _instants(there, weekly, hours_zone):
+                for slot in candidates(lo, hi):
+                    here = slot.astimezone(zone).date()
+                    if first_day <= here <= final_day and not (
+                        here in rules.overrides or full(here)
+                    ):
+                        slots.add((slot, slot + rules.duration))
+            there += timedelta(days=1)
     return sorted(slots)
+
+
+def _instants(day: date, ranges: Iterable[tuple[time, time]], zone: ZoneInfo) -> Iterable[Interval]:
+    """Wall-clock ranges of `day` in `zone` as UTC instants; an end of 00:00 is midnight at the
+    end of the day."""
+    for range_start, range_end in ranges:
+        lo = _instant(day, range_start, zone)
+        hi = _instant(day + timedelta(days=1) if range_end == time(0) else day, range_end, zone)
+        yield lo, hi
 
 
 def _instant(day: date, wall: time, zone: ZoneInfo) -> datetime:

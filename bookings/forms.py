@@ -64,6 +64,7 @@ class BookingPageForm(forms.ModelForm):
             "max_per_day",
             "max_per_week",
             "timezone",
+            "use_owner_working_hours",
             "blocking_statuses",
             "ask_phone",
             "ask_notes",
@@ -84,6 +85,7 @@ class BookingPageForm(forms.ModelForm):
             "timezone": "Time zone",
             "subject_template": "Event subject",
             "send_exchange_invitation": "Send Exchange's meeting invitation",
+            "use_owner_working_hours": "Use the owner's Outlook working hours",
         }
         help_texts = {
             "slug": "The page's link: lowercase letters, digits and hyphens.",

@@ -149,6 +149,23 @@ class BookingPage(models.Model):
         help_text="Also send Exchange's meeting invitation to the customer (they already get "
         "the app's confirmation email with an .ics file).",
     )
+    use_owner_working_hours = models.BooleanField(
+        "use the owner's Outlook working hours",
+        default=False,
+        help_text="Take the weekly hours from the work hours the main booking calendar's owner "
+        "set in Outlook (read from Exchange every few hours) instead of the hours below. "
+        "Date overrides still apply.",
+    )
+    # The copy of those hours last read from Exchange (bookings/owner_hours.py): kept when
+    # Exchange can't be reached, so the page goes on offering the hours it knew.
+    # [{"weekdays": [0, 1, 2, 3, 4], "start": "09:00", "end": "17:00"}], wall-clock in
+    # owner_hours_zone (IANA) on each date; "end" "00:00" is midnight at the end of the day.
+    owner_hours = models.JSONField(default=list, blank=True, editable=False)
+    owner_hours_zone = models.CharField(max_length=64, blank=True, editable=False)
+    owner_hours_zone_note = models.CharField(max_length=300, blank=True, editable=False)
+    owner_hours_email = models.EmailField(blank=True, editable=False)  # whose hours they are
+    owner_hours_read_at = models.DateTimeField(null=True, blank=True, editable=False)
+    owner_hours_error = models.CharField(max_length=500, blank=True, editable=False)
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
     # Moves on every change to the page's weekly hours, date overrides or calendar roles
@@ -229,7 +246,19 @@ class BookingPage(models.Model):
             problem = pc.problem()
             if problem:
                 problems.append(problem)
-        if not self.weekly_hours.exists() and not self.overrides.exclude(hours=[]).exists():
+        if self.use_owner_working_hours:
+            if self.owner_hours_read_at is None:
+                problem = (
+                    "The owner's Outlook working hours haven't been read from Exchange yet: "
+                    "until they are, the page offers no slots."
+                )
+                problems.append(f"{problem} {self.owner_hours_error}".strip())
+            elif not self.owner_hours:
+                problems.append(
+                    "Exchange has no working hours for the main booking calendar's owner: set "
+                    "them in Outlook (Options, Calendar, Work time) or use the page's own hours."
+                )
+        elif not self.weekly_hours.exists() and not self.overrides.exclude(hours=[]).exists():
             problems.append("Set weekly hours: without them there are no slots.")
         return problems
 

@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from django.utils import timezone
 
+from bookings import owner_hours
 from bookings.availability import Booked, Interval, Rules, free_slots
 from bookings.models import Booking, BookingPage, BookingStatus
 from calendars import busy
@@ -85,11 +86,17 @@ def schedule_for(page: BookingPage, *, fresh: bool = False) -> Schedule:
 
 
 def rules_for(page: BookingPage, schedule: Schedule) -> Rules:
+    weekly, hours_zone = schedule.weekly, None
+    if page.use_owner_working_hours:
+        # The copy on the page row (read on every request), in the owner's zone: no copy yet
+        # means no hours, never the page's own (the owner said those don't apply).
+        weekly, hours_zone = owner_hours.weekly(page), page.owner_hours_zone or None
     return Rules(
         zone=page.timezone,
         duration=timedelta(minutes=page.duration_minutes),
         interval=timedelta(minutes=page.interval_minutes),
-        weekly=schedule.weekly,
+        weekly=weekly,
+        hours_zone=hours_zone,
         overrides=schedule.overrides,
         buffer_before=timedelta(minutes=page.buffer_before_minutes),
         buffer_after=timedelta(minutes=page.buffer_after_minutes),

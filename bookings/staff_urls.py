@@ -11,6 +11,11 @@ urlpatterns = [
     path("pages/<int:pk>/delete/", views.page_delete, name="page-delete"),
     path("pages/<int:pk>/deactivate/", views.page_deactivate, name="page-deactivate"),
     path("pages/<int:pk>/calendars/", views.page_calendars, name="page-calendars"),
+    path(
+        "pages/<int:pk>/owner-hours/refresh/",
+        views.page_owner_hours_refresh,
+        name="page-owner-hours-refresh",
+    ),
     path("bookings/", views.booking_list, name="booking-list"),
     path("bookings/<uuid:pk>/", views.booking_detail, name="booking-detail"),
     path("bookings/<uuid:pk>/cancel/", views.booking_cancel, name="booking-cancel"),

@@ -20,10 +20,11 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from bookings import actions
+from bookings import actions, owner_hours
 from bookings.forms import (
     DASH,
     AddOwnerForm,
@@ -37,6 +38,7 @@ from bookings.forms import (
 )
 from bookings.models import (
     PERMISSION_HINT,
+    WEEKDAYS,
     Booking,
     BookingPage,
     BookingStatus,
@@ -120,23 +122,44 @@ def _editor(request: HttpRequest, page: BookingPage | None) -> HttpResponse:
         # showing the saved title and link when the save is refused, so the form gets a copy.
         editing = BookingPage.objects.get(pk=page.pk) if page else None
         form = BookingPageForm(request.POST, instance=editing)
-        hours = HoursFormSet(request.POST, prefix="hours")
+        # While the page uses the owner's Outlook hours its own rows (management form and
+        # all) are shown disabled, and disabled fields are not submitted: then the stored rows
+        # stay as they are, to come back when the option is turned off.
+        uses_owner_hours = bool(page and page.use_owner_working_hours) or bool(
+            request.POST.get("use_owner_working_hours")
+        )
+        hours_editable = "hours-TOTAL_FORMS" in request.POST or not uses_owner_hours
+        hours = (
+            HoursFormSet(request.POST, prefix="hours")
+            if hours_editable
+            else HoursFormSet(prefix="hours", initial=hours_initial(_stored_hours(page)))
+        )
         overrides = OverrideFormSet(request.POST, prefix="overrides")
         question_forms = QuestionFormSet(request.POST, prefix="questions", queryset=questions)
-        valid = [f.is_valid() for f in (form, hours, overrides, question_forms)]
+        valid = [f.is_valid() for f in (form, overrides, question_forms)]
+        valid.append(hours.is_valid() if hours_editable else True)
         if all(valid):
             created = page is None
+            was_using_owner_hours = bool(page and page.use_owner_working_hours)
             with transaction.atomic():
                 page = form.save(commit=False)
                 if created:
                     page.owner = request.user
                 page.save()
-                _save_schedule(page, hours, overrides, question_forms)
+                _save_schedule(page, hours if hours_editable else None, overrides, question_forms)
                 if created:
                     # The owner's own calendar is the one every page starts from.
                     PageCalendarOwner.objects.get_or_create(
                         page=page, email=own_mailbox(request.user)
                     )
+            if page.use_owner_working_hours:
+                read = (
+                    owner_hours.refresh(page)
+                    if not was_using_owner_hours
+                    else owner_hours.refresh_if_needed(page)
+                )
+                if read is False:
+                    messages.warning(request, page.owner_hours_error)
             if created:
                 messages.success(
                     request, "Booking page created. Next, choose the calendars it uses."
@@ -155,7 +178,7 @@ def _editor(request: HttpRequest, page: BookingPage | None) -> HttpResponse:
             initial_overrides: list = []
         else:
             form = BookingPageForm(instance=page)
-            initial_hours = [(h.weekday, h.start, h.end) for h in page.weekly_hours.all()]
+            initial_hours = _stored_hours(page)
             initial_overrides = [(o.date, o.hours) for o in page.overrides.all()]
         hours = HoursFormSet(prefix="hours", initial=hours_initial(initial_hours))
         overrides = OverrideFormSet(
@@ -166,6 +189,7 @@ def _editor(request: HttpRequest, page: BookingPage | None) -> HttpResponse:
     context = {
         "page": page,
         "form": form,
+        "owner_hours": _owner_hours_context(page),
         "hours": hours,
         "overrides": overrides,
         "questions": question_forms,
@@ -183,9 +207,9 @@ def _save_schedule(
     question_forms: Any,
 ) -> None:
     page.replace_schedule(
-        weekly_hours=(
-            {"weekday": day, "start": start, "end": end} for day, start, end in hours.ranges()
-        ),
+        weekly_hours=None
+        if hours is None
+        else ({"weekday": day, "start": start, "end": end} for day, start, end in hours.ranges()),
         overrides=({"date": day, "hours": ranges} for day, ranges in overrides.overrides()),
     )
     # Questions keep their ids: a booking's answers are stored under the question's key.
@@ -194,6 +218,45 @@ def _save_schedule(
         question.save()
     for question in question_forms.deleted_objects:
         question.delete()
+
+
+def _stored_hours(page: BookingPage | None) -> list[tuple[int, time, time]]:
+    return [(h.weekday, h.start, h.end) for h in page.weekly_hours.all()] if page else []
+
+
+def _owner_hours_context(page: BookingPage | None) -> dict[str, Any] | None:
+    """What the editor shows of the Outlook working hours last read (None: never read)."""
+    if page is None or page.owner_hours_read_at is None:
+        return None
+    zone = page.owner_hours_zone or "UTC"
+    # Each column in its own zone: a range that crosses the page's midnight shows on two of
+    # the page's days (a Sydney Monday morning is a London Sunday evening and Monday night).
+    theirs = dict(owner_hours.describe(page))
+    ours = dict(owner_hours.describe(page, in_zone=page.timezone))
+    return {
+        "email": page.owner_hours_email,
+        "zone": zone,
+        "zone_note": page.owner_hours_zone_note,
+        "rows": [
+            (day, theirs.get(day, ""), ours.get(day, ""))
+            for day in WEEKDAYS
+            if day in theirs or day in ours
+        ],
+        "same_zone": zone == page.timezone,
+        "read_at": page.owner_hours_read_at,
+    }
+
+
+@login_required
+@require_POST
+def page_owner_hours_refresh(request: HttpRequest, pk: int) -> HttpResponse:
+    """Read again now: the owner changed their work hours in Outlook a minute ago."""
+    page = get_object_or_404(_pages(request), pk=pk)
+    if owner_hours.refresh(page):
+        messages.success(request, "Working hours read again from Exchange.")
+    else:
+        messages.warning(request, page.owner_hours_error)
+    return redirect(reverse("page-edit", args=[page.pk]) + "#weekly-hours")
 
 
 @login_required
@@ -399,6 +462,9 @@ def page_calendars(request: HttpRequest, pk: int) -> HttpResponse:
         if not errors and not form_errors:
             save_roles(page, roles)
             messages.success(request, "Calendar roles saved.")
+            # A new main calendar may be someone else's: the page uses its owner's hours.
+            if owner_hours.refresh_if_needed(page) is False:
+                messages.warning(request, page.owner_hours_error)
             return redirect("page-calendars", pk=page.pk)
         status = 400
     elif request.method == "POST":

@@ -139,3 +139,16 @@ def sync_back() -> dict[str, int]:
         "conflicts": len(result.conflicts),
         "errors": len(result.errors),
     }
+
+
+@shared_task
+def refresh_owner_working_hours() -> dict[str, int]:
+    """Read again the Outlook working hours of pages that use them, once their copy is older
+    than OWNER_HOURS_REFRESH_SECONDS (or belongs to someone no longer the main calendar's
+    owner). A failure keeps the old copy, so the page goes on with the hours it knew."""
+    from bookings import owner_hours
+
+    result = {"read": 0, "failed": 0}
+    for page in owner_hours.due():
+        result["read" if owner_hours.refresh(page) else "failed"] += 1
+    return result

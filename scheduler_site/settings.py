@@ -193,6 +193,10 @@ CELERY_BEAT_SCHEDULE = {
     "warm-busy-cache": {"task": "calendars.tasks.warm_busy_cache", "schedule": 60},
     "retry-due-writes": {"task": "bookings.tasks.retry_due_writes", "schedule": 60},
     "sync-back": {"task": "bookings.tasks.sync_back", "schedule": 5 * 60},
+    "refresh-owner-working-hours": {
+        "task": "bookings.tasks.refresh_owner_working_hours",
+        "schedule": 3600,
+    },
     "recheck-page-calendars": {
         "task": "bookings.tasks.recheck_page_calendars",
         "schedule": 30 * 60,
@@ -317,6 +321,9 @@ BUSY_CACHE_SECONDS = env.int("BUSY_CACHE_SECONDS", default=120)
 BUSY_CACHE_STALE_SECONDS = env.int("BUSY_CACHE_STALE_SECONDS", default=600)
 # Ranges requested within this many seconds are kept warm by a periodic task.
 BUSY_WARM_FOR_SECONDS = env.int("BUSY_WARM_FOR_SECONDS", default=600)
+# How old a page's copy of its owner's Outlook working hours may get before the periodic task
+# reads it again (bookings/owner_hours.py); a failed read keeps the copy and retries hourly.
+OWNER_HOURS_REFRESH_SECONDS = env.int("OWNER_HOURS_REFRESH_SECONDS", default=6 * 3600)
 
 # Bookings.
 BOOKING_UID_DOMAIN = env.str("BOOKING_UID_DOMAIN", default="scheduler.invalid")
