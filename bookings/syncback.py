@@ -1,11 +1,16 @@
 """Two-way sync: notice what the owner did in Outlook to the events the app wrote.
 
-A periodic task (bookings.tasks.sync_back) asks Exchange, in one batched GetItem per main
-calendar, where each upcoming booking's event is now:
-- gone: the owner deleted it, so the booking is cancelled and the customer told;
+A periodic task (bookings.tasks.sync_back) asks each main calendar what changed since the
+last run (SyncFolderItems from the folder's saved state, ids only), and only for the booked
+events among those asks Exchange, in one batched GetItem, where each is now:
+- gone (deleted, i.e. moved to Deleted Items as Outlook does, or no longer in the calendar):
+  the booking is cancelled and the customer told;
 - moved: the booking follows, and the customer gets the new time;
 - overlapped by another busy event (the owner accepted a conflicting meeting): nothing is
   lost; the booking stays and staff see the conflict on the booking and the dashboard.
+A calendar where nothing changed costs one SyncFolderItems and nothing else: no GetItem, no
+busy-time read. Without a usable state (first run, or Exchange refused it) every booked
+event of the calendar is read, as before, and a new state is started.
 """
 
 from __future__ import annotations
@@ -20,10 +25,10 @@ from django.utils import timezone
 from bookings import actions
 from bookings.models import Booking, BookingStatus, EventWrite, WriteState
 from calendars import busy
-from calendars.backends.base import CalendarTarget
+from calendars.backends.base import Backend, CalendarTarget, SyncStateLost
 from calendars.connect import backend_for
 from calendars.errors import ExchangeError
-from calendars.models import CalendarRef, CalendarRole
+from calendars.models import CalendarRef, CalendarRole, FolderSyncState
 
 log = logging.getLogger(__name__)
 
@@ -59,12 +64,15 @@ def sync_back(now: datetime | None = None) -> SyncResult:
         connection = group[0].connection
         assert connection is not None
         target = CalendarTarget(owner_email=owner, folder_id=folder)
+        backend = backend_for(connection)
         try:
-            times = backend_for(connection).event_times(target, [w.item_id for w in group])
+            seen = _what_changed(backend, target, group)
+            to_check = [w for w in group if seen.everything or w.item_id in seen.ids]
+            times = backend.event_times(target, [w.item_id for w in to_check])
         except ExchangeError as exc:
             result.errors.append(f"{owner}: {exc.message}")
             continue
-        for write in group:
+        for write in to_check:
             booking = write.booking
             now_at = times.get(write.item_id)
             if now_at is None:
@@ -73,29 +81,82 @@ def sync_back(now: datetime | None = None) -> SyncResult:
             elif now_at != (booking.start, booking.end):
                 actions.move_from_exchange(booking, *now_at)
                 result.moved.append(str(booking.pk))
-        _check_conflicts(group, result)
+        # Conflicts come from events in this same calendar (free/busy of a primary calendar
+        # is that calendar), so a calendar where nothing at all changed can have no new one.
+        if (seen.everything or seen.anything) and not _check_conflicts(group, result):
+            continue  # keep the old state: next run looks at these changes again
+        if seen.state is not None:
+            FolderSyncState.objects.update_or_create(
+                connection=connection,
+                owner_email=owner,
+                folder_id=folder,
+                defaults={"state": seen.state},
+            )
     return result
 
 
-def _check_conflicts(group: list[EventWrite], result: SyncResult) -> None:
-    """Mark bookings whose time another busy event in the main calendar now overlaps."""
+@dataclass
+class _Seen:
+    state: str | None  # to save once this run is through; None: the backend keeps none
+    everything: bool = False  # no usable state: read every booked event
+    anything: bool = False  # something in the calendar changed (booked or not)
+    ids: frozenset[str] = frozenset()  # booked or not, created, changed or deleted
+
+
+def _what_changed(backend: Backend, target: CalendarTarget, group: list[EventWrite]) -> _Seen:
+    write = group[0]
+    saved = FolderSyncState.objects.filter(
+        connection=write.connection, owner_email=target.owner_email, folder_id=target.folder_id
+    ).first()
+    try:
+        if saved is not None and saved.state:
+            try:
+                changes = backend.changes(target, saved.state)
+                return _Seen(
+                    changes.state,
+                    anything=changes.any,
+                    ids=changes.changed_ids | changes.deleted_ids,
+                )
+            except SyncStateLost:
+                log.warning("sync state of %s/%s lost; reading every event", *_where(target))
+        # Take the new state before reading: whatever changes after it is in the next run's
+        # answer (what changes in between is read now and again next time, which is harmless).
+        return _Seen(backend.changes(target, "").state, everything=True)
+    except NotImplementedError:
+        return _Seen(None, everything=True)
+    except ExchangeError as exc:
+        if exc.transient:
+            raise  # Exchange is down or busy: the GetItem would fail as well; try next run
+        # Change tracking refused for another reason: read every event, as without it, and
+        # keep whatever state there was.
+        log.warning("no change tracking for %s/%s: %s", *_where(target), exc.code)
+        return _Seen(None, everything=True)
+
+
+def _where(target: CalendarTarget) -> tuple[str, str]:
+    return target.owner_email, target.folder_id or "calendar"
+
+
+def _check_conflicts(group: list[EventWrite], result: SyncResult) -> bool:
+    """Mark bookings whose time another busy event in the main calendar now overlaps.
+    False when Exchange could not be asked."""
     # Re-read once: the loop above may just have cancelled or moved some of them.
     bookings = list(
         Booking.objects.filter(pk__in=[w.booking_id for w in group], status=BookingStatus.CONFIRMED)
     )
     if not bookings:
-        return
+        return True
     write = group[0]
     ref = CalendarRef.objects.filter(pk=write.calendar_id).first()
     if ref is None or write.connection is None:
-        return
+        return True
     start = min(b.start for b in bookings)
     end = max(b.end for b in bookings)
     try:
         found = busy.busy_intervals(write.connection, [ref], start, end, fresh=True)
     except ExchangeError as exc:
         result.errors.append(f"{write.owner_email}: {exc.message}")
-        return
+        return False
     intervals = found.intervals.get(ref.pk, [])
     for booking in bookings:
         own = (booking.start, booking.end)
@@ -120,3 +181,4 @@ def _check_conflicts(group: list[EventWrite], result: SyncResult) -> None:
             result.conflicts.append(str(booking.pk))
         if booking.conflict != conflict:
             Booking.objects.filter(pk=booking.pk).update(conflict=conflict)
+    return True

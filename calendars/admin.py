@@ -26,6 +26,7 @@ from calendars.models import (
     ConnectionKind,
     CorporateMember,
     CredentialRotation,
+    DelegationState,
     ExchangeConnection,
     SyncLogEntry,
     WriteGrant,
@@ -92,7 +93,16 @@ class MemberInline(admin.TabularInline):
     model = CorporateMember
     extra = 0
     can_delete = False
-    fields = ("user", "mailbox", "state_label", "proof", "access_ok", "checked_at", "error")
+    fields = (
+        "user",
+        "mailbox",
+        "state_label",
+        "proof",
+        "access_ok",
+        "delegation",
+        "checked_at",
+        "error",
+    )
     readonly_fields = fields
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
@@ -132,8 +142,9 @@ class CorporateMemberAdmin(admin.ModelAdmin):
         "confirm_sent_at",
         "write_consent",
         "access_ok",
+        "delegation_summary",
     )
-    list_filter = (MemberStateFilter, "proof", "write_consent")
+    list_filter = (MemberStateFilter, "proof", "write_consent", "delegation")
     search_fields = ("mailbox", "user__username", "user__email")
     fields = (
         "user",
@@ -148,6 +159,9 @@ class CorporateMemberAdmin(admin.ModelAdmin):
         "write_consent",
         "allowed_colleagues",
         "access_ok",
+        "calendar_permission",
+        "delegation",
+        "delegate_permission",
         "checked_at",
         "error",
     )
@@ -158,6 +172,16 @@ class CorporateMemberAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # members attach themselves; admins confirm or revoke
+
+    @admin.display(description="delegation", ordering="delegation")
+    def delegation_summary(self, member: CorporateMember) -> str:
+        """Delegate with which level, permission only, none, or not known (GetDelegate)."""
+        if member.delegation == DelegationState.DELEGATE:
+            return f"Delegate ({member.delegate_permission})"
+        if member.delegation == DelegationState.UNKNOWN:
+            level = member.calendar_permission
+            return f"Not known; calendar permission {level}" if level else "Not known"
+        return member.get_delegation_display()
 
     @admin.action(description="Confirm the mailbox (an administrator vouches for it)")
     def confirm_mailboxes(self, request: HttpRequest, queryset: QuerySet) -> None:

@@ -34,6 +34,7 @@ from calendars.models import (
     ConnectionStatus,
     CorporateMember,
     CredentialRotation,
+    DelegationState,
     ExchangeConnection,
     ExchangeVersion,
     MembershipProof,
@@ -270,6 +271,9 @@ def attach(user: AbstractBaseUser, mailbox: str = "") -> CorporateMember:
             "can_write": False,
             "checked_at": None,
             "error": "",
+            "calendar_permission": "",
+            "delegation": DelegationState.UNKNOWN,
+            "delegate_permission": "",
         },
     )
     if membership.prove_by_account(member):
@@ -296,20 +300,32 @@ def delegation_instructions(member: CorporateMember) -> str:
 
 
 def check_member(member: CorporateMember) -> CorporateMember:
-    """Ask Exchange whether the dedicated mailbox can reach this member's calendar. Nothing
-    is asked about a mailbox the member has not proven to be theirs."""
+    """Ask Exchange whether the dedicated mailbox can reach this member's calendar, and
+    whether it is their delegate or only shared the calendar. Nothing is asked about a
+    mailbox the member has not proven to be theirs."""
     if not member.is_active:
         return member
     backend = backend_for(member.connection)
+    member.delegation, member.delegate_permission = DelegationState.UNKNOWN, ""
     try:
         access = backend.mailbox_access(member.mailbox)
     except ExchangeError as exc:
         member.access_ok, member.can_write, member.error = False, False, exc.message
+        member.calendar_permission = ""
     else:
         member.access_ok = access.can_write
         member.can_write = access.can_write
+        member.calendar_permission = access.permission_level
+        _record_delegation(member, backend, can_read=access.can_read or access.can_write)
         if access.can_write:
             member.error = ""
+        elif access.can_read and member.delegation == DelegationState.DELEGATE:
+            member.error = (
+                f"{member.connection.email} is {member.mailbox}'s delegate with "
+                f"{member.delegate_permission} permission on the calendar: it can read it but "
+                "not add events. In Outlook's Delegate Access, change its Calendar permission "
+                "to Editor."
+            )
         elif access.can_read:
             member.error = (
                 f"{member.connection.email} can read but not add events to {member.mailbox}'s "
@@ -322,8 +338,79 @@ def check_member(member: CorporateMember) -> CorporateMember:
                 f"{member.mailbox} has not delegated their calendar to {member.connection.email}."
             )
     member.checked_at = timezone.now()
-    member.save(update_fields=["access_ok", "can_write", "error", "checked_at"])
+    member.save(
+        update_fields=[
+            "access_ok",
+            "can_write",
+            "error",
+            "checked_at",
+            "calendar_permission",
+            "delegation",
+            "delegate_permission",
+        ]
+    )
     return member
+
+
+def _record_delegation(member: CorporateMember, backend: Backend, *, can_read: bool) -> None:
+    """What GetDelegate says, when Exchange tells this connection (see Backend.delegation).
+    Best effort: the folder permission already decided whether bookings can be written, so
+    a failed or refused GetDelegate leaves the state unknown and is no error of the member's.
+    """
+    try:
+        delegation = backend.delegation(member.mailbox)
+    except ExchangeError:
+        return
+    if delegation is None:
+        return
+    if delegation.is_delegate:
+        member.delegation = DelegationState.DELEGATE
+        member.delegate_permission = delegation.calendar_permission or "None"
+    elif can_read:
+        member.delegation = DelegationState.PERMISSION_ONLY
+    else:
+        member.delegation = DelegationState.NONE
+
+
+# The delegate calendar levels that let a delegate add events.
+_LEVELS_THAT_CREATE = {"Editor", "Author"}
+
+
+def delegation_explanation(member: CorporateMember) -> str:
+    """How the booking mailbox reaches the member's calendar, in one or two sentences for
+    the member: delegate (and with what), a shared calendar only, or neither. What can't
+    be done is said by `member.error` beside it."""
+    if not member.is_active or member.checked_at is None or member.connection.uses_app_only_oauth:
+        return ""
+    box, state = member.connection.email, member.delegation
+    if state == DelegationState.DELEGATE:
+        level = member.delegate_permission
+        text = f"{box} is your delegate in Exchange, with {level} permission on your calendar."
+        if member.can_write and level not in _LEVELS_THAT_CREATE:
+            # Exchange shows the delegate list only to accounts with full access, which
+            # also lets them write whatever the delegate level says.
+            text += (
+                " It can still add bookings: your Exchange administrator gave it full access "
+                "to your mailbox."
+            )
+        elif member.can_write:
+            text += " It can add bookings."
+        return text
+    if state == DelegationState.PERMISSION_ONLY:
+        level = f" ({member.calendar_permission} permission)" if member.calendar_permission else ""
+        text = f"{box} is not your delegate in Exchange, but you shared your calendar with it"
+        return text + level + (". That is enough to add bookings." if member.can_write else ".")
+    if state == DelegationState.NONE:
+        return f"{box} is neither your delegate in Exchange nor shared on your calendar."
+    if not member.calendar_permission:
+        return ""
+    text = f"{box} has {member.calendar_permission} permission on your calendar."
+    if member.can_write:
+        text += " It can add bookings."
+    return text + (
+        " Whether it is also your delegate (Outlook's Delegate Access) Exchange shows only to "
+        "you and to accounts with full access to your mailbox."
+    )
 
 
 class RotationNotVerified(ExchangeError):

@@ -190,6 +190,15 @@ class WriteConsent(models.TextChoices):
     EVERYONE = "everyone", "Every member of the booking mailbox"
 
 
+class DelegationState(models.TextChoices):
+    """What Exchange's delegate list (GetDelegate) says about the booking mailbox."""
+
+    UNKNOWN = "", "Not known (Exchange shows the delegate list only with full access)"
+    DELEGATE = "delegate", "Delegate"
+    PERMISSION_ONLY = "permission", "Calendar permission only (not a delegate)"
+    NONE = "none", "Neither delegate nor permission"
+
+
 class CorporateMember(models.Model):
     """A staff member attached to the corporate connection instead of their own account.
 
@@ -235,6 +244,13 @@ class CorporateMember(models.Model):
     )
     access_ok = models.BooleanField(null=True, blank=True)
     can_write = models.BooleanField(default=False)
+    # From the last check: the level the member's calendar folder grants the booking mailbox,
+    # and what the delegate list says (and the delegate's own calendar level).
+    calendar_permission = models.CharField(max_length=40, blank=True)
+    delegation = models.CharField(
+        max_length=16, choices=DelegationState.choices, blank=True, default=DelegationState.UNKNOWN
+    )
+    delegate_permission = models.CharField(max_length=16, blank=True)
     checked_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
     created = models.DateTimeField(auto_now_add=True)
@@ -348,6 +364,34 @@ def allowed_roles(*, can_create: bool) -> list[str]:
     if can_create:
         roles = [CalendarRole.MAIN.value, CalendarRole.BUSY.value, CalendarRole.ADDITIONAL.value]
     return roles
+
+
+class FolderSyncState(models.Model):
+    """Where two-way sync left off in one calendar folder: the SyncState Exchange's
+    SyncFolderItems gave with its last answer, so the next sync asks only for what changed.
+
+    An opaque token (base64, often kilobytes); losing it costs one full re-read, never data.
+    `folder_id` is "" for the owner's primary calendar, as in CalendarRef.
+    """
+
+    connection = models.ForeignKey(
+        ExchangeConnection, on_delete=models.CASCADE, related_name="sync_states"
+    )
+    owner_email = models.EmailField()
+    folder_id = models.CharField(max_length=512, blank=True)
+    state = models.TextField(blank=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["connection", "owner_email", "folder_id"],
+                name="one_sync_state_per_folder",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.owner_email} / {self.folder_id or 'calendar'}"
 
 
 class SyncDirection(models.TextChoices):

@@ -206,8 +206,15 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "upcoming": upcoming.order_by("start")[:10],
         "attention": needs_attention(request.user, pages),
         "connection": connect.connection_for(request.user),
+        "delegation": _delegation_line(request.user),
     }
     return render(request, "dashboard.html", context)
+
+
+def _delegation_line(user: AbstractBaseUser) -> str:
+    """How the booking mailbox reaches a member's calendar (delegate or shared calendar)."""
+    member = _membership(user)
+    return connect.delegation_explanation(member) if member else ""
 
 
 # --- the connection page ---------------------------------------------------------------
@@ -230,6 +237,7 @@ def _connection_context(request: HttpRequest, consent_form: ConsentForm | None =
         "member": member,
         "corporate": connect.corporate_connection(),
         "instructions": connect.delegation_instructions(member) if member else "",
+        "delegation": connect.delegation_explanation(member) if member else "",
         "microsoft_enabled": bool(settings.MICROSOFT_CLIENT_ID),
         "consent_form": consent_form,
     }

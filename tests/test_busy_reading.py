@@ -237,3 +237,34 @@ def test_a_long_range_is_read_in_windows_and_an_event_across_their_edge_once(
     # 10 days in windows of 3: four requests, sent together (besides the version probe).
     operations = [e.operation for e in world.sim.log if e.operation != "ConvertId"]
     assert operations == ["GetUserAvailability"] * 4
+
+
+def test_an_event_that_only_touches_the_start_of_the_range_blocks_nothing(world) -> None:
+    # Exchange's CalendarView includes items ending exactly at its StartDate.
+    owner = world.person("olivia")
+    folder_id = world.sub_calendar(owner.email, "Rota", "Reviewer")
+    world.sim.add_event(owner.email, WEEK - timedelta(hours=1), WEEK, "Before", calendar="Rota")
+    world.sim.add_event(owner.email, WEEK, WEEK + timedelta(hours=1), "First", calendar="Rota")
+    connection = world.corporate()
+    found = read(connection, CalendarTarget(owner.email, folder_id))
+    assert [(b.start, b.end) for b in found] == [(WEEK, WEEK + timedelta(hours=1))]
+
+
+def test_a_sub_calendar_with_more_entries_than_exchange_lists_at_once_is_read_in_parts(
+    world,
+) -> None:
+    owner = world.person("olivia")
+    folder_id = world.sub_calendar(owner.email, "Rota", "Reviewer")
+    fill(world, owner.email, "Rota")
+    # Exchange refuses a whole view above its find-count limit (1,000 by default).
+    world.sim.find_count_limit = 5
+    connection = world.corporate()
+    world.sim.clear_log()
+    try:
+        ours = read(connection, CalendarTarget(owner.email, folder_id))
+    finally:
+        world.sim.find_count_limit = 1000
+    assert ours == exchangelib_view(connection, owner.email, folder_id)
+    assert len(ours) == 12
+    outcomes = [e.outcome for e in world.sim.log if e.operation == "FindItem"]
+    assert "ErrorExceededFindCountLimit" in outcomes and outcomes[-1] == "NoError"

@@ -174,11 +174,14 @@ def test_cancelling_deletes_the_event_and_rescheduling_moves_the_same_event(worl
     events = world.sim.events(page.owner.email)
     assert [(e.id, e.start) for e in events] == [(item_id, new_start)]
 
+    world.sim.clear_log()
     actions.cancel(booking, by="customer")
     writes.perform(write.pk)
     write.refresh_from_db()
     assert write.state == WriteState.DONE and write.desired == "absent"
     assert world.sim.events(page.owner.email) == []
+    # One round trip: the item id is enough, DeleteItem needs no GetItem or GetFolder first.
+    assert [e.operation for e in world.sim.log] == ["DeleteItem"]
 
 
 def test_a_booking_changed_while_its_event_was_written_is_written_again(world, page) -> None:
@@ -324,3 +327,75 @@ def test_a_lease_held_by_a_live_worker_is_left_alone(world, page) -> None:
         lease_holder=f"{socket.gethostname()}:{os.getpid()}",
     )
     assert writes.release_dead_leases() == []
+
+
+def test_rescheduling_an_event_the_owner_made_all_day_makes_it_a_timed_event_again(
+    world, page
+) -> None:
+    from calendars.simulator.items import snap_all_day
+
+    booking = book(page, hour=10)
+    write = booking.writes.get()
+    writes.perform(write.pk)
+    write.refresh_from_db()
+    # The owner ticks "All day" in Outlook: Exchange snaps it to the day's midnights.
+    with world.sim.store.lock:
+        _, item = world.sim.store.find_item(write.item_id)
+        item.is_all_day = True
+        snap_all_day(item)
+
+    # The all-day event now blocks its whole day (it is no longer at the booking's time).
+    new_start = monday_after().replace(hour=14) + timedelta(days=1)
+    actions.reschedule(booking, new_start, by="staff")
+    writes.perform(write.pk)
+    (event,) = world.sim.events(page.owner.email)
+    assert (event.start, event.end, event.is_all_day) == (
+        new_start,
+        new_start + (booking.end - booking.start),
+        False,
+    )
+
+
+def test_a_reschedule_lands_although_the_owner_changed_the_event_in_between(world, page) -> None:
+    booking = book(page, hour=10)
+    write = booking.writes.get()
+    writes.perform(write.pk)
+    write.refresh_from_db()
+
+    def owner_saves_it_in_outlook() -> None:
+        # Between the app's GetItem and its UpdateItem the owner adds a note: a new
+        # ChangeKey, so Exchange refuses the app's update as a conflict.
+        with world.sim.store.lock:
+            _, item = world.sim.store.find_item(write.item_id)
+            item.categories = ["Customer"]
+            item.touch()
+
+    world.sim.before("UpdateItem", owner_saves_it_in_outlook)
+    world.sim.clear_log()
+    new_start = monday_after().replace(hour=14)
+    actions.reschedule(booking, new_start, by="staff")
+    writes.perform(write.pk)
+    write.refresh_from_db()
+    assert write.state == WriteState.DONE, write.last_error
+    (event,) = world.sim.events(page.owner.email)
+    assert (event.id, event.start, event.categories) == (write.item_id, new_start, ["Customer"])
+    updates = [e for e in world.sim.log if e.operation == "UpdateItem"]
+    assert [e.outcome for e in updates] == ["ErrorIrresolvableConflict", "NoError"]
+
+
+def test_a_subject_longer_than_exchange_keeps_is_cut_and_the_event_is_still_found(
+    world,
+) -> None:
+    owner = world.staff("olivia")
+    page = world.page(owner, title="T" * 200, subject_template="{title}: {name}")
+    customer = actions.CustomerDetails("N" * 150, "ann@example.com", "UTC")
+    booking = actions.book(page, monday_after().replace(hour=10), customer)
+    write = booking.writes.get()
+    writes.perform(write.pk)
+    (event,) = world.sim.events(owner.email)
+    assert event.subject == ("T" * 200 + ": " + "N" * 150)[:255]
+    # A retry finds the event by the booking's uid, never by its (cut) subject.
+    write.refresh_from_db()
+    EventWrite.objects.filter(pk=write.pk).update(state=WriteState.PENDING, item_id="")
+    writes.perform(write.pk)
+    assert [e.id for e in world.sim.events(owner.email)] == [event.id]

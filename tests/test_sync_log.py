@@ -75,6 +75,7 @@ def test_every_call_to_exchange_is_logged_without_secrets_or_subjects(
         [
             ("verify", "GetFolder"),
             ("verify", "GetFolder"),
+            ("verify", "GetDelegate"),  # refused to a delegate: an answer, logged as one
             ("read", "GetFolder"),
             ("read", "FindFolder"),
             ("read", "GetUserAvailability"),

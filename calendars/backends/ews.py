@@ -16,7 +16,7 @@ import contextvars
 import functools
 import hashlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime, time, timedelta
@@ -49,6 +49,7 @@ from exchangelib import (
 from exchangelib import errors as ews_errors
 from exchangelib.errors import SessionPoolMinSizeReached
 from exchangelib.folders import SHALLOW, Calendar, Root
+from exchangelib.items import MOVE_TO_DELETED_ITEMS, SEND_TO_ALL_AND_SAVE_COPY
 from exchangelib.properties import (
     DaylightTime,
     DistinguishedFolderId,
@@ -60,16 +61,24 @@ from exchangelib.properties import (
     TimeZone,
 )
 from exchangelib.protocol import BaseProtocol, Protocol
+from exchangelib.services import GetDelegate
+from exchangelib.services.sync_folder_hierarchy import SyncFolder
+from exchangelib.util import MNS
 from exchangelib.version import EXCHANGE_2013, EXCHANGE_2016, EXCHANGE_2019, EXCHANGE_O365
 
 from calendars import oauth
+from calendars.backends import ews_hours
 from calendars.backends.base import (
     Backend,
     BusyInterval,
     CalendarInfo,
     CalendarTarget,
+    Changes,
+    Delegation,
     EventData,
     MailboxAccess,
+    SyncStateLost,
+    WorkingHours,
 )
 from calendars.backends.ews_busy import CalendarViewTimes, FreeBusyTimes
 from calendars.errors import ExchangeError, MailboxNotFound, translate
@@ -145,6 +154,21 @@ def _decrease_poolsize(self: BaseProtocol) -> None:
 BaseProtocol.HTTP_ADAPTER_CLS = TlsAdapter
 BaseProtocol.TIMEOUT = settings.EXCHANGE_TIMEOUT
 BaseProtocol.decrease_poolsize = _decrease_poolsize  # type: ignore[method-assign]
+
+
+def _sync_element_container(self: SyncFolder, message: Any, name: Any = None) -> Any:
+    """exchangelib's SyncFolderItems reads SyncState and IncludesLastItemInRange before it
+    looks at the ResponseCode, so an error answer, which carries neither (the
+    ResponseMessageType of the schema: ErrorInvalidSyncStateData for a state Exchange no
+    longer accepts, ErrorAccessDenied, ...), surfaced as an AttributeError instead of the
+    error. Let the error through as its own exception; read the state only from a success."""
+    if message.find(f"{{{MNS}}}SyncState") is None:
+        return super(SyncFolder, self)._get_element_container(message=message, name=name)
+    return _exchangelib_sync_element_container(self, message, name)
+
+
+_exchangelib_sync_element_container = SyncFolder._get_element_container
+SyncFolder._get_element_container = _sync_element_container  # type: ignore[method-assign]
 
 
 # --- credentials and protocol cache ----------------------------------------------------
@@ -360,6 +384,45 @@ class EwsBackend(Backend):
             permission_level=self._level_for_me(cal),
         )
 
+    def delegation(self, mailbox: str) -> Delegation | None:
+        """GetDelegate on `mailbox`, asking about this connection only.
+
+        Exchange 2016/2019 shows a delegate list to the owner, to an account with FullAccess
+        on the mailbox, or to a service impersonating the owner; a delegate with folder
+        permissions only gets ErrorItemNotFound ("The specified object was not found in the
+        store."; we take ErrorAccessDenied the same way). That is an answer, not a failure:
+        we don't know, and the caller goes by the folder permission."""
+        conn = self.connection
+        if conn.auth_type == AuthType.OAUTH_APP:
+            return None  # an app is nobody's delegate: it impersonates the owner
+        me = conn.email.lower()
+        account = self._account(mailbox)
+        with self._call(SyncDirection.VERIFY, "GetDelegate", mailbox):
+            try:
+                # Only about us: one stale entry elsewhere in the list (a deleted user,
+                # ErrorDelegateNoUser) would otherwise fail the whole answer.
+                found = list(
+                    GetDelegate(account=account).call(user_ids=[me], include_permissions=True)
+                )
+            except ews_errors.ErrorNotDelegate:
+                return Delegation(is_delegate=False)
+            except (ews_errors.ErrorItemNotFound, ews_errors.ErrorAccessDenied):
+                # Logged as the answer it is, so admins don't chase it in the sync log.
+                return None
+        for entry in found:
+            address = (entry.user_id.primary_smtp_address or "").lower() if entry.user_id else ""
+            if address == me:
+                permissions = entry.delegate_permissions
+                return Delegation(
+                    is_delegate=True,
+                    calendar_permission=(
+                        permissions.calendar_folder_permission_level if permissions else ""
+                    ),
+                    sees_private_items=bool(entry.view_private_items),
+                    receives_meeting_copies=bool(entry.receive_copies_of_meeting_messages),
+                )
+        return Delegation(is_delegate=False)
+
     def _level_for_me(self, folder: Any) -> str:
         """The permission level the folder grants this connection (or Default's)."""
         me = self.connection.email.lower()
@@ -511,13 +574,66 @@ class EwsBackend(Backend):
         self, target: CalendarTarget, start: datetime, end: datetime
     ) -> list[BusyInterval]:
         account = self._account(target.owner_email)
-        with self._call(SyncDirection.READ, "FindItem", target.owner_email):
-            folder = Calendar(root=Root(account=account), id=target.folder_id)
-            return list(
-                CalendarViewTimes(account=account).busy(
-                    folder, start.astimezone(UTC_TZ), end.astimezone(UTC_TZ)
-                )
+        folder = Calendar(root=Root(account=account), id=target.folder_id)
+        found: list[BusyInterval] = []
+        windows = [(start, end)]
+        while windows:
+            lo, hi = windows.pop()
+            with self._call(SyncDirection.READ, "FindItem", target.owner_email):
+                try:
+                    found.extend(
+                        CalendarViewTimes(account=account).busy(
+                            folder, lo.astimezone(UTC_TZ), hi.astimezone(UTC_TZ)
+                        )
+                    )
+                except ews_errors.ErrorExceededFindCountLimit:
+                    # Exchange refuses a whole CalendarView that would hold more entries than
+                    # its EWSFindCountLimit (1,000 by default; occurrences count) rather than
+                    # cut it, and CalendarView has no offset paging: ask for each half.
+                    if hi - lo <= _SMALLEST_VIEW:
+                        raise
+                    middle = lo + ((hi - lo) / 2) // timedelta(minutes=1) * timedelta(minutes=1)
+                    windows += [(middle, hi), (lo, middle)]
+        # Exchange's view also holds items that end exactly at its start (they touch it
+        # without overlapping) and zero-length items; neither blocks any time. An event
+        # across a split comes back from both halves, whole.
+        return list(dict.fromkeys(b for b in found if b.end > start and b.start < end))
+
+    def working_hours(
+        self, owner_email: str, *, zone_hints: Sequence[str] = ()
+    ) -> WorkingHours | None:
+        """Outlook's work hours of `owner_email`, from GetUserAvailability's WorkingHours
+        (free/busy permission is enough); `zone_hints` name the zone when several keep the
+        rules Exchange sends (calendars/backends/ews_hours.py)."""
+        owner = owner_email.strip().lower()
+        account = self._account(self.connection.email)
+        now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+        with self._call(SyncDirection.READ, "GetUserAvailability", owner):
+            (answer,) = ews_hours.WorkingHoursAnswer(account.protocol).call(
+                tzinfo=UTC_TZ,
+                mailbox_data=[MailboxData(email=owner, attendee_type="Required")],
+                timezone=_UTC_AVAILABILITY_ZONE,
+                free_busy_view_options=FreeBusyViewOptions(
+                    time_window=TimeWindow(
+                        start=now.astimezone(UTC_TZ),
+                        end=(now + timedelta(hours=1)).astimezone(UTC_TZ),
+                    ),
+                    merged_free_busy_interval=30,
+                    # FreeBusy: no subjects; MergedOnly would come without working hours.
+                    requested_view="FreeBusy",
+                ),
             )
+            if isinstance(answer, Exception):
+                raise answer
+            if answer is None:
+                return None
+            try:
+                return ews_hours.working_hours(answer, zone_hints)
+            except ValueError as exc:
+                raise ExchangeError(
+                    "Exchange sent working hours in a time zone this app can't identify.",
+                    detail=str(exc),
+                ) from exc
 
     # Events. The app writes into another owner's calendar through delegation (or
     # impersonation); SaveOnly unless the page asks Exchange to invite the customer.
@@ -547,15 +663,66 @@ class EwsBackend(Backend):
             return result
         with self._call(SyncDirection.READ, "GetItem", target.owner_email):
             account = self._account(target.owner_email)
-            items = account.fetch(ids=[(i, None) for i in item_ids], only_fields=["start", "end"])
+            items = account.fetch(
+                ids=[(i, None) for i in item_ids], only_fields=["start", "end", "parent_folder_id"]
+            )
+            found: dict[str, Any] = {}
             for item_id, item in zip(item_ids, items, strict=True):
                 if isinstance(item, ews_errors.ErrorItemNotFound):
                     result[item_id] = None
                 elif isinstance(item, Exception):
                     raise item
                 else:
-                    result[item_id] = (_as_utc(item.start), _as_utc(item.end))
+                    found[item_id] = item
+            # An event the owner deleted in Outlook went to Deleted Items. Exchange 2010 and
+            # later give a moved item a new id, so the old one is simply not found; should it
+            # still resolve (ids that survive moves), the item is out of the calendar all the
+            # same: anything no longer in the folder we wrote it to is gone.
+            calendar_id = target.folder_id
+            if found and not calendar_id:
+                calendar_id = self._primary_calendar(account).id  # one GetFolder
+            for item_id, item in found.items():
+                parent = item.parent_folder_id.id if item.parent_folder_id else calendar_id
+                in_calendar = parent == calendar_id
+                result[item_id] = (_as_utc(item.start), _as_utc(item.end)) if in_calendar else None
         return result
+
+    def changes(self, target: CalendarTarget, state: str) -> Changes:
+        """SyncFolderItems from `state`, ids and change keys only (IdOnly), 512 changes per
+        round trip (the most Exchange gives); exchangelib asks again while
+        IncludesLastItemInRange is false. The primary calendar is named by its distinguished
+        id, which costs no GetFolder."""
+        with self._call(SyncDirection.READ, "SyncFolderItems", target.owner_email):
+            account = self._account(target.owner_email)
+            if target.folder_id:
+                folder = Calendar(root=Root(account=account), id=target.folder_id)
+            else:
+                folder = Calendar(
+                    root=Root(account=account),
+                    _distinguished_id=DistinguishedFolderId(
+                        id="calendar", mailbox=Mailbox(email_address=account.primary_smtp_address)
+                    ),
+                )
+            changed: set[str] = set()
+            deleted: set[str] = set()
+            try:
+                for kind, item in folder.sync_items(
+                    sync_state=state or None,
+                    only_fields=["id", "changekey"],
+                    max_changes_returned=512,
+                ):
+                    if kind == "delete":
+                        deleted.add(item.id)
+                        changed.discard(item.id)
+                    elif kind in ("create", "update"):
+                        changed.add(item.id)
+            except ews_errors.ErrorInvalidSyncStateData as exc:
+                raise SyncStateLost(detail=str(exc)) from exc
+            return Changes(
+                state=folder.item_sync_state or "",
+                changed_ids=frozenset(changed),
+                deleted_ids=frozenset(deleted),
+            )
 
     def create_event(self, target: CalendarTarget, event: EventData) -> str:
         with self._call(SyncDirection.WRITE, "CreateItem", target.owner_email):
@@ -571,25 +738,56 @@ class EwsBackend(Backend):
 
     def update_event(self, target: CalendarTarget, item_id: str, event: EventData) -> str:
         with self._call(SyncDirection.WRITE, "UpdateItem", target.owner_email):
-            account, _ = self._folder(target)
-            item = _get_item(account, item_id)
-            for name, value in _fields(event).items():
-                setattr(item, name, value)
+            account = self._account(target.owner_email)
             send = "SendToAllAndSaveCopy" if event.invite_email else "SendToNone"
-            item.save(
-                update_fields=list(_fields(event)),
-                send_meeting_invitations=send,
-            )
-            return item.id
+            # The update carries the ChangeKey read just before it. Should the owner change
+            # the event in between (Outlook saving a new location), Exchange refuses ours
+            # with ErrorIrresolvableConflict rather than overwrite theirs blindly; the
+            # booking still wants its time, so read the event again and apply it on top.
+            for attempt in range(_CONFLICT_RETRIES + 1):
+                item = _get_item(account, item_id)
+                for name, value in _fields(event).items():
+                    setattr(item, name, value)
+                try:
+                    item.save(update_fields=list(_fields(event)), send_meeting_invitations=send)
+                except (ews_errors.ErrorIrresolvableConflict, ews_errors.ErrorInvalidChangeKey):
+                    if attempt == _CONFLICT_RETRIES:
+                        raise
+                    continue
+                return item.id
+            raise AssertionError("unreachable")
 
     def delete_event(self, target: CalendarTarget, item_id: str) -> None:
         with self._call(SyncDirection.WRITE, "DeleteItem", target.owner_email):
-            account, _ = self._folder(target)
-            try:
-                item = _get_item(account, item_id)
-            except ews_errors.ErrorItemNotFound:
-                return
-            item.delete(send_meeting_cancellations="SendToAllAndSaveCopy")
+            # An item id names the item in its mailbox: no need to open the folder first.
+            _move_to_deleted_items(self._account(target.owner_email), item_id)
+
+
+# The shortest CalendarView window split further when Exchange finds too many entries in it.
+_SMALLEST_VIEW = timedelta(hours=1)
+
+# How often a write re-reads an event the owner changed under it before giving up (the
+# write is then retried later like any failed write).
+_CONFLICT_RETRIES = 2
+
+
+def _move_to_deleted_items(account: Account, item_id: str) -> None:
+    """Delete the way Outlook does: into the owner's Deleted Items (DeleteItem
+    MoveToDeletedItems), so the owner can still see and restore what the app cancelled, and
+    send the cancellation to an invited customer. exchangelib's item.delete() is HardDelete
+    (gone for good), and item.move_to_trash() afterwards opens the mailbox's Deleted Items
+    folder, which a delegate may not (ErrorAccessDenied after the delete had worked). No
+    GetItem first: DeleteItem ignores ChangeKeys, and answers ErrorItemNotFound for an event
+    already gone."""
+    (result,) = account.bulk_delete(
+        ids=[(item_id, None)],
+        delete_type=MOVE_TO_DELETED_ITEMS,
+        send_meeting_cancellations=SEND_TO_ALL_AND_SAVE_COPY,
+    )
+    if isinstance(result, ews_errors.ErrorItemNotFound):
+        return  # deleted by someone else in the meantime: what we wanted
+    if isinstance(result, Exception):
+        raise result
 
 
 def _get_item(account: Account, item_id: str) -> CalendarItem:
@@ -610,6 +808,9 @@ def _fields(event: EventData) -> dict[str, Any]:
         "end": event.end.astimezone(tz),
         "legacy_free_busy_status": "Busy",
         "reminder_is_set": False,
+        # A booking is a timed event; should the owner have made it all-day in Outlook, a
+        # reschedule makes it timed again (Exchange would otherwise snap it to whole days).
+        "is_all_day": False,
     }
 
 
