@@ -42,8 +42,10 @@ def _error(status: int, detail: str, errors: dict[str, list[str]] | None = None)
     return Response(body, status=status)
 
 
-def _page(slug: str) -> BookingPage:
-    return get_object_or_404(BookingPage.objects.select_related("owner"), slug=slug, active=True)
+def _page(slug: str, *, with_owner: bool = True) -> BookingPage:
+    # The slots API needs only the owner's id (one join less on every slots request).
+    pages = BookingPage.objects.select_related("owner") if with_owner else BookingPage.objects
+    return get_object_or_404(pages, slug=slug, active=True)
 
 
 def _date_param(request: Request, name: str, errors: dict[str, list[str]]) -> date | None:
@@ -127,7 +129,7 @@ def slots(request: Request, slug: str) -> Response:
     zone is a 400 whose `errors` name the parameter. 503: Exchange can't be reached and no
     recent answer is kept.
     """
-    page = _page(slug)
+    page = _page(slug, with_owner=False)
     if (limited := ratelimit.check_slots(request, page.slug)) is not None:
         return limited.apply(_error(429, "Too many requests. Please wait a minute."))
     return _slots_answer(request, page)

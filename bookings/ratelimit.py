@@ -64,6 +64,16 @@ def _hit(*limits: tuple[str, int, int]) -> Limited | None:
     """Count one request against each (key, limit, window) in turn; refused at the first one
     over its limit. The later counters don't see a refused request, so a client hammering
     away past its own limit doesn't use up the page's budget for everyone else."""
+    if hasattr(cache, "count_hits"):  # Redis: all counters in one round trip (a script)
+        now = time.time()
+        buckets = [
+            (f"rl:{key}:{int(now // window)}", limit, window + 1) for key, limit, window in limits
+        ]
+        position, _ = cache.count_hits(buckets)
+        if position:
+            window = limits[position - 1][2]
+            return Limited(max(1, math.ceil(window - now % window)))
+        return None
     for key, limit, window in limits:
         count, left = _count(key, window)
         if count > limit:

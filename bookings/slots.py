@@ -146,23 +146,19 @@ def slots_for(
     intervals: list[Interval] = []
     stale = False
     calendars = list(schedule.calendars) if busy_intervals is None else []
+    pending = None
     if busy_intervals is not None:
         intervals = list(busy_intervals)
     elif calendars:
-        connection = connection_for(page.owner)
+        connection = connection_for(page.owner_id)
         if connection is None:
             raise AvailabilityUnknown(UNKNOWN)
-        try:
-            result = busy.busy_intervals(connection, calendars, busy_from, busy_to, fresh=fresh)
-        except ExchangeError as exc:
-            raise AvailabilityUnknown(UNKNOWN) from exc
-        stale = result.stale
-        for found in result.intervals.values():
-            intervals.extend((b.start, b.end) for b in found if b.status in blocking)
+        # The requests leave now; the owner's bookings are read while Exchange answers.
+        pending = busy.start_busy_intervals(connection, calendars, busy_from, busy_to, fresh=fresh)
 
     # The owner's bookings on every page block time; a week either side covers the limits.
     bookings = Booking.objects.filter(
-        owner=page.owner,
+        owner_id=page.owner_id,
         status=BookingStatus.CONFIRMED,
         start__lt=hi + timedelta(days=8),
         end__gt=lo - timedelta(days=8),
@@ -173,6 +169,14 @@ def slots_for(
         Booked(b.start, b.end, same_page=b.page_id == page.pk)
         for b in bookings.only("start", "end", "page_id")
     ]
+    if pending is not None:
+        try:
+            result = pending()
+        except ExchangeError as exc:
+            raise AvailabilityUnknown(UNKNOWN) from exc
+        stale = result.stale
+        for found in result.intervals.values():
+            intervals.extend((b.start, b.end) for b in found if b.status in blocking)
     return SlotsResult(
         free_slots(rules, busy=intervals, booked=booked, now=now, start=lo, end=hi),
         stale=stale,

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -25,6 +25,7 @@ from calendars.backends.base import BusyInterval, CalendarTarget
 from calendars.connect import backend_for
 from calendars.errors import ExchangeError
 from calendars.models import CalendarRef, ExchangeConnection
+from scheduler_site.afterresponse import later
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,12 @@ class BusyResult:
     intervals: dict[int, list[BusyInterval]]  # CalendarRef pk -> busy intervals
     stale: bool = False  # served from a cache older than BUSY_CACHE_SECONDS: Exchange is down
     fetched_at: float = 0.0  # unix time the answer came from Exchange
+
+
+@dataclass(frozen=True)
+class CachedBusy:
+    generations: tuple[int, ...]  # the owners' generations the answer was read at
+    result: BusyResult
 
 
 def target_for(ref: CalendarRef) -> CalendarTarget:
@@ -53,45 +60,89 @@ def busy_intervals(
 ) -> BusyResult:
     """Busy time per calendar in [start, end). Raises ExchangeError when Exchange can't answer
     and no usable cached answer exists; `fresh` skips the cache (the re-check at booking)."""
-    if not calendars:
-        return BusyResult({}, fetched_at=time.time())
-    key = _key(connection, calendars, start, end)
-    _remember(connection, calendars, start, end)
-    cached = None if fresh else cache.get(key)
-    if cached is not None and time.time() - cached.fetched_at <= settings.BUSY_CACHE_SECONDS:
-        return cached
-    fallback_key = _key(connection, calendars, start, end, with_generations=False)
-    try:
-        result = _fetch(connection, calendars, start, end)
-    except ExchangeError as exc:
-        if not exc.transient:
-            raise
-        # The last answer Exchange gave, even from before this app's latest booking: the
-        # app's own bookings are re-read from the database by every caller anyway.
-        last = cached or cache.get(fallback_key)
-        if last is not None and time.time() - last.fetched_at <= settings.BUSY_CACHE_STALE_SECONDS:
-            return BusyResult(last.intervals, stale=True, fetched_at=last.fetched_at)
-        raise
-    keep = max(settings.BUSY_CACHE_STALE_SECONDS, 1)
-    cache.set_many({key: result, fallback_key: result}, timeout=keep)
-    return result
+    return start_busy_intervals(connection, calendars, start, end, fresh=fresh)()
 
 
-def _fetch(
+def start_busy_intervals(
     connection: ExchangeConnection,
     calendars: Sequence[CalendarRef],
     start: datetime,
     end: datetime,
-) -> BusyResult:
+    *,
+    fresh: bool = False,
+) -> Callable[[], BusyResult]:
+    """`busy_intervals` in two steps: the requests to Exchange leave now, and the returned
+    function waits for the answer (raising as busy_intervals does), so the caller can do its
+    own work while Exchange answers."""
+    if not calendars:
+        empty = BusyResult({}, fetched_at=time.time())
+        return lambda: empty
+    key, generation_keys = _keys(connection, calendars, start, end)
+    # One round trip: the answer kept for this range and the owners' generations now.
+    found = cache.get_many([key, *generation_keys])
+    generations = tuple(found.get(k, 0) for k in generation_keys)
+    kept: CachedBusy | None = found.get(key)
+    later(lambda: _remember(connection, calendars, start, end))
+    if (
+        not fresh
+        and kept is not None
+        and kept.generations == generations
+        and time.time() - kept.result.fetched_at <= settings.BUSY_CACHE_SECONDS
+    ):
+        return lambda: kept.result
+
+    def stale_or_raise(exc: ExchangeError) -> BusyResult:
+        if not exc.transient:
+            raise exc
+        # The last answer Exchange gave, even from before this app's latest booking (other
+        # generations): the app's own bookings are re-read from the database by every
+        # caller anyway.
+        if kept is not None and time.time() - kept.result.fetched_at <= (
+            settings.BUSY_CACHE_STALE_SECONDS
+        ):
+            last = kept.result
+            return BusyResult(last.intervals, stale=True, fetched_at=last.fetched_at)
+        raise exc
+
+    try:
+        pending = _start_fetch(connection, calendars, start, end)
+    except ExchangeError as exc:
+        result = stale_or_raise(exc)
+        return lambda: result
+
+    def answer() -> BusyResult:
+        try:
+            result = pending()
+        except ExchangeError as exc:
+            return stale_or_raise(exc)
+        keep = max(settings.BUSY_CACHE_STALE_SECONDS, 1)
+        cache.set(key, CachedBusy(generations, result), timeout=keep)
+        return result
+
+    return answer
+
+
+def _start_fetch(
+    connection: ExchangeConnection,
+    calendars: Sequence[CalendarRef],
+    start: datetime,
+    end: datetime,
+) -> Callable[[], BusyResult]:
     targets = {ref.pk: target_for(ref) for ref in calendars}
-    by_target = backend_for(connection).busy(
+    pending = backend_for(connection).start_busy(
         sorted(set(targets.values()), key=lambda t: (t.owner_email, t.folder_id)),
         start.astimezone(UTC),
         end.astimezone(UTC),
     )
-    return BusyResult(
-        {pk: by_target.get(target, []) for pk, target in targets.items()}, fetched_at=time.time()
-    )
+
+    def answer() -> BusyResult:
+        by_target = pending()
+        return BusyResult(
+            {pk: by_target.get(target, []) for pk, target in targets.items()},
+            fetched_at=time.time(),
+        )
+
+    return answer
 
 
 # --- Warming: keep busy time of ranges customers are looking at fresh in the cache --------
@@ -137,8 +188,14 @@ def warm() -> int:
         if connection is None or len(refs) != len(ref_pks):
             continue
         start, end = datetime.fromisoformat(start_iso), datetime.fromisoformat(end_iso)
-        cached = cache.get(_key(connection, refs, start, end))
-        if cached is not None and time.time() - cached.fetched_at < settings.BUSY_CACHE_SECONDS / 2:
+        key, generation_keys = _keys(connection, refs, start, end)
+        found = cache.get_many([key, *generation_keys])
+        kept = found.get(key)
+        if (
+            kept is not None
+            and kept.generations == tuple(found.get(k, 0) for k in generation_keys)
+            and time.time() - kept.result.fetched_at < settings.BUSY_CACHE_SECONDS / 2
+        ):
             continue
         try:
             busy_intervals(connection, refs, start, end, fresh=True)
@@ -159,16 +216,16 @@ def _generation_key(email: str) -> str:
     return f"busy-gen:{email}"
 
 
-def _key(
+def _keys(
     connection: ExchangeConnection,
     calendars: Sequence[CalendarRef],
     start: datetime,
     end: datetime,
-    *,
-    with_generations: bool = True,
-) -> str:
+) -> tuple[str, list[str]]:
+    """The cache key of this range's answer, and the generation keys of its owners (the
+    answer is kept with the generations it was read at: one key serves as fresh answer and,
+    once a generation moved on, as the stale fallback while Exchange is down)."""
     owners = sorted({ref.owner_email.lower() for ref in calendars})
-    generations = cache.get_many([_generation_key(o) for o in owners]) if with_generations else {}
     parts = [
         str(connection.pk),
         str(connection.credential_version),
@@ -179,6 +236,7 @@ def _key(
         ),
         start.astimezone(UTC).isoformat(),
         end.astimezone(UTC).isoformat(),
-        ",".join(f"{o}={generations.get(_generation_key(o), 0)}" for o in owners),
+        ",".join(owners),
     ]
-    return "busy:" + hashlib.sha256("|".join(parts).encode()).hexdigest()
+    key = "busy:" + hashlib.sha256("|".join(parts).encode()).hexdigest()
+    return key, [_generation_key(o) for o in owners]

@@ -226,11 +226,11 @@ def corporate_connection() -> ExchangeConnection | None:
     return ExchangeConnection.objects.filter(kind=ConnectionKind.CORPORATE).first()
 
 
-def connection_for(user: AbstractBaseUser) -> ExchangeConnection | None:
+def connection_for(user: AbstractBaseUser | int) -> ExchangeConnection | None:
     """The connection a staff member's pages use: their own account, or the corporate one
     once their membership is proven and while it is not revoked (calendars.membership).
 
-    One query: it runs on every slots request."""
+    One query: it runs on every slots request (which passes the owner's id alone)."""
     active_member = Q(
         members__user=user, members__proven_at__isnull=False, members__revoked_at__isnull=True
     )

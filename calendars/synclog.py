@@ -8,40 +8,53 @@ from __future__ import annotations
 import contextvars
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Executor, Future
 from contextlib import contextmanager
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
+from django.db import connections, router, transaction
 from django.utils import timezone
 
 from calendars.errors import ExchangeError, translate
+from scheduler_site.afterresponse import later
 
 if TYPE_CHECKING:
     from calendars.models import ExchangeConnection
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 # Calls made from worker threads (parallel busy-time reads) must not touch the database from
 # those threads: their connections would sit outside the caller's transaction and never be
-# closed. Inside `collecting()`, rows are gathered here and written by the calling thread.
+# closed. Jobs run through a `Collector` gather their rows here; the calling thread writes them.
 _sink: contextvars.ContextVar[list | None] = contextvars.ContextVar("synclog_sink", default=None)
 
 
-@contextmanager
-def collecting() -> Iterator[None]:
-    from calendars.models import SyncLogEntry
+class Collector:
+    """Runs jobs in other threads with their sync log rows gathered for the calling thread,
+    which writes them with `flush()` (after its response, inside a web request)."""
 
-    rows: list = []
-    token = _sink.set(rows)
-    try:
-        yield
-    finally:
-        _sink.reset(token)
-        try:
-            SyncLogEntry.objects.bulk_create(rows)
-        except Exception:
-            log.exception("could not write the sync log")
+    def __init__(self) -> None:
+        self.rows: list = []
+        self._context = contextvars.copy_context()
+        self._context.run(_sink.set, self.rows)
+
+    def submit(self, pool: Executor, job: Callable[[], T]) -> Future[T]:
+        # Each job in its own copy of the caller's context (a Context runs in one thread at
+        # a time), every copy reporting into the same rows.
+        return pool.submit(self._context.copy().run, job)
+
+    def run(self, job: Callable[[], T]) -> T:
+        """Run `job` in this thread, its rows gathered with the others'."""
+        return self._context.copy().run(job)
+
+    def flush(self) -> None:
+        rows, self.rows = self.rows, []
+        if rows:
+            later(lambda: _write(rows))
 
 
 @contextmanager
@@ -70,14 +83,34 @@ def record(
             duration_ms=elapsed,
         )
         sink = _sink.get()
-        try:
-            if sink is not None:
-                sink.append(entry)
-            else:
-                entry.save()
-        except Exception:
-            # The log must never turn a working Exchange call into a failure.
-            log.exception("could not write the sync log")
+        if sink is not None:
+            sink.append(entry)
+        else:
+            later(lambda: _write([entry]))
+
+
+def _write(rows: list) -> None:
+    """Insert log rows without waiting for the disk (and, inside a web request, after its
+    response was sent: scheduler_site/afterresponse.py). On PostgreSQL, outside any transaction
+    of the caller's, they commit with synchronous_commit off: a slots request that read busy
+    time doesn't wait for a WAL flush (one to several milliseconds) for its log row, and a
+    crash can lose the last fraction of a second of log rows, nothing else. Inside a
+    caller's transaction (a booking's final check) the rows simply commit with it: the
+    setting must never reach a transaction that holds a booking."""
+    from calendars.models import SyncLogEntry
+
+    try:
+        db = connections[router.db_for_write(SyncLogEntry)]
+        if db.vendor != "postgresql" or db.in_atomic_block:
+            SyncLogEntry.objects.using(db.alias).bulk_create(rows)
+            return
+        with transaction.atomic(using=db.alias):
+            with db.cursor() as cursor:
+                cursor.execute("SET LOCAL synchronous_commit TO OFF")
+            SyncLogEntry.objects.using(db.alias).bulk_create(rows)
+    except Exception:
+        # The log must never turn a working Exchange call into a failure.
+        log.exception("could not write the sync log")
 
 
 def prune(days: int) -> int:

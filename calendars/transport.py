@@ -26,6 +26,7 @@ import socket
 import ssl
 import sys
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from django.conf import settings
@@ -147,4 +148,30 @@ def session() -> requests.Session:
     adapter = TlsAdapter()
     http.mount("https://", adapter)
     http.mount("http://", adapter)
+    return remember_environment(http)
+
+
+def remember_environment(http: requests.Session) -> requests.Session:
+    """Read the proxy settings from the environment once per host, not on every request.
+
+    requests looks at HTTP(S)_PROXY/NO_PROXY (and the CA bundle variables) for every request,
+    walking the whole environment twice; with the dozens of variables a container gets, that
+    was a noticeable part of a busy-time request's CPU. The environment of a running process
+    doesn't change, so the answer for a host is kept: the same settings, read once."""
+    merge = http.merge_environment_settings
+    known: dict[tuple[str, Any, Any, Any], dict[str, Any]] = {}
+
+    def merge_environment_settings(
+        url: str, proxies: Any, stream: Any, verify: Any, cert: Any
+    ) -> dict[str, Any]:
+        if proxies or not isinstance(verify, bool | None) or not isinstance(cert, str | None):
+            return merge(url, proxies, stream, verify, cert)
+        parts = urlsplit(url)
+        key = (f"{parts.scheme}://{parts.netloc}", stream, verify, cert)
+        found = known.get(key)
+        if found is None:
+            found = known[key] = merge(key[0] + "/", {}, stream, verify, cert)
+        return {**found, "proxies": dict(found["proxies"])}
+
+    http.merge_environment_settings = merge_environment_settings  # type: ignore[method-assign]
     return http

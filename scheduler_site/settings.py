@@ -100,6 +100,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "scheduler_site.observability.RequestIdMiddleware",
+    # Runs what a request deferred (sync log rows, cache fills) once its response is sent.
+    "scheduler_site.afterresponse.AfterResponseMiddleware",
     # Before anything reads X-Forwarded-*: drops them unless a trusted proxy sent them.
     "scheduler_site.clientip.ForwardedHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",

@@ -268,3 +268,33 @@ def test_a_sub_calendar_with_more_entries_than_exchange_lists_at_once_is_read_in
     assert len(ours) == 12
     outcomes = [e.outcome for e in world.sim.log if e.operation == "FindItem"]
     assert "ErrorExceededFindCountLimit" in outcomes and outcomes[-1] == "NoError"
+
+
+def test_our_free_busy_request_is_byte_for_byte_the_one_exchangelib_builds(world) -> None:
+    from exchangelib.properties import FreeBusyViewOptions, MailboxData, TimeWindow
+    from exchangelib.services import GetUserAvailability
+    from lxml import etree
+
+    from calendars.backends.ews import _UTC_AVAILABILITY_ZONE
+    from calendars.backends.ews_busy import FreeBusyTimes
+
+    connection = world.corporate()
+    account = Account(connection.email, config=configuration(connection), autodiscover=False)
+
+    def arguments() -> dict:
+        return {
+            "mailbox_data": [
+                MailboxData(email=f"p{i}@contoso.example", attendee_type="Required")
+                for i in range(3)
+            ],
+            "timezone": _UTC_AVAILABILITY_ZONE,
+            "free_busy_view_options": FreeBusyViewOptions(
+                time_window=TimeWindow(start=WEEK.astimezone(UTC_TZ), end=END.astimezone(UTC_TZ)),
+                merged_free_busy_interval=30,
+                requested_view="FreeBusy",
+            ),
+        }
+
+    theirs = GetUserAvailability(account.protocol).get_payload(**arguments())
+    ours = FreeBusyTimes(account.protocol).get_payload(**arguments())
+    assert etree.tostring(ours) == etree.tostring(theirs)

@@ -9,7 +9,7 @@ can be added beside it without touching booking code.
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time
 
@@ -149,6 +149,13 @@ class Backend(abc.ABC):
         self, targets: list[CalendarTarget], start: datetime, end: datetime
     ) -> dict[CalendarTarget, list[BusyInterval]]:
         """Busy intervals per calendar, fetched with as few round trips as possible."""
+
+    def start_busy(
+        self, targets: list[CalendarTarget], start: datetime, end: datetime
+    ) -> Callable[[], dict[CalendarTarget, list[BusyInterval]]]:
+        """Start reading busy time and return what waits for the answer, so the caller can
+        do other work while Exchange answers. By default nothing starts before it is asked."""
+        return lambda: self.busy(targets, start, end)
 
     @abc.abstractmethod
     def find_event(self, target: CalendarTarget, uid: str) -> str | None:

@@ -12,12 +12,12 @@ Pitfalls this module exists to contain (see ../shared/notes/exchangelib-on-the-w
 
 from __future__ import annotations
 
-import contextvars
 import functools
 import hashlib
+import os
 import threading
-from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime, time, timedelta
 from queue import Empty
@@ -83,8 +83,8 @@ from calendars.backends.base import (
 from calendars.backends.ews_busy import CalendarViewTimes, FreeBusyTimes
 from calendars.errors import ExchangeError, MailboxNotFound, translate
 from calendars.models import AuthType, ExchangeConnection, SyncDirection
-from calendars.synclog import collecting, record
-from calendars.transport import TlsAdapter
+from calendars.synclog import Collector, record
+from calendars.transport import TlsAdapter, remember_environment
 
 UTC_TZ = EWSTimeZone("UTC")
 _VERSIONS: dict[str, Build] = {
@@ -151,7 +151,17 @@ def _decrease_poolsize(self: BaseProtocol) -> None:
         self._session_pool_size -= 1
 
 
+_raw_session = BaseProtocol.raw_session.__func__  # type: ignore[attr-defined]
+
+
+@classmethod  # type: ignore[misc]
+def _remembering_raw_session(cls: type[BaseProtocol], *args: Any, **kwargs: Any) -> Any:
+    """exchangelib's session, reading its proxy settings once (transport.remember_environment)."""
+    return remember_environment(_raw_session(cls, *args, **kwargs))
+
+
 BaseProtocol.HTTP_ADAPTER_CLS = TlsAdapter
+BaseProtocol.raw_session = _remembering_raw_session  # type: ignore[method-assign, assignment]
 BaseProtocol.TIMEOUT = settings.EXCHANGE_TIMEOUT
 BaseProtocol.decrease_poolsize = _decrease_poolsize  # type: ignore[method-assign]
 
@@ -515,28 +525,49 @@ class EwsBackend(Backend):
     def busy(
         self, targets: list[CalendarTarget], start: datetime, end: datetime
     ) -> dict[CalendarTarget, list[BusyInterval]]:
+        return self.start_busy(targets, start, end)()
+
+    def start_busy(
+        self, targets: list[CalendarTarget], start: datetime, end: datetime
+    ) -> Callable[[], dict[CalendarTarget, list[BusyInterval]]]:
+        """Send every request but the first now, each from a thread of the shared pool
+        (threads already started: starting them per request cost about a millisecond each),
+        and return what makes the first and waits for all the answers; the caller's thread is
+        free in between (the slots API reads the owner's bookings meanwhile). Sync log rows
+        are written by the caller's thread."""
         primaries = [t for t in targets if not t.folder_id]
         folders = [t for t in targets if t.folder_id]
-        jobs: list[Any] = []
+        jobs: list[Callable[[], dict[CalendarTarget, list[BusyInterval]]]] = []
         if primaries:
             for lo, hi in free_busy_windows(start, end):
                 jobs.append(lambda lo=lo, hi=hi: self._free_busy(primaries, lo, hi))
         for target in folders:
             jobs.append(lambda t=target: {t: self._calendar_view(t, start, end)})
-        if len(jobs) == 1:
-            return jobs[0]()
-        with collecting(), ThreadPoolExecutor(max_workers=min(8, len(jobs))) as pool:
-            # Each job runs in a copy of this context, so its sync log rows reach our sink.
-            futures = [pool.submit(contextvars.copy_context().run, job) for job in jobs]
+        collector = Collector()
+        futures = [collector.submit(_pool(), job) for job in jobs[1:]]
+
+        def answers() -> dict[CalendarTarget, list[BusyInterval]]:
+            # The first request is made by the caller's own thread when it asks for the
+            # answers: no hand-over to another thread, and nothing competing with it for the
+            # interpreter while it builds its request.
+            try:
+                first = collector.run(jobs[0])
+            finally:
+                # Every request ends before this does, even when one failed: their rows
+                # are all in before they are written.
+                wait(futures)
+                collector.flush()
             found: dict[CalendarTarget, list[BusyInterval]] = {}
-            for future in futures:
-                for target, intervals in future.result().items():
+            for answer in [first, *(future.result() for future in futures)]:
+                for target, intervals in answer.items():
                     found.setdefault(target, []).extend(intervals)
-        # An event across a window boundary comes back from both windows, whole.
-        return {
-            target: sorted(dict.fromkeys(intervals), key=lambda b: (b.start, b.end))
-            for target, intervals in found.items()
-        }
+            # An event across a window boundary comes back from both windows, whole.
+            return {
+                target: sorted(dict.fromkeys(intervals), key=lambda b: (b.start, b.end))
+                for target, intervals in found.items()
+            }
+
+        return answers
 
     def _free_busy(
         self, targets: list[CalendarTarget], start: datetime, end: datetime
@@ -812,6 +843,29 @@ def _fields(event: EventData) -> dict[str, Any]:
         # reschedule makes it timed again (Exchange would otherwise snap it to whole days).
         "is_all_day": False,
     }
+
+
+_POOL: ThreadPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
+
+
+def _pool() -> ThreadPoolExecutor:
+    """One pool per process for parallel EWS requests, created on first use (after a
+    gunicorn or Celery fork, never inherited). Requests are I/O-bound: 16 threads serve a
+    couple of concurrent slots requests of 5-8 calendars each without queueing."""
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            _POOL = ThreadPoolExecutor(max_workers=16, thread_name_prefix="ews")
+        return _POOL
+
+
+def _forget_pool() -> None:
+    global _POOL, _POOL_LOCK
+    _POOL, _POOL_LOCK = None, threading.Lock()  # a forked child has none of the threads
+
+
+os.register_at_fork(after_in_child=_forget_pool)
 
 
 def free_busy_windows(start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:

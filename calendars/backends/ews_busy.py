@@ -15,6 +15,9 @@ never parsed (free/busy doesn't send one in the FreeBusy view; CalendarView isn'
 
 from __future__ import annotations
 
+import copy
+import functools
+import threading
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as wall
@@ -26,9 +29,9 @@ from exchangelib.errors import UnknownTimeZone
 from exchangelib.fields import FieldPath
 from exchangelib.folders import SHALLOW
 from exchangelib.items import ID_ONLY
-from exchangelib.properties import CalendarView
+from exchangelib.properties import CalendarView, MailboxData
 from exchangelib.services import FindItem, GetUserAvailability
-from exchangelib.util import TNS
+from exchangelib.util import TNS, create_element, set_xml_value
 
 from calendars.backends.base import BusyInterval
 
@@ -68,6 +71,28 @@ class FreeBusyTimes(GetUserAvailability):
     """GetUserAvailability answering, per mailbox, a list of BusyInterval (or the exception
     Exchange gave for that mailbox, as exchangelib does)."""
 
+    def get_payload(self, mailbox_data: Any, timezone: Any, free_busy_view_options: Any) -> Any:
+        # The request exchangelib builds, element for element, without walking its field
+        # descriptors for the parts that never change: the time zone (the same constant on
+        # every call) and the shape of a MailboxData (only the address differs). Each is
+        # serialized by exchangelib once and copied after; that was most of the ~1 ms of CPU
+        # spent building a free/busy request for five people, before it could be sent.
+        payload = create_element(f"m:{self.SERVICE_NAME}Request")
+        with _templates_lock:  # lxml trees are not for several threads at once
+            payload.append(copy.deepcopy(_serialized(timezone, self.protocol.version)))
+        array = create_element("m:MailboxDataArray")
+        for data in mailbox_data:
+            template = _mailbox_template(data.attendee_type, data.exclude_conflicts)
+            if template is None:  # a shape we didn't prepare: exchangelib's own way
+                set_xml_value(array, [data], version=self.protocol.version)
+                continue
+            elem = copy.deepcopy(template)
+            email = data.email
+            elem.find(_ADDRESS_PATH).text = getattr(email, "email_address", email)
+            array.append(elem)
+        payload.append(array)
+        return set_xml_value(payload, free_busy_view_options, version=self.protocol.version)
+
     def _elem_to_obj(self, elem: Any) -> list[BusyInterval]:
         events = elem.find(_EVENTS)
         if events is None:  # nobody busy in the window: Exchange leaves the array out
@@ -85,6 +110,29 @@ class FreeBusyTimes(GetUserAvailability):
                 )
             )
         return found
+
+
+_ADDRESS_PATH = f"{{{TNS}}}Email/{{{TNS}}}Address"
+_serialized_zones: dict[int, tuple[Any, Any]] = {}
+_templates_lock = threading.Lock()
+
+
+def _serialized(timezone: Any, version: Any) -> Any:
+    """`timezone` as exchangelib serializes it (a t:TimeZone element), made once per zone."""
+    kept = _serialized_zones.get(id(timezone))
+    if kept is None or kept[0] is not timezone:
+        holder = set_xml_value(create_element("m:Holder"), timezone, version=version)
+        kept = _serialized_zones[id(timezone)] = (timezone, holder[0])
+    return kept[1]
+
+
+@functools.cache
+def _mailbox_template(attendee_type: str, exclude_conflicts: bool | None) -> Any:
+    """A t:MailboxData as exchangelib writes it, for a placeholder address."""
+    if exclude_conflicts is not None:
+        return None
+    data = MailboxData(email="placeholder@example.invalid", attendee_type=attendee_type)
+    return set_xml_value(create_element("m:Holder"), [data], version=None)[0]
 
 
 class CalendarViewTimes(FindItem):

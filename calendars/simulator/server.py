@@ -958,6 +958,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         super().setup()
+        self._delay_answer = 0.0  # the second half of the latency, slept before answering
         self._ntlm_context: Any = None
         self._ntlm_identity: _Identity | None = None
 
@@ -971,6 +972,7 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         sim = self.server.sim
         started = time.monotonic()
+        self._delay_answer = 0.0
         body = self._read_body()
         path = self.path.split("?", 1)[0].lower()
         operation = _peek_operation(body)
@@ -987,7 +989,7 @@ class _Handler(BaseHTTPRequestHandler):
                     target,
                     outcome,
                     status,
-                    time.monotonic() - started,
+                    time.monotonic() - started + self._delay_answer,  # the latency included
                     auth,
                     self.headers.get("Host"),
                 )
@@ -1000,9 +1002,13 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self.connection.shutdown(socket.SHUT_RDWR)
             return
+        # The round trip's latency, half on the way in and half on the way out, as on a
+        # network: requests sent together are then worked on as they arrive, not all at
+        # once after one full delay (this server does one at a time; Exchange doesn't).
         delay = sim._latency(operation)
         if delay:
-            time.sleep(delay)
+            time.sleep(delay / 2)
+            self._delay_answer = delay / 2
         if sim._take("http_count"):
             status = sim._faults.http_status
             record(f"HTTP {status}", status, None, anchor, None)
@@ -1047,6 +1053,9 @@ class _Handler(BaseHTTPRequestHandler):
         content_type: str,
         headers: Iterable[tuple[str, str]] = (),
     ) -> None:
+        delay, self._delay_answer = getattr(self, "_delay_answer", 0.0), 0.0
+        if delay:
+            time.sleep(delay)
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(payload)))

@@ -49,7 +49,10 @@ def t(tag: str) -> str:
 
 def sub(parent: etree._Element, tag: str, text: str | None = None, **attrs: str) -> etree._Element:
     """Append a child element; `tag` is a Clark name built with m() or t()."""
-    elem = etree.SubElement(parent, tag, {k: v for k, v in attrs.items() if v is not None})
+    if attrs:
+        elem = etree.SubElement(parent, tag, {k: v for k, v in attrs.items() if v is not None})
+    else:  # most elements: no attribute dict to build (thousands per free/busy answer)
+        elem = etree.SubElement(parent, tag)
     if text is not None:
         elem.text = text
     return elem

@@ -456,6 +456,8 @@ class SerializableTimeZone(dt.tzinfo):
         if when.tzinfo is not self:
             raise ValueError("fromutc: dt.tzinfo is not self")
         utc = when.replace(tzinfo=None)
+        if self.dst_offset is None:  # a fixed offset (UTC, what the app asks in): no fold
+            return (utc + self.std_offset).replace(tzinfo=self)
         local = utc + self._offset_at_utc(utc)
         # Mark the second pass through an overlap so that utcoffset() round-trips.
         fold = int(self._offset_at_utc(utc) != self.utcoffset(local))
