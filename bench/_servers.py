@@ -526,8 +526,19 @@ class Stack:
         return self.server.base_url
 
     def clear_busy_cache(self) -> int:
-        # Django's Redis keys are "<prefix>:<version>:<key>"; busy time is "busy:<hash>"
-        # (the owners' generation counters, "busy-gen:...", stay).
+        """No cached busy time answers the next request: what a booking does to its owner,
+        for every owner (their generation counters move on), and the answers deleted. The
+        app writes an answer to the cache as it answers; should that write land after this,
+        it carries the old generations and is no answer either."""
+        import redis
+
+        client = redis.Redis.from_url(REDIS)
+        try:
+            for key in client.scan_iter(match=f"{self.cache_prefix}:1:busy-gen:*", count=1000):
+                client.incr(key)
+        finally:
+            client.close()
+        # Django's Redis keys are "<prefix>:<version>:<key>"; busy time is "busy:<hash>".
         return delete_cache_keys(f"{self.cache_prefix}:1:busy:*")
 
 

@@ -166,8 +166,8 @@ def slots_for(
     if ignore_booking is not None:
         bookings = bookings.exclude(pk=ignore_booking.pk)
     booked = [
-        Booked(b.start, b.end, same_page=b.page_id == page.pk)
-        for b in bookings.only("start", "end", "page_id")
+        Booked(begins, ends, same_page=page_id == page.pk)
+        for begins, ends, page_id in bookings.values_list("start", "end", "page_id")
     ]
     if pending is not None:
         try:

@@ -116,7 +116,9 @@ def start_busy_intervals(
         except ExchangeError as exc:
             return stale_or_raise(exc)
         keep = max(settings.BUSY_CACHE_STALE_SECONDS, 1)
-        cache.set(key, CachedBusy(generations, result), timeout=keep)
+        # Kept once the response is on its way (the visitor waiting has the answer); a
+        # booking that moved a generation meanwhile makes it no answer, as it should.
+        later(lambda: cache.set(key, CachedBusy(generations, result), timeout=keep))
         return result
 
     return answer

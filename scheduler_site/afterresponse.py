@@ -1,11 +1,11 @@
 """Work that can wait until the response has been sent.
 
 Some of what a request does matters to nobody waiting for it, such as the sync log rows of
-the Exchange calls it made. Inside a request,
-`later(fn)` runs `fn` once the response is on its way: the WSGI server calls the response's
-`close()` after it wrote the body (gunicorn does; so does Django's test client), and the
-queued work runs there, still in the request's thread, so it uses the request's database
-connection as before. Outside a request (Celery tasks, management commands) `fn` runs at once.
+the Exchange calls it made. Inside a request, `later(fn)` runs `fn` once the response is on
+its way: the WSGI server calls the response's `close()` after it wrote the body (gunicorn
+does; so does Django's test client), and the queued work runs there, still in the request's
+thread and on its database connection. Outside a request (Celery tasks, management
+commands) `fn` runs at once.
 
 Deferred work must not raise (each job is run on its own and a failure is logged), and
 nothing a later step of the same request reads may depend on it.
@@ -62,11 +62,14 @@ class AfterResponseMiddleware:
         if queue:
             close = response.close
 
-            def close_then_run(*args: Any, **kwargs: Any) -> None:
+            def run_then_close(*args: Any, **kwargs: Any) -> None:
+                # The body is sent when the server calls close(); the work runs before
+                # Django's own close(), whose request_finished signal then tidies up the
+                # database connections the work used, as after any request.
                 try:
-                    close(*args, **kwargs)
-                finally:
                     _run(queue)
+                finally:
+                    close(*args, **kwargs)
 
-            response.close = close_then_run  # type: ignore[method-assign]
+            response.close = run_then_close  # type: ignore[method-assign]
         return response

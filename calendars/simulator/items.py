@@ -348,7 +348,13 @@ class Shape:
         return shape
 
     def wants(self, uri: str) -> bool:
-        return uri in self.fields or (self.base != "IdOnly" and uri in _DEFAULT_FIELDS)
+        # Asked for every property of every item of a view: one set lookup, the set made once.
+        wanted = self.__dict__.get("_wanted")
+        if wanted is None:
+            wanted = self.__dict__["_wanted"] = frozenset(
+                self.fields | (_DEFAULT_FIELDS if self.base != "IdOnly" else set())
+            )
+        return uri in wanted
 
 
 # What Default/AllProperties return for a calendar item (never extended properties).
@@ -470,26 +476,27 @@ def _calendar_fields_xml(
         sub(elem, t("End"), ews_datetime(inst.end))
     if inst.index is not None and wants("calendar:OriginalStart"):
         sub(elem, t("OriginalStart"), ews_datetime(inst.recurrence_id))
-    simple = (
-        ("calendar:IsAllDayEvent", "IsAllDayEvent", xml_bool(item.is_all_day)),
-        ("calendar:LegacyFreeBusyStatus", "LegacyFreeBusyStatus", item.status),
-        ("calendar:Location", "Location", item.location),
-        ("calendar:IsMeeting", "IsMeeting", xml_bool(item.is_meeting)),
-        ("calendar:IsCancelled", "IsCancelled", "false"),
+    # Values made only for the properties asked for (a view asks a few, for every item).
+    simple: tuple[tuple[str, str, Callable[[], str]], ...] = (
+        ("calendar:IsAllDayEvent", "IsAllDayEvent", lambda: xml_bool(item.is_all_day)),
+        ("calendar:LegacyFreeBusyStatus", "LegacyFreeBusyStatus", lambda: item.status),
+        ("calendar:Location", "Location", lambda: item.location),
+        ("calendar:IsMeeting", "IsMeeting", lambda: xml_bool(item.is_meeting)),
+        ("calendar:IsCancelled", "IsCancelled", lambda: "false"),
         # True on occurrences and exceptions, false on masters (and single items), as
         # Exchange answers (exchangelib's test_recurring_item asserts both).
-        ("calendar:IsRecurring", "IsRecurring", xml_bool(inst.index is not None)),
+        ("calendar:IsRecurring", "IsRecurring", lambda: xml_bool(inst.index is not None)),
         (
             "calendar:MeetingRequestWasSent",
             "MeetingRequestWasSent",
-            xml_bool(item.meeting_request_was_sent),
+            lambda: xml_bool(item.meeting_request_was_sent),
         ),
-        ("calendar:CalendarItemType", "CalendarItemType", inst.kind),
-        ("calendar:MyResponseType", "MyResponseType", "Organizer"),
+        ("calendar:CalendarItemType", "CalendarItemType", lambda: inst.kind),
+        ("calendar:MyResponseType", "MyResponseType", lambda: "Organizer"),
     )
     for uri, tag, value in simple:
         if wants(uri):
-            sub(elem, t(tag), value)
+            sub(elem, t(tag), value())
     if wants("calendar:Organizer") and item.organizer[0]:
         _mailbox(sub(elem, t("Organizer")), t("Mailbox"), *item.organizer)
     for uri, tag, kind in (

@@ -247,6 +247,7 @@ def format_duration(delta: dt.timedelta) -> str:
     return f"{sign}PT{parts or '0M'}"
 
 
+@functools.cache
 def display_name(ms_id: str) -> str:
     """A Windows-like display name, e.g. "(UTC+01:00) Berlin"."""
     if ms_id == UTC_MS_ID:
