@@ -47,7 +47,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"  {spec['email']:<32} password {spec['password']!r}"
             + (f"  logins: {logins}" if logins else "")
         )
-    print("Ctrl-C to stop.")
+    # Flushed: whoever started us reads these lines from a pipe (block-buffered) to learn
+    # the endpoint, and would otherwise wait until we exit.
+    print("Ctrl-C to stop.", flush=True)
     try:
         threading.Event().wait()
     except KeyboardInterrupt:
