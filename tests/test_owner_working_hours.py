@@ -324,8 +324,8 @@ def test_the_editor_shows_the_hours_read_in_both_zones_and_when(world):
     client.force_login(owner)
     html = client.get(f"/pages/{page.pk}/").content.decode()
     assert 'name="use_owner_working_hours"' in html and "checked" in html
-    assert "In America/New_York (the owner's time)" in html
-    assert "In Europe/London (this page, this week)" in html
+    assert "Owner's time (America/New_York)" in html
+    assert "This page, this week (Europe/London)" in html
     assert '<td data-zone="owner">09:00\u201317:00</td>' in html
     # This week (December): both zones on winter time, five hours apart.
     assert '<td data-zone="page">14:00\u201322:00</td>' in html
