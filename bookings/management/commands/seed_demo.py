@@ -82,6 +82,7 @@ class Command(BaseCommand):
                 WeeklyHours.objects.create(page=page, weekday=weekday, start=time(9), end=time(17))
             for label, kind, choices in spec.get("questions", []):
                 Question.objects.create(page=page, label=label, kind=kind, choices=choices)
+        roles = []
         for owner_email, calendar, role in spec["roles"]:
             PageCalendarOwner.objects.get_or_create(page=page, email=owner_email)
             found = discovery.discover(conn, owner_email)
@@ -92,6 +93,11 @@ class Command(BaseCommand):
             if ref is None:
                 self.stdout.write(f"  {page.slug}: {owner_email} {calendar or ''}: {found.message}")
                 continue
+            roles.append((ref, role))
+        # A simulator started again has new folder ids, so its calendars are new refs: the
+        # roles of the old ones go first (a page has one main calendar at a time).
+        PageCalendar.objects.filter(page=page).exclude(calendar__in=[r for r, _ in roles]).delete()
+        for ref, role in roles:
             PageCalendar.objects.update_or_create(page=page, calendar=ref, defaults={"role": role})
         problems = page.setup_problems()
         state = "ready" if not problems else "needs attention: " + " ".join(problems)
