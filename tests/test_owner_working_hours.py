@@ -330,6 +330,7 @@ def test_the_editor_shows_the_hours_read_in_both_zones_and_when(world):
     # This week (December): both zones on winter time, five hours apart.
     assert '<td data-zone="page">14:00\u201322:00</td>' in html
     assert "read from Exchange" in html and "data-owner-hours-read-at" in html
+    assert ">just now</time>" in html and "0\u00a0minutes ago" not in html
     # The page's own rows are kept but disabled.
     assert '<fieldset class="weekly-rows" disabled' in html
     assert "Read them again now" in html
