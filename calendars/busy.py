@@ -42,6 +42,24 @@ class CachedBusy:
     generations: tuple[int, ...]  # the owners' generations the answer was read at
     result: BusyResult
 
+    def answers(self, generations: tuple[int, ...], within: float) -> bool:
+        """Still the answer: read at the owners' current generations, at most `within`
+        seconds ago."""
+        return self.generations == generations and time.time() - self.result.fetched_at <= within
+
+
+def _lookup(
+    connection: ExchangeConnection,
+    calendars: Sequence[CalendarRef],
+    start: datetime,
+    end: datetime,
+) -> tuple[str, tuple[int, ...], CachedBusy | None]:
+    """In one round trip: this range's cache key, the owners' generations now, and the
+    answer kept for the range (whatever generations it was read at)."""
+    key, generation_keys = _keys(connection, calendars, start, end)
+    found = cache.get_many([key, *generation_keys])
+    return key, tuple(found.get(k, 0) for k in generation_keys), found.get(key)
+
 
 def target_for(ref: CalendarRef) -> CalendarTarget:
     # Primary calendars go through free/busy (batched, and the only way in with free/busy-only
@@ -77,18 +95,9 @@ def start_busy_intervals(
     if not calendars:
         empty = BusyResult({}, fetched_at=time.time())
         return lambda: empty
-    key, generation_keys = _keys(connection, calendars, start, end)
-    # One round trip: the answer kept for this range and the owners' generations now.
-    found = cache.get_many([key, *generation_keys])
-    generations = tuple(found.get(k, 0) for k in generation_keys)
-    kept: CachedBusy | None = found.get(key)
+    key, generations, kept = _lookup(connection, calendars, start, end)
     later(lambda: _remember(connection, calendars, start, end))
-    if (
-        not fresh
-        and kept is not None
-        and kept.generations == generations
-        and time.time() - kept.result.fetched_at <= settings.BUSY_CACHE_SECONDS
-    ):
+    if not fresh and kept is not None and kept.answers(generations, settings.BUSY_CACHE_SECONDS):
         return lambda: kept.result
 
     def stale_or_raise(exc: ExchangeError) -> BusyResult:
@@ -184,20 +193,17 @@ def warm() -> int:
     its life, so customers keep getting cache hits. Returns how many ranges were refreshed."""
     refreshed = 0
     recent: dict = cache.get(RECENT_KEY) or {}
-    for (conn_pk, ref_pks, start_iso, end_iso), _seen in list(recent.items()):
-        connection = ExchangeConnection.objects.filter(pk=conn_pk).first()
-        refs = list(CalendarRef.objects.filter(pk__in=ref_pks))
+    # The connections and calendars of every range in two queries, not two per range.
+    connections = ExchangeConnection.objects.in_bulk({conn_pk for conn_pk, *_ in recent})
+    all_refs = CalendarRef.objects.in_bulk({pk for _, pks, *_ in recent for pk in pks})
+    for conn_pk, ref_pks, start_iso, end_iso in list(recent):
+        connection = connections.get(conn_pk)
+        refs = [all_refs[pk] for pk in ref_pks if pk in all_refs]
         if connection is None or len(refs) != len(ref_pks):
             continue
         start, end = datetime.fromisoformat(start_iso), datetime.fromisoformat(end_iso)
-        key, generation_keys = _keys(connection, refs, start, end)
-        found = cache.get_many([key, *generation_keys])
-        kept = found.get(key)
-        if (
-            kept is not None
-            and kept.generations == tuple(found.get(k, 0) for k in generation_keys)
-            and time.time() - kept.result.fetched_at < settings.BUSY_CACHE_SECONDS / 2
-        ):
+        _, generations, kept = _lookup(connection, refs, start, end)
+        if kept is not None and kept.answers(generations, settings.BUSY_CACHE_SECONDS / 2):
             continue
         try:
             busy_intervals(connection, refs, start, end, fresh=True)

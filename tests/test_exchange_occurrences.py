@@ -16,8 +16,6 @@ import pytest
 from django.core.cache import cache
 from django.core.management import call_command
 from django.test import Client
-from exchangelib import BASIC, DELEGATE, Account, Configuration, Credentials, EWSTimeZone, FailFast
-from exchangelib.version import EXCHANGE_2016, Version
 
 from calendars.models import SyncLogEntry
 from tests.world import monday_after
@@ -38,25 +36,6 @@ def page_reading(world, where: str, **fields):  # type: ignore[no-untyped-def]
     world.sub_calendar(owner.email, "Rota", "Reviewer")
     roles = {owner.email: "main", f"{owner.email}/Rota": "busy"}
     return owner, world.page(owner, roles=roles, **fields), "Rota"
-
-
-def outlook(world, email: str) -> Account:  # type: ignore[no-untyped-def]
-    """The owner's own EWS session, as Outlook has it."""
-    person = world.people[email]
-    config = Configuration(
-        service_endpoint=world.sim.ews_url,
-        credentials=Credentials(person.email, person.password),
-        auth_type=BASIC,
-        version=Version(EXCHANGE_2016),
-        retry_policy=FailFast(),
-    )
-    return Account(
-        email,
-        config=config,
-        autodiscover=False,
-        access_type=DELEGATE,
-        default_timezone=EWSTimeZone("Europe/London"),
-    )
 
 
 def slots(page, first: date, last: date | None = None) -> list[datetime]:  # type: ignore[no-untyped-def]
@@ -97,7 +76,7 @@ def test_a_moved_occurrence_blocks_its_new_time_and_frees_its_old_one(world, whe
         calendar=calendar,
     )
     # In Outlook: next week's 1:1 moves to Tuesday 14:00.
-    account = outlook(world, owner.email)
+    account = world.outlook(owner.email, "Europe/London")
     (master,) = account.fetch(ids=[(item_id, None)])
     moved = master.occurrence(index=2)
     next_tuesday = monday + timedelta(days=8)
@@ -162,7 +141,7 @@ def test_a_deleted_occurrence_frees_its_time(world, where) -> None:
         calendar=calendar,
     )
     # In Outlook: "delete this occurrence" on next week's.
-    account = outlook(world, owner.email)
+    account = world.outlook(owner.email, "Europe/London")
     folder = account.calendar if calendar is None else account.calendar / "Rota"
     view = folder.view(
         datetime.combine(monday + timedelta(days=7), time(0), UTC).astimezone(

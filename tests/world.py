@@ -50,10 +50,17 @@ class World:
         self.people[email] = Person(email, password, login)
         return self.people[email]
 
-    def calendar_as_owner(self, email: str) -> list[tuple[str, datetime, datetime]]:
-        """(item id, start, end) of the events in `email`'s calendar, read back with
-        exchangelib signed in as the owner, the way Outlook would see them."""
-        from exchangelib import BASIC, DELEGATE, Account, Configuration, Credentials, FailFast
+    def outlook(self, email: str, tz: str | None = None) -> Any:
+        """The owner's own EWS session (an exchangelib Account), as Outlook has it."""
+        from exchangelib import (
+            BASIC,
+            DELEGATE,
+            Account,
+            Configuration,
+            Credentials,
+            EWSTimeZone,
+            FailFast,
+        )
         from exchangelib.version import EXCHANGE_2016, Version
 
         person = self.people[email]
@@ -64,7 +71,13 @@ class World:
             version=Version(EXCHANGE_2016),
             retry_policy=FailFast(),
         )
-        account = Account(email, config=config, autodiscover=False, access_type=DELEGATE)
+        zone = {"default_timezone": EWSTimeZone(tz)} if tz else {}
+        return Account(email, config=config, autodiscover=False, access_type=DELEGATE, **zone)
+
+    def calendar_as_owner(self, email: str) -> list[tuple[str, datetime, datetime]]:
+        """(item id, start, end) of the events in `email`'s calendar, read back with
+        exchangelib signed in as the owner, the way Outlook would see them."""
+        account = self.outlook(email)
         start = datetime.now(UTC) - timedelta(days=1)
         items = account.calendar.view(start=start, end=start + timedelta(days=400))
         return sorted(

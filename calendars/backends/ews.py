@@ -369,14 +369,8 @@ class EwsBackend(Backend):
 
     def _primary_calendar(self, account: Account) -> Calendar:
         # One GetFolder on the distinguished id; `account.calendar` would first fetch the
-        # root folder, a second round trip we don't need. Root(account=...) makes no call.
-        folder = Calendar(
-            _distinguished_id=DistinguishedFolderId(
-                id="calendar", mailbox=Mailbox(email_address=account.primary_smtp_address)
-            ),
-            root=Root(account=account),
-        )
-        return Calendar.resolve(account=account, folder=folder)
+        # root folder, a second round trip we don't need.
+        return Calendar.resolve(account=account, folder=_calendar(account))
 
     def mailbox_access(self, mailbox: str) -> MailboxAccess:
         account = self._account(mailbox)
@@ -605,7 +599,7 @@ class EwsBackend(Backend):
         self, target: CalendarTarget, start: datetime, end: datetime
     ) -> list[BusyInterval]:
         account = self._account(target.owner_email)
-        folder = Calendar(root=Root(account=account), id=target.folder_id)
+        folder = _calendar(account, target.folder_id)
         found: list[BusyInterval] = []
         windows = [(start, end)]
         while windows:
@@ -669,10 +663,10 @@ class EwsBackend(Backend):
     # Events. The app writes into another owner's calendar through delegation (or
     # impersonation); SaveOnly unless the page asks Exchange to invite the customer.
     def _folder(self, target: CalendarTarget) -> tuple[Account, Calendar]:
+        # The primary calendar by its distinguished id: CreateItem and FindItem take it as
+        # it is, so no GetFolder is spent finding its id first.
         account = self._account(target.owner_email)
-        if target.folder_id:
-            return account, Calendar(root=Root(account=account), id=target.folder_id)
-        return account, self._primary_calendar(account)
+        return account, _calendar(account, target.folder_id)
 
     def find_event(self, target: CalendarTarget, uid: str) -> str | None:
         with self._call(SyncDirection.READ, "FindItem", target.owner_email):
@@ -724,16 +718,7 @@ class EwsBackend(Backend):
         IncludesLastItemInRange is false. The primary calendar is named by its distinguished
         id, which costs no GetFolder."""
         with self._call(SyncDirection.READ, "SyncFolderItems", target.owner_email):
-            account = self._account(target.owner_email)
-            if target.folder_id:
-                folder = Calendar(root=Root(account=account), id=target.folder_id)
-            else:
-                folder = Calendar(
-                    root=Root(account=account),
-                    _distinguished_id=DistinguishedFolderId(
-                        id="calendar", mailbox=Mailbox(email_address=account.primary_smtp_address)
-                    ),
-                )
+            folder = _calendar(self._account(target.owner_email), target.folder_id)
             changed: set[str] = set()
             deleted: set[str] = set()
             try:
@@ -771,22 +756,23 @@ class EwsBackend(Backend):
         with self._call(SyncDirection.WRITE, "UpdateItem", target.owner_email):
             account = self._account(target.owner_email)
             send = "SendToAllAndSaveCopy" if event.invite_email else "SendToNone"
+            fields = _fields(event)
             # The update carries the ChangeKey read just before it. Should the owner change
             # the event in between (Outlook saving a new location), Exchange refuses ours
             # with ErrorIrresolvableConflict rather than overwrite theirs blindly; the
             # booking still wants its time, so read the event again and apply it on top.
-            for attempt in range(_CONFLICT_RETRIES + 1):
+            conflicts = 0
+            while True:
                 item = _get_item(account, item_id)
-                for name, value in _fields(event).items():
+                for name, value in fields.items():
                     setattr(item, name, value)
                 try:
-                    item.save(update_fields=list(_fields(event)), send_meeting_invitations=send)
+                    item.save(update_fields=list(fields), send_meeting_invitations=send)
+                    return item.id
                 except (ews_errors.ErrorIrresolvableConflict, ews_errors.ErrorInvalidChangeKey):
-                    if attempt == _CONFLICT_RETRIES:
+                    conflicts += 1
+                    if conflicts > _CONFLICT_RETRIES:
                         raise
-                    continue
-                return item.id
-            raise AssertionError("unreachable")
 
     def delete_event(self, target: CalendarTarget, item_id: str) -> None:
         with self._call(SyncDirection.WRITE, "DeleteItem", target.owner_email):
@@ -819,6 +805,19 @@ def _move_to_deleted_items(account: Account, item_id: str) -> None:
         return  # deleted by someone else in the meantime: what we wanted
     if isinstance(result, Exception):
         raise result
+
+
+def _calendar(account: Account, folder_id: str = "") -> Calendar:
+    """A calendar folder of `account` by id, or its primary calendar by the distinguished id
+    ("" = primary), without a round trip (Root(account=...) makes no call)."""
+    if folder_id:
+        return Calendar(root=Root(account=account), id=folder_id)
+    return Calendar(
+        root=Root(account=account),
+        _distinguished_id=DistinguishedFolderId(
+            id="calendar", mailbox=Mailbox(email_address=account.primary_smtp_address)
+        ),
+    )
 
 
 def _get_item(account: Account, item_id: str) -> CalendarItem:
