@@ -54,6 +54,7 @@ class StaffAuthorizationTestCase(BaseTestCase):
             (f"/pages/{pk}/calendars/", {"action": "remove_owner", "owner": self.owner.pk}),
             (f"/pages/{pk}/calendars/", {"action": "refresh"}),
             (f"/pages/{pk}/calendars/", {"action": "save_roles"}),
+            (f"/pages/{pk}/owner-hours/refresh/", {}),
             (f"/bookings/{b}/cancel/", {"reason": "mine now"}),
             (f"/bookings/{b}/reschedule/", {"start": self.booking.start.isoformat()}),
             (f"/bookings/{b}/writes/{self.write.pk}/retry/", {}),
