@@ -3,8 +3,9 @@ import uuid
 
 from django.core.cache import cache
 from django.db import connection
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponsePermanentRedirect, JsonResponse
 from django.shortcuts import redirect, render
+from django.templatetags.static import static
 
 log = logging.getLogger(__name__)
 
@@ -54,3 +55,8 @@ def _check_broker() -> None:
 
     with app.connection_for_write() as conn:
         conn.ensure_connection(max_retries=1, timeout=2)
+
+
+def favicon(request: HttpRequest) -> HttpResponse:
+    """The app's icon at the address browsers try first, for the pages that name no icon."""
+    return HttpResponsePermanentRedirect(static("img/favicon.svg"))

@@ -1014,6 +1014,10 @@ class _Handler(BaseHTTPRequestHandler):
     def _dispatch(self, method: str) -> None:
         body = self._read_body()
         parts = urlsplit(self.path)
+        if parts.path == "/favicon.ico":
+            # login.microsoftonline.com has an icon; a browser asks for it on the sign-in page.
+            self._send_favicon()
+            return
         tenant, _, rest = parts.path.lstrip("/").partition("/")
         endpoint = self.routes.get(rest, "unknown")
         if endpoint == "unknown" or not self.idp._knows_tenant(tenant):
@@ -1033,6 +1037,14 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(200, self.idp._jwks())
         else:
             self._send(405, b"", "text/plain", {"Allow": "POST" if endpoint == "token" else "GET"})
+
+    def _send_favicon(self) -> None:
+        icon = (
+            b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 2 2">'
+            b'<path fill="#f25022" d="M0 0h1v1H0z"/><path fill="#7fba00" d="M1 0h1v1H1z"/>'
+            b'<path fill="#00a4ef" d="M0 1h1v1H0z"/><path fill="#ffb900" d="M1 1h1v1H1z"/></svg>'
+        )
+        self._send(200, icon, "image/svg+xml")
 
     def _not_found(self, endpoint: str, tenant: str) -> None:
         if endpoint == "unknown":

@@ -61,19 +61,44 @@ def chromium(_playwright):  # type: ignore[no-untyped-def]
 
 
 def watch(page) -> list[str]:  # type: ignore[no-untyped-def]
-    """What went wrong in the page that a person would not see: Content-Security-Policy
-    violations (an inline script or style refused, a form or redirect blocked) and uncaught
-    JavaScript errors. Other console errors are left alone: a 4xx page a test visits on
-    purpose logs "Failed to load resource" too."""
+    """What went wrong in the page: every console error and uncaught JavaScript error
+    (Content-Security-Policy violations included). One kind is allowed: "Failed to load
+    resource" for a document, fetch or XHR answered 4xx or 503, because that is a page or an
+    API answer the test asks for on purpose and the app shows its message (a refused booking,
+    a 404 page, "Exchange isn't answering"). A failed script, style or image, or any other
+    5xx, still fails the test."""
     problems: list[str] = []
+    answered_4xx: set[str] = set()
+
+    def on_response(response) -> None:  # type: ignore[no-untyped-def]
+        if (
+            400 <= response.status < 500 or response.status == 503
+        ) and response.request.resource_type in {
+            "document",
+            "fetch",
+            "xhr",
+        }:
+            answered_4xx.add(response.url)
 
     def on_console(message) -> None:  # type: ignore[no-untyped-def]
-        if message.type == "error" and "Content Security Policy" in message.text:
-            problems.append(f"{message.location.get('url', '')}: {message.text}")
+        if message.type != "error":
+            return
+        url = message.location.get("url", "")
+        if message.text.startswith("Failed to load resource") and url in answered_4xx:
+            return
+        problems.append(f"{url}: {message.text}")
 
+    page.on("response", on_response)
     page.on("console", on_console)
     page.on("pageerror", lambda error: problems.append(f"uncaught error: {error}"))
     return problems
+
+
+def assert_fits(page) -> None:  # type: ignore[no-untyped-def]
+    """The page doesn't scroll sideways: nothing is wider than the viewport."""
+    width = page.evaluate("document.documentElement.scrollWidth")
+    viewport = page.evaluate("window.innerWidth")
+    assert width <= viewport, f"{page.url} is {width} px wide in a {viewport} px viewport"
 
 
 def open_watched(context):  # type: ignore[no-untyped-def]
