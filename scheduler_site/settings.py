@@ -156,7 +156,19 @@ if REDIS_URL:
         }
     }
 else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    # Without Redis the web process and the Celery worker must still share one cache: the
+    # worker's busy-time warming and its invalidations (sync back from Exchange, cancellations)
+    # have to reach the web process. Files under var/ do that with no service to run (a
+    # process-local cache would not); SQLite's database cache would contend with bookings
+    # for the database's single writer lock.
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": env.str("CACHE_DIR", default=str(VAR_DIR / "cache")),
+            "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default=""),
+            "OPTIONS": {"MAX_ENTRIES": 5000},
+        }
+    }
 
 # Celery. Without Redis the broker is kombu's filesystem transport: messages are files under
 # var/celery, consumed by a real worker process, so the embedded setup behaves like

@@ -7,6 +7,7 @@ they never ran.
 """
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -22,6 +23,10 @@ def pytest_configure(config: pytest.Config) -> None:
         base, _, _ = cache["LOCATION"].rpartition("/")
         # 1..8: 0 is everyone's default, 13 and 14 belong to the benchmarks in bench/.
         cache["LOCATION"] = f"{base}/{1 + int(worker.removeprefix('gw') or 0) % 8}"
+    elif "filebased" in cache["BACKEND"].lower():
+        # The embedded default: one directory per worker, for the same reason (clear() empties
+        # the whole directory).
+        cache["LOCATION"] = str(Path(cache["LOCATION"]) / f"test-{worker}")
     cache["KEY_PREFIX"] = f"test-{worker}"
     # Real password hashing costs seconds per user on a busy CI machine; tests that sign in
     # still go through Django's hasher machinery, just a cheap one.
