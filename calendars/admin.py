@@ -1,7 +1,9 @@
 """Django admin: the corporate connection, password rotation, members and the sync log.
 
-Secrets are write-only here: forms use PasswordInput(render_value=False) and never receive
-an initial value, so no page, form value or error ever contains a stored secret.
+Secrets are write-only here: the add form takes one once (PasswordInput(render_value=False),
+never an initial value), the change form has no secret field at all, and a secret changes
+only through its own action ("Change mailbox password" / "Rotate client secret"), which checks it
+against Exchange before saving. No page, form value or error ever contains a stored secret.
 """
 
 from __future__ import annotations
@@ -12,11 +14,12 @@ from django import forms
 from django.contrib import admin, messages
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.decorators import method_decorator
+from django.utils.html import format_html
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
 from calendars import connect, membership
@@ -30,19 +33,69 @@ from calendars.models import (
     ExchangeConnection,
     SyncLogEntry,
     WriteGrant,
+    permission_label,
 )
 from calendars.urlcheck import check_url
 
+# What the cached exchangelib protocol is built from: a change to any of these must reach
+# every process (credential_version), a change to anything else (the members' open model, the
+# secret's expiry date) must not drop their sessions. Secrets change only by rotation.
+AUTHENTICATING_FIELDS = frozenset(
+    {
+        "email",
+        "username",
+        "ews_url",
+        "auth_type",
+        "exchange_version",
+        "oauth_tenant",
+        "oauth_authority",
+        "oauth_client_id",
+    }
+)
+# Names a secret could be posted under (an old page, a script); the change form has none.
+SECRET_NAMES = ("password", "new_secret", "oauth_client_secret", "oauth_refresh_token")
+# Basic and NTLM sign in with the same password, so one can become the other on the change
+# form; OAuth needs a different credential, so its auth type changes only by a new connection.
+PASSWORD_AUTH = (AuthType.BASIC, AuthType.NTLM)
+OAUTH_APP_FIELDS = (
+    "oauth_tenant",
+    "oauth_authority",
+    "oauth_client_id",
+    "oauth_client_secret_expires_on",
+)
+STATUS_FIELDS = (
+    "credential_version",
+    "status",
+    "last_checked_at",
+    "last_success_at",
+    "last_error",
+)
+
+
+def rotation_label(conn: ExchangeConnection) -> str | None:
+    """The rotation action's name, or None where there is nothing an admin can rotate (a
+    "Sign in with Microsoft" connection renews itself; its owner reconnects if it stops)."""
+    if conn.auth_type == AuthType.OAUTH_APP:
+        return "Rotate client secret"
+    if conn.auth_type in PASSWORD_AUTH:
+        return "Change mailbox password"
+    return None
+
+
+def rotation_refused(conn: ExchangeConnection, exc: ExchangeError) -> str:
+    """Why a new secret was refused. Only the secret is new here, and the generic sign-in
+    message (check the address, create an app password) fits neither an on-premises service
+    account nor an address that did not change."""
+    if exc.code != "auth_failed" or conn.auth_type not in PASSWORD_AUTH:
+        return exc.message
+    return (
+        f"Exchange refused this password for {conn.username or conn.email}, so it was not "
+        "saved. Check that it is the one just set for this mailbox in Exchange, and try again."
+    )
+
 
 class ConnectionForm(forms.ModelForm):
-    new_secret = forms.CharField(
-        label="Password or client secret",
-        required=False,
-        strip=False,
-        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
-        help_text="Only when creating the connection; later, use “Rotate password”. "
-        "Never shown again.",
-    )
+    """The fields both forms share; ModelAdmin.get_fieldsets picks the ones that apply."""
 
     class Meta:
         model = ExchangeConnection
@@ -54,10 +107,7 @@ class ConnectionForm(forms.ModelForm):
             "ews_url",
             "auth_type",
             "exchange_version",
-            "oauth_tenant",
-            "oauth_authority",
-            "oauth_client_id",
-            "oauth_client_secret_expires_on",
+            *OAUTH_APP_FIELDS,
             "members_may_book_into_any_calendar",
         )
 
@@ -80,11 +130,47 @@ class ConnectionForm(forms.ModelForm):
                 exc.message.replace("The EWS URL", "The OAuth authority")
             ) from exc
 
+
+class ConnectionAddForm(ConnectionForm):
+    """Adding needs the secret once; from then on it changes only through rotation."""
+
+    new_secret = forms.CharField(
+        label="Password or client secret",
+        strip=False,
+        error_messages={"required": "Enter the mailbox's password or client secret."},
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text="The password for Basic or NTLM, the client secret for OAuth. Never shown "
+        "again; later, change it with “Change mailbox password” or “Rotate client secret” on the "
+        "connection's page.",
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # "Sign in with Microsoft" gets its token from the owner's sign-in, never from here.
+        self.fields["auth_type"].choices = [
+            c for c in self.fields["auth_type"].choices if c[0] != AuthType.OAUTH_USER
+        ]
+
     def clean(self) -> dict[str, Any]:
         data = super().clean()
-        if not self.instance.pk and not data.get("new_secret"):
-            self.add_error("new_secret", "Enter the dedicated mailbox's password or secret.")
+        # Said per field, instead of the constraint's name under the whole form.
+        kind, user = data.get("kind"), data.get("user")
+        if kind == ConnectionKind.PERSONAL and user is None:
+            self.add_error("user", "A personal connection belongs to a staff member: choose one.")
+        if kind == ConnectionKind.CORPORATE and user is not None:
+            self.add_error("user", "The corporate connection belongs to no one: leave it blank.")
         return data
+
+
+class ConnectionChangeForm(ConnectionForm):
+    """No secret field at all: a password typed here could only be thrown away."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if "auth_type" in self.fields:  # read-only (absent) on OAuth connections
+            self.fields["auth_type"].choices = [
+                c for c in self.fields["auth_type"].choices if c[0] in PASSWORD_AUTH
+            ]
 
 
 class MemberInline(admin.TabularInline):
@@ -177,10 +263,14 @@ class CorporateMemberAdmin(admin.ModelAdmin):
     def delegation_summary(self, member: CorporateMember) -> str:
         """Delegate with which level, permission only, none, or not known (GetDelegate)."""
         if member.delegation == DelegationState.DELEGATE:
-            return f"Delegate ({member.delegate_permission})"
+            return f"Delegate ({permission_label(member.delegate_permission)})"
         if member.delegation == DelegationState.UNKNOWN:
             level = member.calendar_permission
-            return f"Not known; calendar permission {level}" if level else "Not known"
+            return (
+                f"Not known; calendar permission {permission_label(level)}"
+                if level
+                else "Not known"
+            )
         return member.get_delegation_display()
 
     @admin.action(description="Confirm the mailbox (an administrator vouches for it)")
@@ -256,67 +346,152 @@ class RotateForm(forms.Form):
         label="Save even though Exchange could not be reached to verify it",
     )
 
+    def __init__(self, *args: Any, oauth: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if oauth:
+            self.fields["new_secret"].label = "New client secret"
+
 
 @admin.register(ExchangeConnection)
 class ExchangeConnectionAdmin(admin.ModelAdmin):
-    form = ConnectionForm
-    list_display = ("email", "kind", "user", "auth_type", "status", "last_success_at")
-    list_filter = ("kind", "status", "auth_type")
-    search_fields = ("email", "user__username", "user__email")
-    readonly_fields = (
-        "credential_version",
+    form = ConnectionChangeForm
+    add_form = ConnectionAddForm
+    list_display = (
+        "email",
+        "kind",
+        "user",
+        "auth_type",
         "status",
-        "last_checked_at",
         "last_success_at",
-        "last_error",
         "rotate_link",
     )
+    list_filter = ("kind", "status", "auth_type")
+    search_fields = ("email", "user__username", "user__email")
     actions = ["test_connection"]
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any):
+        kwargs["form"] = self.add_form if obj is None else self.form
+        return super().get_form(request, obj, change, **kwargs)
+
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> list:
+        """Only what applies: OAuth fields on OAuth app connections, the owner on personal
+        ones, the members' open model on the corporate one. Adding shows every field, since
+        kind and auth type are chosen on that very form (no JavaScript)."""
+        if obj is None:
+            return [
+                (
+                    None,
+                    {
+                        "fields": (
+                            "kind",
+                            "user",
+                            "email",
+                            "username",
+                            "ews_url",
+                            "auth_type",
+                            "exchange_version",
+                            "new_secret",
+                        )
+                    },
+                ),
+                ("OAuth 2.0 client credentials only", {"fields": OAUTH_APP_FIELDS}),
+                (
+                    "Corporate connection only",
+                    {"fields": ("members_may_book_into_any_calendar",)},
+                ),
+            ]
+        main = ["kind"]
+        if obj.kind == ConnectionKind.PERSONAL:
+            main.append("user")
+        main += ["email", "username", "ews_url", "auth_type", "exchange_version", "secret"]
+        fieldsets: list = [(None, {"fields": main})]
+        if obj.auth_type == AuthType.OAUTH_APP:
+            fieldsets.append(("OAuth 2.0 client credentials", {"fields": OAUTH_APP_FIELDS}))
+        if obj.kind == ConnectionKind.CORPORATE:
+            fieldsets.append(("Members", {"fields": ("members_may_book_into_any_calendar",)}))
+        fieldsets.append(("Status", {"fields": STATUS_FIELDS}))
+        return fieldsets
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
+        if obj is None:
+            return ()
+        # A connection keeps its kind and owner: handing a personal connection to someone
+        # else would hand them its owner's mailbox. OAuth keeps its auth type (see
+        # PASSWORD_AUTH).
+        fixed = ("kind", "user", "secret")
+        if obj.auth_type not in PASSWORD_AUTH:
+            fixed += ("auth_type",)
+        return fixed + STATUS_FIELDS
 
     def get_inlines(self, request: HttpRequest, obj: Any) -> list[type]:
         if obj is not None and obj.kind == ConnectionKind.CORPORATE:
             return [MemberInline, RotationInline]
         return [RotationInline] if obj is not None else []
 
+    @admin.display(description="Password or secret")
+    def secret(self, obj: ExchangeConnection) -> str:
+        """Where the secret went: stored, never shown, and how it changes."""
+        label = rotation_label(obj)
+        if label is None:
+            return (
+                "The owner's sign-in with Microsoft, stored encrypted and never shown. It "
+                "renews itself; if it stops working, the owner connects with Microsoft again."
+            )
+        return (
+            f"Stored encrypted and never shown. To change it, use “{label}” at the top of "
+            "this page: the new one is checked against Exchange before it is saved."
+        )
+
     @admin.display(description="Credentials")
     def rotate_link(self, obj: ExchangeConnection) -> str:
-        if not obj.pk:
+        label = rotation_label(obj)
+        if label is None:
             return "-"
-        from django.utils.html import format_html
-
         url = reverse("admin:calendars_exchangeconnection_rotate", args=[obj.pk])
-        label = "Rotate client secret" if obj.auth_type == AuthType.OAUTH_APP else "Rotate password"
-        return format_html('<a class="button" href="{}">{}</a>', url, label)
+        return format_html('<a href="{}">{}</a>', url, label)
 
     def save_model(self, request: HttpRequest, obj: ExchangeConnection, form: Any, change: bool):
-        secret = form.cleaned_data.get("new_secret")
-        if secret and not change:
+        if not change:
+            secret = form.cleaned_data["new_secret"]
             if obj.auth_type == AuthType.OAUTH_APP:
                 obj.oauth_client_secret = secret
             else:
                 obj.password = secret
         super().save_model(request, obj, form, change)
-        if change:
-            # Anything that authenticates may have changed (login, URL, auth type).
+        if change and AUTHENTICATING_FIELDS.intersection(form.changed_data):
             obj.bump_credential_version()
             connect.forget_cached(obj)
 
     # Add and change both come through here: the typed secret is masked in error reports,
     # and no frame below shows its locals (the form's, save_model's, the encrypted field's).
-    @method_decorator(sensitive_post_parameters("new_secret"))
+    @method_decorator(sensitive_post_parameters(*SECRET_NAMES))
     @method_decorator(sensitive_variables())
     def changeform_view(
-        self, request: HttpRequest, object_id: str | None = None, *a: Any, **k: Any
+        self,
+        request: HttpRequest,
+        object_id: str | None = None,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
     ):
-        if object_id:
-            obj = self.get_object(request, object_id)
-            if obj is not None and obj.client_secret_expires_soon():
+        obj = self.get_object(request, object_id) if object_id else None
+        if obj is not None:
+            extra_context = {**(extra_context or {}), "rotation_label": rotation_label(obj)}
+            if request.method == "POST" and any(request.POST.get(n) for n in SECRET_NAMES):
+                # Said before anything else: a form from before this change (or a script)
+                # must not read "changed successfully" as "the password changed".
+                messages.warning(
+                    request,
+                    "The password was not changed: passwords and secrets change only with "
+                    f"“{rotation_label(obj) or 'Change mailbox password'}”, which checks them "
+                    "against Exchange first.",
+                )
+            if obj.client_secret_expires_soon():
                 messages.warning(
                     request,
                     f"The OAuth client secret expires on {obj.oauth_client_secret_expires_on}. "
                     "Create a new secret in Entra ID and rotate it here before then.",
                 )
-        return super().changeform_view(request, object_id, *a, **k)
+        return super().changeform_view(request, object_id, form_url, extra_context)
 
     @admin.action(description="Test connection against Exchange")
     def test_connection(self, request: HttpRequest, queryset: QuerySet) -> None:
@@ -346,8 +521,11 @@ class ExchangeConnectionAdmin(admin.ModelAdmin):
         conn = get_object_or_404(ExchangeConnection, pk=pk)
         if not self.has_change_permission(request, conn):
             return HttpResponse(status=403)
+        label = rotation_label(conn)
+        if label is None:
+            raise Http404("This connection has no password or secret to rotate.")
         offer_save_anyway = False
-        form = RotateForm(request.POST or None)
+        form = RotateForm(request.POST or None, oauth=conn.auth_type == AuthType.OAUTH_APP)
         if request.method == "POST" and form.is_valid():
             try:
                 rotation = connect.rotate_secret(
@@ -361,7 +539,7 @@ class ExchangeConnectionAdmin(admin.ModelAdmin):
                 offer_save_anyway = True
                 form.add_error(None, exc.message)
             except ExchangeError as exc:
-                form.add_error("new_secret", exc.message)
+                form.add_error("new_secret", rotation_refused(conn, exc))
             else:
                 self.message_user(request, rotation.get_result_display(), messages.SUCCESS)
                 return HttpResponseRedirect(
@@ -369,7 +547,7 @@ class ExchangeConnectionAdmin(admin.ModelAdmin):
                 )
         context = {
             **self.admin_site.each_context(request),
-            "title": f"Rotate credentials of {conn.email}",
+            "title": f"{label}: {conn.email}",
             "connection": conn,
             "form": form,
             "offer_save_anyway": offer_save_anyway,

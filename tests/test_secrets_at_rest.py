@@ -84,7 +84,7 @@ class SecretsAtRestTestCase(BaseTestCase):
         assert response.status_code == 200
         for secret in (PASSWORD, CLIENT_SECRET, REFRESH_TOKEN):
             assert secret not in response.content.decode()
-        assert b"Rotate password" in response.content
+        assert b"Change mailbox password" in response.content
 
     def test_the_rotation_page_never_contains_the_password(self) -> None:
         self.client.force_login(self.charlie)
