@@ -23,6 +23,7 @@ from calendars.backends import ews
 from calendars.backends.base import Backend
 from calendars.errors import (
     IMPERSONATION_DENIED,
+    AuthenticationFailed,
     AutodiscoverFailed,
     ExchangeError,
     UrlNotAllowed,
@@ -40,6 +41,7 @@ from calendars.models import (
     MembershipProof,
     RotationResult,
     SyncDirection,
+    permission_label,
 )
 from calendars.synclog import record
 from calendars.urlcheck import check_url
@@ -133,6 +135,18 @@ class PersonalDetails:
     auth_type: str = AuthType.BASIC
 
 
+# This form is for Exchange on the organisation's own servers (Microsoft 365 signs in with
+# "Connect with Microsoft"), where app passwords don't exist: what goes wrong there is the
+# password, the form of the user name, or an account locked after too many attempts.
+SIGN_IN_REFUSED_ON_PREMISES = (
+    "Exchange refused the email address or password. Check the password (the one you use "
+    "for Outlook on the web); if your organisation signs in with a user name such as "
+    "DOMAIN\\user, enter it under the server details; and make sure the account isn't "
+    "locked: after too many wrong passwords Exchange locks it for a while, and your IT "
+    "department can unlock it."
+)
+
+
 class NeedsDetails(ExchangeError):
     """Autodiscover or sign-in failed with the short form: ask for EWS URL and user name."""
 
@@ -164,9 +178,14 @@ def connect_personal(user: AbstractBaseUser, details: PersonalDetails) -> Exchan
         )
         backend_for(candidate).verify()
     except ExchangeError as exc:
-        if short_form and exc.code in ("autodiscover_failed", "auth_failed"):
-            raise NeedsDetails(exc) from exc
-        raise
+        error = exc
+        if exc.code == "auth_failed":
+            error = AuthenticationFailed(SIGN_IN_REFUSED_ON_PREMISES, detail=exc.detail)
+        if short_form and error.code in ("autodiscover_failed", "auth_failed"):
+            raise NeedsDetails(error) from exc
+        if error is exc:
+            raise
+        raise error from exc
     return _save_verified(candidate)
 
 
@@ -322,9 +341,9 @@ def check_member(member: CorporateMember) -> CorporateMember:
         elif access.can_read and member.delegation == DelegationState.DELEGATE:
             member.error = (
                 f"{member.connection.email} is {member.mailbox}'s delegate with "
-                f"{member.delegate_permission} permission on the calendar: it can read it but "
-                "not add events. In Outlook's Delegate Access, change its Calendar permission "
-                "to Editor."
+                f"{permission_label(member.delegate_permission)} permission on the calendar: it "
+                "can read it but not add events. In Outlook's Delegate Access, change its "
+                "Calendar permission to Editor."
             )
         elif access.can_read:
             member.error = (
@@ -385,7 +404,10 @@ def delegation_explanation(member: CorporateMember) -> str:
     box, state = member.connection.email, member.delegation
     if state == DelegationState.DELEGATE:
         level = member.delegate_permission
-        text = f"{box} is your delegate in Exchange, with {level} permission on your calendar."
+        text = (
+            f"{box} is your delegate in Exchange, with {permission_label(level)} permission on "
+            "your calendar."
+        )
         if member.can_write and level not in _LEVELS_THAT_CREATE:
             # Exchange shows the delegate list only to accounts with full access, which
             # also lets them write whatever the delegate level says.
@@ -397,14 +419,15 @@ def delegation_explanation(member: CorporateMember) -> str:
             text += " It can add bookings."
         return text
     if state == DelegationState.PERMISSION_ONLY:
-        level = f" ({member.calendar_permission} permission)" if member.calendar_permission else ""
+        level = member.calendar_permission
+        level = f" ({permission_label(level)} permission)" if level else ""
         text = f"{box} is not your delegate in Exchange, but you shared your calendar with it"
         return text + level + (". That is enough to add bookings." if member.can_write else ".")
     if state == DelegationState.NONE:
         return f"{box} is neither your delegate in Exchange nor shared on your calendar."
     if not member.calendar_permission:
         return ""
-    text = f"{box} has {member.calendar_permission} permission on your calendar."
+    text = f"{box} has {permission_label(member.calendar_permission)} permission on your calendar."
     if member.can_write:
         text += " It can add bookings."
     return text + (

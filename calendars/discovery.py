@@ -18,6 +18,7 @@ class DiscoveryResult:
     owner_email: str
     calendars: list[CalendarRef] = field(default_factory=list)
     message: str = ""  # set when there is nothing to show, saying why
+    error: ExchangeError | None = None  # why Exchange didn't answer, when it didn't
 
 
 def discover(connection: ExchangeConnection, owner_email: str) -> DiscoveryResult:
@@ -33,10 +34,10 @@ def discover(connection: ExchangeConnection, owner_email: str) -> DiscoveryResul
         return DiscoveryResult(owner, message=f"{owner_email!r} is not an email address.")
     try:
         infos = ews.EwsBackend(connection).discover(owner)
-    except MailboxNotFound:
-        return DiscoveryResult(owner, message=f"Exchange has no mailbox {owner}.")
+    except MailboxNotFound as exc:
+        return DiscoveryResult(owner, message=no_mailbox(owner), error=exc)
     except ExchangeError as exc:
-        return DiscoveryResult(owner, message=exc.message)
+        return DiscoveryResult(owner, message=exc.message, error=exc)
 
     now = timezone.now()
     refs: list[CalendarRef] = []
@@ -70,3 +71,34 @@ def discover(connection: ExchangeConnection, owner_email: str) -> DiscoveryResul
             ),
         )
     return DiscoveryResult(owner, calendars=refs)
+
+
+def no_mailbox(owner_email: str) -> str:
+    return f"There is no mailbox {owner_email} in your organisation's Exchange."
+
+
+def refusal_to_add(connection: ExchangeConnection, owner_email: str) -> str:
+    """Why `owner_email` can't become a calendar owner of a page ("" when it can), asked of
+    Exchange before anything is saved: a mistyped or outside address (someone@gmail.com) is
+    refused while the staff member still sees what they typed, instead of becoming a card
+    that can never show a calendar. Its calendars are discovered (and remembered) on the way.
+
+    GetFolder answers ErrorNonExistentMailbox and free/busy ErrorMailRecipientNotFound for an
+    address Exchange doesn't know; both are MailboxNotFound. An owner who shares nothing
+    exists, and is added: their card says what to ask them for."""
+    result = discover(connection, owner_email)
+    exc = result.error
+    if exc is None:
+        return ""
+    if isinstance(exc, MailboxNotFound):
+        return (
+            f"{no_mailbox(result.owner_email)} Check the address: only people with a mailbox "
+            "there have calendars this page can use."
+        )
+    if exc.transient:
+        # Not "doesn't exist": Exchange didn't say, and the address may well be right.
+        return (
+            f"Exchange can't be reached right now, so {result.owner_email} could not be "
+            "checked and was not added. Try again in a few minutes."
+        )
+    return f"Exchange could not check {result.owner_email}, so it was not added: {exc.message}"

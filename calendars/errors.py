@@ -31,8 +31,10 @@ class ExchangeError(Exception):
 class AuthenticationFailed(ExchangeError):
     code = "auth_failed"
     default_message = (
-        "Exchange refused the email address or password. Check them, and if your account uses "
-        "two-step verification, create an app password and use it here."
+        # Not "create an app password": Exchange Server has none, and Exchange Online
+        # refuses passwords over EWS altogether (it signs in with Microsoft instead).
+        "Exchange refused the email address or password. Check them, and that the account "
+        "isn't locked after too many wrong passwords."
     )
 
 

@@ -37,8 +37,7 @@ class PersonalForm(forms.Form):
         label="Password",
         strip=False,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "current-password"}),
-        help_text="Your Exchange (Outlook) password. With two-step verification, use an app "
-        "password.",
+        help_text="Your Exchange password, as in Outlook on the web.",
     )
     ews_url = forms.URLField(
         label="EWS URL",

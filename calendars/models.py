@@ -317,6 +317,31 @@ class WriteGrant(models.Model):
         super().save(*args, **kwargs)
 
 
+# Exchange's calendar permission levels (PermissionLevel / CalendarPermissionLevel, as
+# Outlook names them in Sharing permissions) in the words staff see. Every page, message and
+# explanation shows a level through `permission_label`, never the raw enum value.
+PERMISSION_LABELS = {
+    "FreeBusyTimeOnly": "Free/busy time only",
+    "FreeBusyTimeAndSubjectAndLocation": "Free/busy, subject and location",
+    "Reviewer": "Reviewer (read only)",
+    "Contributor": "Contributor",
+    "NoneditingAuthor": "Nonediting author",
+    "Author": "Author",
+    "PublishingAuthor": "Publishing author",
+    "Editor": "Editor",
+    "PublishingEditor": "Publishing editor",
+    "Owner": "Owner",
+    "Delegate": "Delegate",
+    "Custom": "Custom",
+    "None": "None",
+}
+
+
+def permission_label(level: str) -> str:
+    """A permission level as staff read it ("No access" when there is none)."""
+    return PERMISSION_LABELS.get(level, level) if level else "No access"
+
+
 class CalendarRole(models.TextChoices):
     NONE = "", "Not used"
     MAIN = "main", "Main booking calendar"
@@ -352,6 +377,10 @@ class CalendarRef(models.Model):
 
     def __str__(self) -> str:
         return f"{self.owner_email} / {self.name}"
+
+    @property
+    def permission_label(self) -> str:
+        return permission_label(self.permission_level)
 
     @property
     def allowed_roles(self) -> list[str]:

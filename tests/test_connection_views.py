@@ -4,6 +4,7 @@ connection, check now, disconnect. Exchange is the EWS simulator, over the wire.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -325,9 +326,13 @@ def test_a_personal_account_connects_through_autodiscover(world: World, alice: U
     assert (conn.email, conn.ews_url, conn.status) == (person.email, world.sim.ews_url, "ok")
     assert b"Working" in response.content
     assert person.password.encode() not in response.content
+    html = response.content.decode()
+    # Checked a moment ago: said in words, not "0 minutes ago".
+    assert re.search(r"Working, checked <time [^>]*>just now</time>", html)
+    assert "0\u00a0minutes" not in html and "0 minutes" not in html
 
 
-def test_a_wrong_password_asks_for_the_server_details_with_the_app_password_hint(
+def test_a_wrong_password_asks_for_the_server_details_with_advice_for_on_premises_exchange(
     world: World, alice: User
 ) -> None:
     person = world.person("pat")
@@ -338,7 +343,11 @@ def test_a_wrong_password_asks_for_the_server_details_with_the_app_password_hint
 
     assert response.status_code == 200
     content = response.content.decode()
-    assert "create an app password" in content
+    # Advice that fits Exchange on the organisation's own servers, where app passwords
+    # don't exist: the password, DOMAIN\user, a locked account.
+    assert "app password" not in content
+    assert "Check the password" in content and "DOMAIN\\user" in content
+    assert "make sure the account isn&#x27;t locked" in content
     assert 'name="ews_url"' in content and 'name="details" value="1"' in content
     assert "wrong-password" not in content
     assert not ExchangeConnection.objects.exists()
@@ -408,7 +417,8 @@ def test_a_wrong_password_on_the_full_form_is_shown_next_to_the_password(
 
     content = response.content.decode()
     assert '<p class="field-error" id="id_password_error">Exchange refused' in content
-    assert "app password" in content
+    assert "DOMAIN\\user" in content
+    assert "app password" not in content
     assert "wrong-password" not in content
     assert not ExchangeConnection.objects.exists()
 

@@ -73,7 +73,7 @@ def test_a_wrong_password_asks_for_the_extra_details_and_saves_nothing(
     email, _, _ = mailbox(sim, "pat")
     with pytest.raises(connect.NeedsDetails) as err:
         connect.connect_personal(staff, connect.PersonalDetails(email, "wrong"))
-    assert "app password" in err.value.message
+    assert "DOMAIN\\user" in err.value.message and "app password" not in err.value.message
     assert not ExchangeConnection.objects.exists()
 
 

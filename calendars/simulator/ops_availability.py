@@ -123,12 +123,14 @@ def _free_busy(
         ctx.touch(mbx.smtp)
     if calendar is None or rights is None:
         msg.set("ResponseClass", "Error")
+        # Exchange's own wording: the availability service's exception type, then the
+        # address (Microsoft's "ErrorMailRecipientNotFound when viewing free/busy
+        # information" support article quotes it; the same for an external address).
         fill_response_message(
             msg,
             "ErrorMailRecipientNotFound",
-            "Unable to resolve e-mail address <>SMTP:"
-            + address
-            + " to an Active Directory object.",
+            "Microsoft.Exchange.InfoWorker.Common.Availability.MailRecipientNotFoundException: "
+            f"Unable to resolve e-mail address {address} to an Active Directory object.",
         )
         _view_type(fb, "None")
         return fb
