@@ -17,6 +17,7 @@ urlpatterns = [
         name="page-owner-hours-refresh",
     ),
     path("bookings/", views.booking_list, name="booking-list"),
+    path("bookings/export.csv", views.booking_export, name="booking-export"),
     path("bookings/<uuid:pk>/", views.booking_detail, name="booking-detail"),
     path("bookings/<uuid:pk>/cancel/", views.booking_cancel, name="booking-cancel"),
     path("bookings/<uuid:pk>/reschedule/", views.booking_reschedule, name="booking-reschedule"),

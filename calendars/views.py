@@ -25,6 +25,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_http_methods, require_POST
 
+from bookings import write_status
 from bookings.models import Booking, BookingPage, BookingStatus, EventWrite, WriteState
 from calendars import connect, membership, oauth
 from calendars.errors import ExchangeError, ServerUnreachable
@@ -201,9 +202,12 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     ).select_related("page")
     if not request.user.is_superuser:
         upcoming = upcoming.filter(owner=request.user)
+    upcoming = list(upcoming.prefetch_related("writes").order_by("start")[:10])
+    for booking in upcoming:
+        booking.write = write_status.summary(booking.writes.all())  # type: ignore[attr-defined]
     context = {
         "pages": pages,
-        "upcoming": upcoming.order_by("start")[:10],
+        "upcoming": upcoming,
         "attention": needs_attention(request.user, pages),
         "connection": connect.connection_for(request.user),
         "delegation": _delegation_line(request.user),

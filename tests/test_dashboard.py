@@ -130,9 +130,15 @@ class DashboardTestCase(BaseTestCase):
             booking=written, owner_email="alice@contoso.example", role="main", state="written"
         )
 
+        failing = booking(page, name="Failing guest", days=2)
+        EventWrite.objects.create(
+            booking=failing, owner_email="alice@contoso.example", role="main", state="failing"
+        )
+
         response = self.client.get("/dashboard/")
 
-        self.assertContains(response, "In calendar")
+        self.assertContains(response, "In Exchange")
+        self.assertContains(response, "Couldn&#x27;t write")
 
     def test_all_is_well_when_nothing_needs_attention(self) -> None:
         ready_page(self.alice, "alice-intro")

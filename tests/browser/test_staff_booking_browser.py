@@ -28,14 +28,14 @@ def test_staff_reschedule_see_a_failing_write_and_retry_it(browser: Page, world)
     login(browser, owner.username)
     browser.goto("/bookings/")
     browser.get_by_role("row", name="Ann Customer").get_by_role("link").click()
-    expect(browser.get_by_text("Written").first).to_be_visible()
+    expect(browser.get_by_text(f"In {owner.email}'s calendar")).to_be_visible()
     browser.get_by_role("link", name="Reschedule…").click()
     new_start = start + timedelta(hours=3)
     browser.locator(f'input[name="start"][value="{new_start.isoformat()}"]').check()
     browser.get_by_role("button", name="Move the booking").click()
 
     # The booking moved in the app; Exchange refused the change, and staff see why.
-    expect(browser.get_by_text("Failing").first).to_be_visible()
+    expect(browser.get_by_text(f"Couldn't write to {owner.email}'s calendar")).to_be_visible()
     expect(browser.get_by_text("needs Editor or Delegate permission").first).to_be_visible()
     booking.refresh_from_db()
     assert booking.start == new_start
@@ -44,7 +44,7 @@ def test_staff_reschedule_see_a_failing_write_and_retry_it(browser: Page, world)
     world.sim.add_delegate(owner.email, corporate.email)  # granted again
     write = booking.writes.get()
     browser.get_by_role("button", name=f"Retry now: {write.target_label}").click()
-    expect(browser.get_by_text("Written").first).to_be_visible()
+    expect(browser.get_by_text(f"In {owner.email}'s calendar")).to_be_visible()
     assert world.calendar_as_owner(owner.email) == [
         (event_id, new_start, new_start + timedelta(minutes=30))
     ]

@@ -4,14 +4,16 @@ watches a booking's Exchange write status and cancels it."""
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime, time
 from zoneinfo import ZoneInfo
 
+import pytest
 from playwright.sync_api import Page, expect
 
 from bookings import actions
-from bookings.models import BookingPage, BookingStatus, WeeklyHours
-from tests.browser.conftest import login
+from bookings.models import BookingPage, BookingStatus, PageCalendarOwner, WeeklyHours
+from tests.browser.conftest import assert_fits, login
 from tests.world import monday_after
 
 LONDON = ZoneInfo("Europe/London")
@@ -45,13 +47,14 @@ def test_staff_set_up_a_page_with_its_calendars_and_cancel_a_booking(browser: Pa
     browser.get_by_label("Time zone").fill("Europe/London")
     browser.get_by_label("Minimum notice (minutes)").fill("0")
 
-    # Weekly hours: Monday becomes two ranges; Saturday gets one through "Add a range".
+    # Weekly hours: Monday becomes two ranges; Saturday gets one through "Add hours".
     browser.get_by_label("Monday to").first.fill("12:00")
-    browser.get_by_label("Monday from").nth(1).fill("13:00")
-    browser.get_by_label("Monday to").nth(1).fill("17:00")
+    browser.get_by_role("button", name="Add hours on Monday").click()
+    browser.get_by_label("Monday from").last.fill("13:00")
+    browser.get_by_label("Monday to").last.fill("17:00")
     for day in ("Tuesday", "Wednesday", "Thursday", "Friday"):
         browser.get_by_role("button", name=f"Remove this {day} range").first.click()
-    browser.get_by_role("button", name="Add a Saturday range").click()
+    browser.get_by_role("button", name="Add hours on Saturday").click()
     browser.get_by_label("Saturday from").last.fill("10:00")
     browser.get_by_label("Saturday to").last.fill("12:00")
     browser.get_by_role("button", name="Create booking page").click()
@@ -110,16 +113,16 @@ def test_staff_set_up_a_page_with_its_calendars_and_cancel_a_booking(browser: Pa
 
     browser.get_by_role("link", name="Bookings", exact=True).first.click()
     row = browser.get_by_role("row").filter(has_text="Ann Customer")
-    expect(row).to_contain_text("Written")
+    expect(row).to_contain_text("In Exchange")
     row.get_by_role("link").click()
 
     expect(browser.get_by_role("heading", name="Ann Customer")).to_be_visible()
     writes = browser.get_by_role("region", name="Exchange calendars")
     expect(writes.get_by_role("row").filter(has_text=f"{alice.email} / Calendar")).to_contain_text(
-        "Written"
+        f"In {alice.email}'s calendar"
     )
     expect(writes.get_by_role("row").filter(has_text=f"{alice.email} / Team")).to_contain_text(
-        "Written"
+        f"In {alice.email}'s “Team” calendar"
     )
     expect(browser.locator("#customer-time")).to_contain_text(
         f"{start.astimezone(ZoneInfo('Asia/Kolkata')):%H:%M}"
@@ -134,3 +137,60 @@ def test_staff_set_up_a_page_with_its_calendars_and_cancel_a_booking(browser: Pa
     assert world.sim.events(alice.email) == []
     assert world.sim.events(alice.email, "Team") == []
     assert WeeklyHours.objects.filter(page=page).count() == 3
+
+
+@pytest.mark.parametrize("size", ["browser", "phone"])
+def test_owner_cards_share_one_column_layout_and_fit_at_both_widths(
+    request: pytest.FixtureRequest, size: str
+) -> None:
+    request.getfixturevalue("live_server")
+    world = request.getfixturevalue("world")
+    tab: Page = request.getfixturevalue(size)
+    alice = world.staff("alice")
+    corporate = world.corporate()
+    # Names and permissions of very different lengths, which an auto layout sized per card.
+    world.sim.add_calendar(alice.email, "Team")
+    world.sim.set_permission(alice.email, corporate.email, "Editor", calendar="Team")
+    bob = world.person("bob")  # free/busy only
+    carol = world.person("carol")
+    world.sim.add_calendar(carol.email, "Quarterly planning and long-running projects")
+    world.sim.set_permission(carol.email, corporate.email, "Reviewer")
+    world.sim.set_permission(
+        carol.email,
+        corporate.email,
+        "Reviewer",
+        calendar="Quarterly planning and long-running projects",
+    )
+    page = world.page(alice)
+    for person in (bob, carol):
+        PageCalendarOwner.objects.get_or_create(page=page, email=person.email)
+
+    login(tab, alice.username)
+    tab.goto(f"/pages/{page.pk}/calendars/")
+    expect(tab.get_by_role("heading", name=carol.email)).to_be_visible()
+    expect(tab.locator(".calendar-owner")).to_have_count(3)
+    assert_fits(tab)
+    if size == "browser":
+        # The same column edges in every card.
+        edges = tab.locator(".calendar-table").evaluate_all(
+            "ts => ts.map(t => [...t.rows[0].cells].map(c => c.getBoundingClientRect().left))"
+        )
+        assert len(edges) == 3 and all(e == edges[0] for e in edges), edges
+    else:
+        # Stacked: each calendar's name, permission and role one under the other.
+        row = tab.locator(".calendar-table tbody tr").first
+        cells = row.locator("td").evaluate_all(
+            "cells => cells.map(c => c.getBoundingClientRect().top)"
+        )
+        assert cells == sorted(cells) and len(set(cells)) == 3
+    # An address with no mailbox is refused, with what was typed kept.
+    tab.get_by_label("Calendar owner's email").fill(f"dave-{world.tag}@contoso.example")
+    tab.get_by_role("button", name="Add calendar owner").click()
+    expect(tab.get_by_text("There is no mailbox")).to_be_visible()
+    expect(tab.get_by_label("Calendar owner's email")).to_have_value(
+        f"dave-{world.tag}@contoso.example"
+    )
+    expect(tab.locator(".calendar-owner")).to_have_count(3)
+    assert_fits(tab)
+    if os.environ.get("G_SHOTS"):
+        tab.screenshot(path=f"/tmp/G-shots/calendars-{size}.png", full_page=True)
