@@ -24,7 +24,8 @@ from django.core.validators import validate_email
 from django.db import transaction
 from django.utils import timezone
 
-from bookings import inputs
+from bookings import inputs, zones
+from bookings.availability import Refusal
 from bookings.models import (
     Booking,
     BookingPage,
@@ -35,9 +36,8 @@ from bookings.models import (
     available_timezones,
     notice_words,
 )
-from bookings.slots import AvailabilityUnknown, slots_for
+from bookings.slots import AvailabilityUnknown, refusal_for, slots_for
 from calendars import busy
-from calendars.membership import write_refusal
 from calendars.models import CalendarRole
 
 CANNOT_CONFIRM = "We can't confirm bookings right now. Please try again in a few minutes."
@@ -45,10 +45,13 @@ CANNOT_CONFIRM = "We can't confirm bookings right now. Please try again in a few
 
 class BookingError(Exception):
     status = 400
+    # Stable and machine-readable: the API's error JSON carries it as `code`.
+    code = "invalid"
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, code: str = "") -> None:
         super().__init__(message)
         self.message = message
+        self.code = code or self.code
 
 
 class InvalidBooking(BookingError):
@@ -60,15 +63,32 @@ class InvalidBooking(BookingError):
 
 
 class SlotUnavailable(BookingError):
+    """The time is not a free slot; `code` says which rule refused it (availability.Refusal)."""
+
     status = 409
+    code = Refusal.TAKEN.value
+
+
+class PageNotReady(BookingError):
+    """The page has no main booking calendar it can write to (BookingPage.not_ready_reason):
+    it takes no bookings, whatever the time."""
+
+    status = 409
+    code = "not_taking_bookings"
 
 
 class CannotConfirm(BookingError):
     status = 503
+    code = "cannot_confirm"
 
 
 class NotChangeable(BookingError):
     status = 409
+    code = "not_changeable"
+
+
+NOT_TAKING_BOOKINGS = "This booking page isn't taking bookings yet."
+TAKEN = "That time is not available any more. Please pick another time."
 
 
 @dataclass
@@ -109,6 +129,8 @@ def parse_customer(page: BookingPage, data: Mapping[str, Any]) -> CustomerDetail
         except ValidationError:
             errors["email"] = ["Enter a valid email address."]
     zone = _text(data, "timezone", 64, errors, required=False) or page.timezone
+    # An alias (Asia/Calcutta, US/Eastern) is stored as the zone people pick: Asia/Kolkata.
+    zone = zones.canonical(zone) or zone
     if "timezone" not in errors and zone not in available_timezones():
         errors["timezone"] = [f"{zone!r} is not a known time zone."]
     phone = _text(data, "phone", 40, errors, required=False) if page.ask_phone else ""
@@ -179,8 +201,48 @@ def _check_slot_is_free(
     except AvailabilityUnknown:
         raise CannotConfirm(CANNOT_CONFIRM) from None
     if (start, end) not in result.slots:
-        raise SlotUnavailable("That time is not available any more. Please pick another time.")
+        reason = refusal_for(page, start, ignore_booking=ignore, now=now or timezone.now())
+        raise SlotUnavailable(refusal_message(page, reason), reason.value)
     return result.busy or []
+
+
+def refusal_message(page: BookingPage, reason: Refusal) -> str:
+    """What the customer (or staff moving a booking) is told about a refused time."""
+    if reason == Refusal.TOO_SOON:
+        if not page.min_notice_minutes:
+            return "That time has already passed. Please pick a later time."
+        notice = notice_words(page.min_notice_minutes)
+        return (
+            f"That time is too soon: bookings close {notice} before they start. "
+            "Please pick a later time."
+        )
+    if reason == Refusal.TOO_FAR:
+        window = notice_words(page.window_days * 24 * 60)
+        return (
+            f"That time is too far ahead: this page takes bookings up to {window} ahead. "
+            "Please pick an earlier time."
+        )
+    if reason == Refusal.OUTSIDE_HOURS:
+        return "That time is outside the hours this page takes bookings. Please pick another time."
+    if reason == Refusal.OFF_GRID:
+        every = notice_words(page.interval_minutes)
+        return (
+            f"Bookings start at set times, every {every}, and that isn't one of them. "
+            "Please pick one of the times offered."
+        )
+    if reason == Refusal.DAY_FULL:
+        limit = page.max_per_day
+        return (
+            f"That day is fully booked: this page takes at most {limit} booking"
+            f"{'s' if limit != 1 else ''} a day. Please pick another day."
+        )
+    if reason == Refusal.WEEK_FULL:
+        limit = page.max_per_week
+        return (
+            f"That week is fully booked: this page takes at most {limit} booking"
+            f"{'s' if limit != 1 else ''} a week. Please pick another week."
+        )
+    return TAKEN
 
 
 def _lock_owner(page: BookingPage) -> None:
@@ -198,13 +260,12 @@ def _targets(page: BookingPage) -> list[Any]:
 
 def book(page: BookingPage, start: datetime, customer: CustomerDetails) -> Booking:
     if not page.active:
-        raise SlotUnavailable("This booking page is not taking bookings.")
+        raise PageNotReady("This booking page is not taking bookings.")
+    # No main calendar, or one the connection may no longer write to: refused before asking
+    # Exchange anything (the page offers no slots either).
+    if page.not_ready_reason():
+        raise PageNotReady(NOT_TAKING_BOOKINGS)
     targets = _targets(page)
-    main = next((pc for pc in targets if pc.role == CalendarRole.MAIN), None)
-    if main is None or write_refusal(
-        page.owner, main.calendar.connection, main.calendar.owner_email
-    ):
-        raise CannotConfirm("This booking page is not set up to take bookings yet.")
     start = start.astimezone(UTC)
     # Fresh from Exchange, outside the lock: the slow part must not hold up other bookings.
     now = timezone.now()

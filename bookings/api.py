@@ -13,7 +13,12 @@ from typing import Any
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    inline_serializer,
+)
 from rest_framework import serializers
 from rest_framework.decorators import (
     api_view,
@@ -28,24 +33,36 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from bookings import actions, inputs, ratelimit
+from bookings import actions, inputs, ratelimit, zones
 from bookings.models import Booking, BookingPage, available_timezones, booking_for_token
-from bookings.slots import AvailabilityUnknown, slots_for
+from bookings.slots import AvailabilityUnknown, not_ready_reason, slots_for
 
 MAX_RANGE_DAYS = 62
 
 
-def _error(status: int, detail: str, errors: dict[str, list[str]] | None = None) -> Response:
+def _error(
+    status: int, detail: str, errors: dict[str, list[str]] | None = None, *, code: str = ""
+) -> Response:
     body: dict[str, Any] = {"detail": detail}
+    if code:
+        body["code"] = code
     if errors:
         body["errors"] = errors
     return Response(body, status=status)
 
 
-def _page(slug: str, *, with_owner: bool = True) -> BookingPage:
-    # The slots API needs only the owner's id (one join less on every slots request).
-    pages = BookingPage.objects.select_related("owner") if with_owner else BookingPage.objects
-    return get_object_or_404(pages, slug=slug, active=True)
+def _not_ready(page: BookingPage, reason: str) -> Response | None:
+    """The 409 of a page that takes no bookings (no main booking calendar it can write to):
+    its slots would be times it can't keep. What to fix (`reason`) is for its owner, not
+    the public."""
+    if not reason:
+        return None
+    return _error(409, actions.NOT_TAKING_BOOKINGS, code=actions.PageNotReady.code)
+
+
+def _page(slug: str) -> BookingPage:
+    # With the owner: whether they may book into the main calendar is asked on every request.
+    return get_object_or_404(BookingPage.objects.select_related("owner"), slug=slug, active=True)
 
 
 def _date_param(request: Request, name: str, errors: dict[str, list[str]]) -> date | None:
@@ -60,15 +77,40 @@ def _date_param(request: Request, name: str, errors: dict[str, list[str]]) -> da
         return None
 
 
+# The `code` of a refused booking or slots request: stable, unlike the `detail` wording.
+ERROR_CODES = [
+    ("not_taking_bookings", "the page has no main booking calendar it can write to"),
+    ("too_soon", "the time is in the past or within the page's minimum notice"),
+    ("too_far", "the time is after the page's booking window"),
+    ("outside_hours", "the slot is not within the page's hours on that day"),
+    ("off_grid", "within the hours, but not one of the slot start times"),
+    ("day_full", "the page's daily booking limit is reached on that day"),
+    ("week_full", "the page's weekly booking limit is reached in that week"),
+    ("taken", "busy in Exchange, or booked (with buffers) meanwhile"),
+    ("cannot_confirm", "Exchange can't be reached to confirm the time now"),
+]
+
 # What every error answer looks like: `errors` names the fields or parameters at fault.
 ErrorResponse = inline_serializer(
     "Error",
     {
         "detail": serializers.CharField(),
+        "code": serializers.ChoiceField(
+            choices=ERROR_CODES,
+            required=False,
+            help_text="Why, for programs: stable, unlike `detail`. On a refused booking (409, "
+            "503) and a page not taking bookings (409).",
+        ),
         "errors": serializers.DictField(
             child=serializers.ListField(child=serializers.CharField()), required=False
         ),
     },
+)
+
+NOT_READY_409 = OpenApiResponse(
+    ErrorResponse,
+    description="The page is not taking bookings yet (`code` `not_taking_bookings`): it has "
+    "no main booking calendar, or the connection may no longer write to it.",
 )
 
 DAY_FORMAT = f"YYYY-MM-DD, {inputs.DAY_RANGE}"
@@ -96,7 +138,10 @@ def _slot_serializer() -> serializers.Serializer:
             "after the first.",
         ),
         OpenApiParameter(
-            "timezone", str, description="IANA zone the days are in; default: the page's."
+            "timezone",
+            str,
+            description="IANA zone the days are in; an alias (Asia/Calcutta) is "
+            "answered in its canonical zone (Asia/Kolkata). Default: the page's.",
         ),
     ],
     responses={
@@ -112,6 +157,7 @@ def _slot_serializer() -> serializers.Serializer:
         ),
         400: ErrorResponse,
         404: ErrorResponse,
+        409: NOT_READY_409,
         429: ErrorResponse,
         503: ErrorResponse,
     },
@@ -126,12 +172,15 @@ def slots(request: Request, slug: str) -> Response:
     Days are written YYYY-MM-DD (nothing else) from 1900-01-01 to 9998-12-31. Days outside
     the page's booking window, in the past or too far ahead, are answered with no slots. A
     malformed or out-of-range day, `end` before `start`, more than 62 days or an unknown
-    zone is a 400 whose `errors` name the parameter. 503: Exchange can't be reached and no
-    recent answer is kept.
+    zone is a 400 whose `errors` name the parameter. 409: the page is not taking bookings yet
+    (`code` `not_taking_bookings`). 503: Exchange can't be reached and no recent answer is
+    kept.
     """
-    page = _page(slug, with_owner=False)
+    page = _page(slug)
     if (limited := ratelimit.check_slots(request, page.slug)) is not None:
         return limited.apply(_error(429, "Too many requests. Please wait a minute."))
+    if (refused := _not_ready(page, not_ready_reason(page))) is not None:
+        return refused
     return _slots_answer(request, page)
 
 
@@ -157,6 +206,8 @@ def _slots_answer(
 ) -> Response:
     errors: dict[str, list[str]] = {}
     zone_name = request.query_params.get("timezone") or page.timezone
+    # An alias (Asia/Calcutta, US/Eastern) answers in its canonical zone (Asia/Kolkata).
+    zone_name = zones.canonical(zone_name) or zone_name
     if zone_name not in available_timezones():
         errors["timezone"] = [f"{zone_name[:64]!r} is not a known IANA time zone."]
     first = _date_param(request, "start", errors)
@@ -208,8 +259,10 @@ def booking_payload(booking: Booking) -> dict[str, Any]:
     summary="Book a slot",
     description="Book the slot that starts at `start`, one of the slots answered by the "
     "slots API, written the same way. 400: `errors` names each field at fault (answers as "
-    "`answers.<key>`); 409: the slot is not free (any more); 503: Exchange can't confirm it "
-    "right now.",
+    "`answers.<key>`); 409: the page is not taking bookings yet, or the time is not a free "
+    "slot, and `code` says why (`too_soon`, `too_far`, `outside_hours`, `off_grid`, "
+    "`day_full`, `week_full`, `taken`, `not_taking_bookings`); 503: Exchange can't confirm it "
+    "right now (`cannot_confirm`).",
     request=inline_serializer(
         "BookingRequest",
         {
@@ -251,7 +304,11 @@ def booking_payload(booking: Booking) -> dict[str, Any]:
         ),
         400: ErrorResponse,
         404: ErrorResponse,
-        409: ErrorResponse,
+        409: OpenApiResponse(
+            ErrorResponse,
+            description="Refused: `code` says why (the page is not taking bookings, or which "
+            "rule the time breaks), `detail` says it in words for the customer.",
+        ),
         429: ErrorResponse,
         503: ErrorResponse,
     },
@@ -266,6 +323,9 @@ def create_booking(request: Request, slug: str) -> Response:
     if (limited := ratelimit.check(request)) is not None:
         message = "Too many booking attempts. Please wait a minute and try again."
         return limited.apply(_error(429, message))
+    # Before the fields: a customer must not correct a form the page can't take anyway.
+    if (refused := _not_ready(page, page.not_ready_reason())) is not None:
+        return refused
     data = request.data
     if not isinstance(data, dict):
         return _error(400, "Send a JSON object.")
@@ -285,5 +345,5 @@ def create_booking(request: Request, slug: str) -> Response:
     except actions.InvalidBooking as exc:
         return _error(400, exc.message, exc.errors)
     except actions.BookingError as exc:
-        return _error(exc.status, exc.message)
+        return _error(exc.status, exc.message, code=exc.code)
     return Response(booking_payload(booking), status=201)

@@ -27,6 +27,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 Interval = tuple[datetime, datetime]
@@ -210,3 +211,58 @@ def _is_free(s: datetime, e: datetime, blocked: list[Interval], starts: list[dat
     # The only merged interval that can overlap [s, e) is the last one starting before e.
     i = bisect.bisect_left(starts, e) - 1
     return i < 0 or blocked[i][1] <= s
+
+
+class Refusal(StrEnum):
+    """Why a start time is not a free slot, checked in this order: the first rule it breaks."""
+
+    TOO_SOON = "too_soon"  # before now + minimum notice (or in the past)
+    TOO_FAR = "too_far"  # on a page-local date after the booking window
+    OUTSIDE_HOURS = "outside_hours"  # the slot doesn't lie within the day's hours
+    OFF_GRID = "off_grid"  # within the hours, but not one of the interval's start times
+    DAY_FULL = "day_full"  # the page already has max_per_day bookings that day
+    WEEK_FULL = "week_full"  # ... or max_per_week that (Monday-based) week
+    TAKEN = "taken"  # every rule allows it: busy time, a booking or their buffers are in the way
+
+
+def refusal(rules: Rules, *, start: datetime, booked: Iterable[Booked], now: datetime) -> Refusal:
+    """Why `start` is not among free_slots(rules, ...), for a start that isn't: the same rules,
+    asked one at a time so a customer can be told which one. Busy time is not needed: a start
+    every other rule allows was refused because something is in the way."""
+    zone = ZoneInfo(rules.zone)
+    if start < now + rules.min_notice:
+        return Refusal.TOO_SOON
+    day = start.astimezone(zone).date()
+    if day > now.astimezone(zone).date() + timedelta(days=rules.window_days - 1):
+        return Refusal.TOO_FAR
+    end = start + rules.duration
+    fits = [lo for lo, hi in _ranges_of(rules, day, zone) if lo <= start and end <= hi]
+    if not fits:
+        return Refusal.OUTSIDE_HOURS
+    if not any((start - lo) % rules.interval == timedelta(0) for lo in fits):
+        return Refusal.OFF_GRID
+    same_page = [b.start.astimezone(zone).date() for b in booked if b.same_page]
+    if rules.max_per_day is not None and same_page.count(day) >= rules.max_per_day:
+        return Refusal.DAY_FULL
+    week = _monday(day)
+    in_week = sum(_monday(d) == week for d in same_page)
+    if rules.max_per_week is not None and in_week >= rules.max_per_week:
+        return Refusal.WEEK_FULL
+    return Refusal.TAKEN
+
+
+def _ranges_of(rules: Rules, day: date, zone: ZoneInfo) -> list[Interval]:
+    """The availability ranges slots starting on page-local `day` come from, as free_slots
+    builds them: the date's override, else the weekly hours (in the owner's zone, from the
+    dates there that can reach `day`)."""
+    ranges = rules.overrides.get(day)
+    if ranges is not None:
+        return list(_instants(day, ranges, zone))
+    if rules.hours_zone is not None and rules.hours_zone != rules.zone:
+        hours_zone = ZoneInfo(rules.hours_zone)
+        return [
+            interval
+            for there in (day - timedelta(days=1), day, day + timedelta(days=1))
+            for interval in _instants(there, rules.weekly.get(there.weekday(), ()), hours_zone)
+        ]
+    return list(_instants(day, rules.weekly.get(day.weekday(), ()), zone))

@@ -26,6 +26,7 @@ from django.template import Context
 from django.template.loader import get_template, render_to_string
 from django.utils import timezone
 
+from bookings import calendar_links
 from bookings.ics import booking_ics
 from bookings.models import Booking, EventWrite
 
@@ -99,6 +100,8 @@ def _to_customer(
         **_booking_context(booking, booking.timezone, previous_start),
         "manage_url": booking.manage_url(),
         "public_url": page.public_url() if page.active else "",
+        # Built from the booking alone, like the .ics: nothing read from Exchange.
+        "calendar_links": calendar_links.links(booking) if prefix == "confirmation" else [],
     }
     owner_email = page.owner.email
     message = _message(
@@ -164,6 +167,7 @@ def _booking_context(
         "booking": booking,
         "page": page,
         "owner_name": page.owner_name,
+        "meeting_title": page.meeting_title,
         "zone": zone,
         "when": format_when(booking.start, booking.end, zone),
         "short_when": format_short(booking.start, zone),

@@ -8,7 +8,6 @@ blank is ignored, so the editor can always offer an empty row to fill in without
 from __future__ import annotations
 
 import itertools
-import re
 from collections import defaultdict
 from datetime import date, time
 from typing import Any
@@ -24,7 +23,6 @@ from bookings.models import (
     Question,
     QuestionKind,
     check_range,
-    parse_ranges,
 )
 
 STATUS_LABELS = {
@@ -161,6 +159,13 @@ class HoursRowForm(forms.Form):
                 self.add_error("end", exc)
         return data
 
+    @property
+    def is_blank(self) -> bool:
+        """Neither time given: the spare row offered to fill in without JavaScript."""
+        if self.is_bound and self.errors:
+            return False
+        return not (self["start"].value() or self["end"].value())
+
 
 class BaseHoursFormSet(forms.BaseFormSet):
     def clean(self) -> None:
@@ -214,7 +219,8 @@ HoursFormSet = forms.formset_factory(
 
 
 def hours_initial(ranges: list[tuple[int, time, time]]) -> list[dict[str, Any]]:
-    """Existing ranges plus one empty row per weekday, to fill in without JavaScript."""
+    """Existing ranges plus one empty row per weekday, to fill in without JavaScript (with
+    it, the spare rows stay out of sight until "Add hours" asks for a row)."""
     rows = [{"weekday": day, "start": start, "end": end} for day, start, end in sorted(ranges)]
     rows += [{"weekday": day} for day in range(7)]
     return sorted(rows, key=lambda row: (row["weekday"], "start" not in row))
@@ -222,52 +228,84 @@ def hours_initial(ranges: list[tuple[int, time, time]]) -> list[dict[str, Any]]:
 
 # --- date overrides ------------------------------------------------------------------------
 
-# "09:00-12:00"; people also type an en or em dash, or "to".
-_RANGE = re.compile(r"^\s*(\d{1,2}:\d{2})\s*(?:-|\u2013|\u2014|to)\s*(\d{1,2}:\d{2})\s*$")
+
+class RangesWidget(forms.Widget):
+    """Any number of time ranges, posted as pairs of repeated `<name>-start` / `<name>-end`
+    time inputs (the same control as the weekly hours). Unnumbered, so the editor's script
+    adds or removes a range without renumbering anything; each pair stays in page order."""
+
+    def value_from_datadict(self, data: Any, files: Any, name: str) -> list[list[str]]:
+        getlist = getattr(data, "getlist", None)
+        if getlist is None:
+            return []
+        starts, ends = getlist(f"{name}-start"), getlist(f"{name}-end")
+        pairs = itertools.zip_longest(starts, ends, fillvalue="")
+        return [[str(start).strip(), str(end).strip()] for start, end in pairs]
 
 
-def parse_hours_text(text: str) -> list[list[str]]:
-    """ "09:00-12:00, 14:00-17:00" -> [["09:00", "12:00"], ["14:00", "17:00"]] (validated)."""
-    pairs = []
-    for part in re.split(r"[,;\n]+", text):
-        if not part.strip():
+class RangesField(forms.Field):
+    """The ranges as typed, [["09:00", "12:00"], ...]; a pair left blank is an unused row.
+    The form checks them (it reports each problem beside its own range)."""
+
+    widget = RangesWidget
+
+    def to_python(self, value: Any) -> list[list[str]]:
+        if not isinstance(value, list | tuple):
+            return []
+        pairs = [
+            [str(p[0]), str(p[1])] for p in value if isinstance(p, list | tuple) and len(p) == 2
+        ]
+        return [pair for pair in pairs if pair[0] or pair[1]]
+
+    def has_changed(self, initial: Any, data: Any) -> bool:
+        return self.to_python(initial or []) != self.to_python(data)
+
+
+def check_pairs(pairs: list[list[str]]) -> tuple[list[list[str]], dict[int, list[str]]]:
+    """Typed ranges -> (sorted "HH:MM" pairs, {index of a bad pair: its problems})."""
+    errors: dict[int, list[str]] = defaultdict(list)
+    parsed: list[tuple[time, time, int]] = []
+    for i, (start_text, end_text) in enumerate(pairs):
+        if not start_text:
+            errors[i].append("Give the time the range starts.")
             continue
-        match = _RANGE.match(part)
-        if not match:
-            raise ValidationError(
-                f"“{part.strip()}” is not a range: write it like 09:00-12:00, 14:00-17:00."
-            )
-        start, end = (_time(t.zfill(5)) for t in match.groups())
-        pairs.append([_fmt(start), _fmt(end)])
-    parse_ranges(pairs)
-    return sorted(pairs)
+        if not end_text:
+            errors[i].append("Give the time the range ends.")
+            continue
+        try:
+            start, end = _time(start_text), _time(end_text)
+            check_range(start, end)
+        except ValidationError as exc:
+            errors[i].extend(exc.messages)
+            continue
+        parsed.append((start, end, i))
+    parsed.sort()
+    for (start1, end1, _), (start2, _, i) in itertools.pairwise(parsed):
+        if end1 == time(0) or start2 < end1:
+            errors[i].append(f"Overlaps {_fmt(start1)}{DASH}{_fmt(end1)}: ranges can't overlap.")
+    return [[_fmt(start), _fmt(end)] for start, end, _ in parsed], dict(errors)
 
 
 def _time(text: str) -> time:
     try:
-        return time.fromisoformat(text)
+        return time.fromisoformat(text.zfill(5))
     except ValueError:
-        raise ValidationError(f"{text} is not a time of day.") from None
-
-
-def hours_text(hours: list[list[str]]) -> str:
-    return ", ".join(f"{start}-{end}" for start, end in hours)
+        raise ValidationError(f"“{text}” is not a time of day.") from None
 
 
 class OverrideRowForm(forms.Form):
     date = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
     closed = forms.BooleanField(required=False, label="Closed all day")
-    hours = forms.CharField(
-        required=False,
-        label="Hours instead",
-        max_length=500,
-        widget=forms.TextInput(attrs={"placeholder": "09:00-12:00, 14:00-17:00"}),
-    )
+    hours = RangesField(required=False, label="Hours")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.pair_errors: dict[int, list[str]] = {}
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
-        day, closed, text = data.get("date"), data.get("closed"), data.get("hours", "")
-        if day is None and not closed and not text.strip():
+        day, closed, pairs = data.get("date"), data.get("closed"), data.get("hours") or []
+        if day is None and not closed and not pairs:
             if not self.has_error("date"):
                 data["empty"] = True
             return data
@@ -276,16 +314,31 @@ class OverrideRowForm(forms.Form):
                 self.add_error("date", "Give the date this applies to.")
             return data
         if closed:
-            data["ranges"] = []
+            data["ranges"] = []  # closed wins over any hours left in the row
             return data
-        if not text.strip():
+        if not pairs:
             self.add_error("hours", "Give the hours for this date, or tick “Closed all day”.")
             return data
-        try:
-            data["ranges"] = parse_hours_text(text)
-        except ValidationError as exc:
-            self.add_error("hours", exc)
+        ranges, self.pair_errors = check_pairs(pairs)
+        for messages in self.pair_errors.values():
+            for message in messages:
+                self.add_error("hours", message)
+        if not self.pair_errors:
+            data["ranges"] = ranges
         return data
+
+    @property
+    def range_rows(self) -> list[tuple[str, str, list[str]]]:
+        """(start, end, problems) of each range to show: as typed after a refused save."""
+        pairs = self.fields["hours"].to_python(self["hours"].value())
+        return [(start, end, self.pair_errors.get(i, [])) for i, (start, end) in enumerate(pairs)]
+
+    @property
+    def is_blank(self) -> bool:
+        """Nothing in it: the spare row offered to fill in without JavaScript."""
+        if self.is_bound and self.errors:
+            return False
+        return not (self["date"].value() or self["closed"].value() or self.range_rows)
 
 
 class BaseOverrideFormSet(forms.BaseFormSet):
@@ -305,7 +358,8 @@ class BaseOverrideFormSet(forms.BaseFormSet):
         rows = []
         for form in self.forms:
             data = form.cleaned_data
-            if self._should_delete_form(form) or data.get("empty"):
+            # An added row left untouched is skipped by Django's own cleaning: no data at all.
+            if self._should_delete_form(form) or not data or data.get("empty"):
                 continue
             rows.append((data["date"], data["ranges"]))
         return sorted(rows)
@@ -317,8 +371,9 @@ OverrideFormSet = forms.formset_factory(
 
 
 def overrides_initial(overrides: list[tuple[date, list[list[str]]]]) -> list[dict[str, Any]]:
+    """Existing overrides plus one empty row, to fill in without JavaScript."""
     rows: list[dict[str, Any]] = [
-        {"date": day, "closed": not hours, "hours": hours_text(hours)} for day, hours in overrides
+        {"date": day, "closed": not hours, "hours": hours} for day, hours in overrides
     ]
     return [*rows, {}]
 
@@ -347,6 +402,15 @@ class OptionsField(forms.CharField):
 
 class QuestionForm(forms.ModelForm):
     choices = OptionsField(required=False, label="Options", max_length=5000)
+    # With JavaScript the editor hides it and keeps it in screen order ("Move up"/"Move
+    # down"); without, people type the order. Blank sorts last.
+    position = forms.IntegerField(
+        required=False,
+        min_value=0,
+        max_value=10_000,
+        label="Order",
+        widget=forms.NumberInput(attrs={"min": 0, "class": "narrow"}),
+    )
 
     class Meta:
         model = Question
@@ -354,10 +418,8 @@ class QuestionForm(forms.ModelForm):
         labels = {
             "label": "Question",
             "kind": "Answer",
-            "position": "Order",
             "required": "Required",
         }
-        widgets = {"position": forms.NumberInput(attrs={"min": 0, "class": "narrow"})}
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
@@ -366,6 +428,21 @@ class QuestionForm(forms.ModelForm):
         if data.get("kind") != QuestionKind.CHOICE:
             data["choices"] = []
         return data
+
+    def has_changed(self) -> bool:
+        # The script numbers every row it shows, an added one left blank too: a new question
+        # with nothing but a position is still a blank row, to be ignored.
+        changed = self.changed_data
+        if self.instance.pk is None:
+            changed = [name for name in changed if name != "position"]
+        return bool(changed)
+
+    @property
+    def is_blank(self) -> bool:
+        """A new question with nothing typed: the spare row offered without JavaScript."""
+        if self.instance.pk is not None:
+            return False
+        return not self.is_bound or not (self.has_changed() or self.errors)
 
 
 class BaseQuestionFormSet(forms.BaseModelFormSet):
@@ -379,6 +456,37 @@ class BaseQuestionFormSet(forms.BaseModelFormSet):
                     "A question was deleted meanwhile or is not one of this page's: reload the "
                     "page and make your changes again."
                 )
+
+    def save_in_order(self, page: BookingPage) -> None:
+        """Save the questions kept, numbered 0, 1, 2… in the order asked for (each row's
+        position, ties in row order), so removing or adding one leaves no gaps or
+        duplicates behind. Questions keep their ids: answers are stored under them."""
+        kept = [
+            form
+            for form in self.forms
+            if not self._should_delete_form(form)
+            and (form.instance.pk is not None or form.has_changed())
+        ]
+        # sorted() is stable: rows with the same (or no) position stay in page order.
+        kept.sort(key=lambda form: _order_key(form.cleaned_data.get("position")))
+        for position, form in enumerate(kept):
+            question = form.save(commit=False)
+            question.page = page
+            question.position = position
+            question.save()
+        for form in self.deleted_forms:
+            if form.instance.pk is not None:
+                form.instance.delete()
+
+
+def _order_key(position: int | None) -> tuple[bool, int]:
+    return (position is None, position or 0)
+
+
+def question_initial(page: BookingPage | None) -> list[dict[str, Any]]:
+    """The spare question row comes after the existing ones (typed orders may have gaps)."""
+    last = max((q.position for q in page.questions.all()), default=-1) if page else -1
+    return [{"position": last + 1}]
 
 
 QuestionFormSet = forms.modelformset_factory(

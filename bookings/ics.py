@@ -1,30 +1,40 @@
-"""The .ics file attached to a customer's emails (iTIP, RFC 5546).
+"""The booking as an .ics file: attached to the customer's emails, and downloaded from the
+confirmation and manage pages.
 
 One VEVENT whose UID is the booking's own, so a calendar app that imported the confirmation
 updates that same entry when a reschedule (same UID, higher SEQUENCE) or a cancellation
 (METHOD:CANCEL) arrives, instead of adding a second one. Times are written in UTC with a "Z":
 the simplest form, needing no VTIMEZONE, that Outlook, Google and Apple all import as-is.
 Escaping and line folding are left to the icalendar library.
+
+Emails carry an iTIP invitation (METHOD:REQUEST, RFC 5546) with the customer as attendee.
+The download is a plain event (METHOD:PUBLISH, which has no attendees) with a reminder:
+opened from a browser, a REQUEST makes Outlook offer to answer an invitation the customer
+never received, where PUBLISH just adds the event to their calendar.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import parseaddr
 from typing import Literal
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.utils.timezone import now as utcnow
-from icalendar import Calendar, Event, vCalAddress
+from icalendar import Alarm, Calendar, Event, vCalAddress
 
 from bookings.models import Booking
 
 PRODID = "-//Exchange Scheduler//Bookings//EN"
-METHODS = ("REQUEST", "CANCEL")
+METHODS = ("REQUEST", "CANCEL", "PUBLISH")
+# How long before the start the downloaded event reminds the customer.
+REMINDER = timedelta(minutes=15)
 
 
-def booking_ics(booking: Booking, method: Literal["REQUEST", "CANCEL"] = "REQUEST") -> bytes:
+def booking_ics(
+    booking: Booking, method: Literal["REQUEST", "CANCEL", "PUBLISH"] = "REQUEST"
+) -> bytes:
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, not {method!r}")
     page, owner = booking.page, booking.owner
@@ -41,10 +51,10 @@ def booking_ics(booking: Booking, method: Literal["REQUEST", "CANCEL"] = "REQUES
     event.add("dtstamp", _utc(utcnow()))
     event.add("dtstart", _utc(booking.start))
     event.add("dtend", _utc(booking.end))
-    event.add("summary", f"{page.title} with {page.owner_name}")
+    event.add("summary", page.meeting_title)
     if page.location:
         event.add("location", page.location)
-    event.add("description", _description(booking, method))
+    event.add("description", description(booking, cancelled=method == "CANCEL"))
     event.add("status", "CANCELLED" if method == "CANCEL" else "CONFIRMED")
     event.add("transp", "OPAQUE")
 
@@ -52,14 +62,10 @@ def booking_ics(booking: Booking, method: Literal["REQUEST", "CANCEL"] = "REQUES
     organizer.params["CN"] = page.owner_name
     event.add("organizer", organizer)
 
-    # The customer has already accepted by booking: RSVP=FALSE keeps calendar apps from
-    # offering Accept/Decline buttons that would mail a reply nobody reads.
-    attendee = vCalAddress(f"mailto:{booking.email}")
-    attendee.params["CN"] = booking.name
-    attendee.params["ROLE"] = "REQ-PARTICIPANT"
-    attendee.params["PARTSTAT"] = "ACCEPTED"
-    attendee.params["RSVP"] = "FALSE"
-    event.add("attendee", attendee)
+    if method == "PUBLISH":
+        event.add_component(_reminder(page.meeting_title))
+    else:
+        event.add("attendee", _attendee(booking))
 
     cal.add_component(event)
     return cal.to_ical()
@@ -69,11 +75,35 @@ def _utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
-def _description(booking: Booking, method: str) -> str:
+def _attendee(booking: Booking) -> vCalAddress:
+    # The customer has already accepted by booking: RSVP=FALSE keeps calendar apps from
+    # offering Accept/Decline buttons that would mail a reply nobody reads.
+    attendee = vCalAddress(f"mailto:{booking.email}")
+    attendee.params["CN"] = booking.name
+    attendee.params["ROLE"] = "REQ-PARTICIPANT"
+    attendee.params["PARTSTAT"] = "ACCEPTED"
+    attendee.params["RSVP"] = "FALSE"
+    return attendee
+
+
+def _reminder(title: str) -> Alarm:
+    # RFC 5545 3.6.6: a DISPLAY alarm needs a DESCRIPTION, the text the reminder shows.
+    alarm = Alarm()
+    alarm.add("action", "DISPLAY")
+    alarm.add("trigger", -REMINDER)
+    alarm.add("description", title)
+    return alarm
+
+
+def description(booking: Booking, *, cancelled: bool = False, limit: int = 0) -> str:
+    """The event's notes: the page's description (cut to `limit` characters when given) and
+    the manage link; the .ics DESCRIPTION and the details of the "add to calendar" links."""
     parts = []
-    if booking.page.description:
-        parts.append(booking.page.description)
-    if method == "CANCEL":
+    if text := booking.page.description:
+        if limit and len(text) > limit:
+            text = text[: limit - 1].rstrip() + "…"
+        parts.append(text)
+    if cancelled:
         parts.append("This booking has been cancelled.")
     else:
         parts.append(f"To cancel or reschedule: {booking.manage_url()}")

@@ -7,6 +7,7 @@ happens at the edges (availability rules, API output, emails, Exchange events).
 from __future__ import annotations
 
 import itertools
+import re
 import uuid
 import zoneinfo
 from collections.abc import Iterable
@@ -73,6 +74,9 @@ RESERVED_SLUGS = {
     "static",
     "staff",
 }
+
+
+NO_MAIN_CALENDAR = "Choose a main booking calendar: bookings are written there."
 
 
 def validate_slug_not_reserved(value: str) -> None:
@@ -222,6 +226,28 @@ class BookingPage(models.Model):
         return self.owner.get_full_name() or self.owner.get_username()
 
     @property
+    def meeting_title(self) -> str:
+        """What the meeting is called wherever the customer reads it (confirmation and manage
+        pages, email subjects and bodies, the .ics SUMMARY, "add to calendar" links).
+
+        The owner is named once: "Tax advice" becomes "Tax advice with Olivia Smith", but a
+        title that already names them ("Intro call with Alice", owner Alice Liddell) is kept
+        as typed. "Names them" means the owner's full name, first name, last name or user
+        name appears as a whole word, in any case ("alice's office hours" counts, "Malice"
+        doesn't)."""
+        names = {
+            self.owner_name,
+            getattr(self.owner, "first_name", ""),
+            getattr(self.owner, "last_name", ""),
+            self.owner.get_username(),
+        }
+        for name in names:
+            name = name.strip()
+            if len(name) > 1 and re.search(rf"(?<!\w){re.escape(name)}(?!\w)", self.title, re.I):
+                return self.title
+        return f"{self.title} with {self.owner_name}"
+
+    @property
     def duration(self) -> timedelta:
         return timedelta(minutes=self.duration_minutes)
 
@@ -236,12 +262,29 @@ class BookingPage(models.Model):
     def main_calendar(self) -> PageCalendar | None:
         return self.page_calendars.filter(role=CalendarRole.MAIN).select_related("calendar").first()
 
+    def not_ready_reason(self) -> str:
+        """Why customers can't book here, in words the owner can act on ("" when they can).
+
+        Without a main booking calendar a booking has nowhere to go, and slots would be
+        computed without the busy time of the calendar it goes into; a main calendar the
+        connection may no longer write to (PageCalendar.problem) can't keep a booking either.
+        Such a page offers no slots and takes no bookings (bookings.slots.not_ready_reason
+        asks the same from the schedule kept in memory, for the public pages and APIs)."""
+        main = (
+            self.page_calendars.filter(role=CalendarRole.MAIN)
+            .select_related("calendar__connection", "page__owner")
+            .first()
+        )
+        if main is None:
+            return NO_MAIN_CALENDAR
+        return main.problem()
+
     def setup_problems(self) -> list[str]:
         """What stops this page from taking bookings, in words the owner can act on."""
         problems = []
         main = self.main_calendar()
         if main is None:
-            problems.append("Choose a main booking calendar: bookings are written there.")
+            problems.append(NO_MAIN_CALENDAR)
         for pc in self.page_calendars.exclude(role="").select_related("calendar__connection"):
             problem = pc.problem()
             if problem:
@@ -438,10 +481,10 @@ PERMISSION_HINT = (
 
 def role_refusal(calendar: CalendarRef, role: str) -> str:
     label = CalendarRole(role).label.lower()
-    level = calendar.permission_level or "no"
     return (
-        f"{calendar.owner_email} / {calendar.name} can't be the {label}: the connection has "
-        f"{level} permission, and bookings need Editor or Delegate. {PERMISSION_HINT}"
+        f"{calendar.owner_email} / {calendar.name} can't be the {label}: the connection's "
+        f"permission on it is {calendar.permission_label}, and bookings need Editor or "
+        f"Delegate. {PERMISSION_HINT}"
     )
 
 
@@ -574,14 +617,6 @@ class Booking(models.Model):
         if include_removed:
             result += [("(a question since removed)", value) for value in answers.values()]
         return result
-
-    def write_summary(self) -> str:
-        """pending / written / failing, for lists: the worst state of its calendar writes."""
-        states = set(self.writes.values_list("state", flat=True))
-        for state in (WriteState.FAILING, WriteState.PENDING):
-            if state in states:
-                return state
-        return WriteState.DONE if states else ""
 
 
 def _answer_text(value: object) -> str:

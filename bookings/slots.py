@@ -11,12 +11,12 @@ from datetime import UTC, date, datetime, time, timedelta
 from django.utils import timezone
 
 from bookings import owner_hours
-from bookings.availability import Booked, Interval, Rules, free_slots
-from bookings.models import Booking, BookingPage, BookingStatus
+from bookings.availability import Booked, Interval, Refusal, Rules, free_slots, refusal
+from bookings.models import NO_MAIN_CALENDAR, Booking, BookingPage, BookingStatus, PageCalendar
 from calendars import busy
 from calendars.connect import connection_for
 from calendars.errors import ExchangeError
-from calendars.models import CalendarRef
+from calendars.models import CalendarRef, CalendarRole
 
 
 class AvailabilityUnknown(Exception):
@@ -47,6 +47,7 @@ class Schedule:
     weekly: dict[int, list[tuple[time, time]]]
     overrides: dict[date, list[tuple[time, time]]]
     calendars: tuple[CalendarRef, ...]  # every calendar with a role
+    main_id: int | None = None  # the main booking calendar's CalendarRef (None: no main)
 
 
 # Per process: page pk -> ((created, schedule_version), Schedule). Three queries (~3 ms of a
@@ -70,10 +71,13 @@ def schedule_for(page: BookingPage, *, fresh: bool = False) -> Schedule:
     weekly: dict[int, list[tuple[time, time]]] = {}
     for hours in page.weekly_hours.all():
         weekly.setdefault(hours.weekday, []).append((hours.start, hours.end))
+    with_roles = list(page.page_calendars.exclude(role="").select_related("calendar"))
     schedule = Schedule(
         weekly=weekly,
         overrides={o.date: o.ranges for o in page.overrides.all()},
-        calendars=tuple(busy_calendars(page)),
+        # Busy time is read from booking calendars too.
+        calendars=tuple(pc.calendar for pc in with_roles),
+        main_id=next((pc.calendar_id for pc in with_roles if pc.role == CalendarRole.MAIN), None),
     )
     with _schedules_lock:
         # Stored under the version read with the page, before these rows: a change committed
@@ -111,9 +115,18 @@ def _utc_midnight(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
-def busy_calendars(page: BookingPage) -> list[CalendarRef]:
-    """Every calendar with a role: busy time is read from booking calendars too."""
-    return [pc.calendar for pc in page.page_calendars.exclude(role="").select_related("calendar")]
+def not_ready_reason(page: BookingPage) -> str:
+    """BookingPage.not_ready_reason for the slots API, which asks on every request: which
+    calendar is main comes from the schedule kept in memory, and only that calendar's row is
+    read again (a permission found withdrawn, or consent to book into it, moves no version).
+    `page` comes with its owner (the consent rule needs them)."""
+    main_id = schedule_for(page).main_id
+    if main_id is None:
+        return NO_MAIN_CALENDAR
+    ref = CalendarRef.objects.select_related("connection").filter(pk=main_id).first()
+    if ref is None:
+        return NO_MAIN_CALENDAR
+    return PageCalendar(page=page, calendar=ref, role=CalendarRole.MAIN).problem()
 
 
 def slots_for(
@@ -156,19 +169,7 @@ def slots_for(
         # The requests leave now; the owner's bookings are read while Exchange answers.
         pending = busy.start_busy_intervals(connection, calendars, busy_from, busy_to, fresh=fresh)
 
-    # The owner's bookings on every page block time; a week either side covers the limits.
-    bookings = Booking.objects.filter(
-        owner_id=page.owner_id,
-        status=BookingStatus.CONFIRMED,
-        start__lt=hi + timedelta(days=8),
-        end__gt=lo - timedelta(days=8),
-    )
-    if ignore_booking is not None:
-        bookings = bookings.exclude(pk=ignore_booking.pk)
-    booked = [
-        Booked(begins, ends, same_page=page_id == page.pk)
-        for begins, ends, page_id in bookings.values_list("start", "end", "page_id")
-    ]
+    booked = _booked(page, lo, hi, ignore_booking)
     if pending is not None:
         try:
             result = pending()
@@ -182,3 +183,31 @@ def slots_for(
         stale=stale,
         busy=intervals,
     )
+
+
+def _booked(
+    page: BookingPage, lo: datetime, hi: datetime, ignore_booking: Booking | None
+) -> list[Booked]:
+    # The owner's bookings on every page block time; a week either side covers the limits.
+    bookings = Booking.objects.filter(
+        owner_id=page.owner_id,
+        status=BookingStatus.CONFIRMED,
+        start__lt=hi + timedelta(days=8),
+        end__gt=lo - timedelta(days=8),
+    )
+    if ignore_booking is not None:
+        bookings = bookings.exclude(pk=ignore_booking.pk)
+    return [
+        Booked(begins, ends, same_page=page_id == page.pk)
+        for begins, ends, page_id in bookings.values_list("start", "end", "page_id")
+    ]
+
+
+def refusal_for(
+    page: BookingPage, start: datetime, *, ignore_booking: Booking | None, now: datetime
+) -> Refusal:
+    """Why `start` was not a free slot of `page` at `now` (slots_for left it out): the rule
+    it breaks, read from the database again, which only a refused booking pays for."""
+    rules = rules_for(page, schedule_for(page, fresh=True))
+    booked = _booked(page, start, start + rules.duration, ignore_booking)
+    return refusal(rules, start=start, booked=booked, now=now)

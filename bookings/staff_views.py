@@ -17,14 +17,15 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from bookings import actions, owner_hours
+from bookings import actions, owner_hours, write_status
+from bookings.export import write_csv
 from bookings.forms import (
     DASH,
     AddOwnerForm,
@@ -35,6 +36,7 @@ from bookings.forms import (
     QuestionFormSet,
     hours_initial,
     overrides_initial,
+    question_initial,
 )
 from bookings.models import (
     PERMISSION_HINT,
@@ -100,7 +102,14 @@ def page_list(request: HttpRequest) -> HttpResponse:
     rows = []
     for page in pages:
         upcoming = page.bookings.filter(status=BookingStatus.CONFIRMED, start__gte=now).count()
-        rows.append({"page": page, "upcoming": upcoming, "problems": page.setup_problems()})
+        rows.append(
+            {
+                "page": page,
+                "upcoming": upcoming,
+                "problems": page.setup_problems(),
+                "not_ready": page.not_ready_reason(),
+            }
+        )
     return render(request, "bookings/staff/page_list.html", {"rows": rows})
 
 
@@ -135,7 +144,9 @@ def _editor(request: HttpRequest, page: BookingPage | None) -> HttpResponse:
             else HoursFormSet(prefix="hours", initial=hours_initial(_stored_hours(page)))
         )
         overrides = OverrideFormSet(request.POST, prefix="overrides")
-        question_forms = QuestionFormSet(request.POST, prefix="questions", queryset=questions)
+        question_forms = QuestionFormSet(
+            request.POST, prefix="questions", queryset=questions, initial=question_initial(page)
+        )
         valid = [f.is_valid() for f in (form, overrides, question_forms)]
         valid.append(hours.is_valid() if hours_editable else True)
         if all(valid):
@@ -184,7 +195,9 @@ def _editor(request: HttpRequest, page: BookingPage | None) -> HttpResponse:
         overrides = OverrideFormSet(
             prefix="overrides", initial=overrides_initial(initial_overrides)
         )
-        question_forms = QuestionFormSet(prefix="questions", queryset=questions)
+        question_forms = QuestionFormSet(
+            prefix="questions", queryset=questions, initial=question_initial(page)
+        )
 
     context = {
         "page": page,
@@ -212,12 +225,7 @@ def _save_schedule(
         else ({"weekday": day, "start": start, "end": end} for day, start, end in hours.ranges()),
         overrides=({"date": day, "hours": ranges} for day, ranges in overrides.overrides()),
     )
-    # Questions keep their ids: a booking's answers are stored under the question's key.
-    for question in question_forms.save(commit=False):
-        question.page = page
-        question.save()
-    for question in question_forms.deleted_objects:
-        question.delete()
+    question_forms.save_in_order(page)
 
 
 def _stored_hours(page: BookingPage | None) -> list[tuple[int, time, time]]:
@@ -291,21 +299,6 @@ def page_deactivate(request: HttpRequest, pk: int) -> HttpResponse:
 
 # --- associated calendars ------------------------------------------------------------------
 
-PERMISSION_LABELS = {
-    "FreeBusyTimeOnly": "Free/busy time only",
-    "FreeBusyTimeAndSubjectAndLocation": "Free/busy, subject and location",
-    "Reviewer": "Reviewer (read only)",
-    "Contributor": "Contributor",
-    "NoneditingAuthor": "Nonediting author",
-    "Author": "Author",
-    "PublishingAuthor": "Publishing author",
-    "Editor": "Editor",
-    "PublishingEditor": "Publishing editor",
-    "Owner": "Owner",
-    "Delegate": "Delegate",
-    "Custom": "Custom",
-    "None": "None",
-}
 ROLE_ORDER = [CalendarRole.MAIN, CalendarRole.BUSY, CalendarRole.ADDITIONAL]
 
 
@@ -318,10 +311,12 @@ class CalendarRow:
     problem: str = ""  # what broke since the role was chosen
     error: str = ""  # why the role just submitted was refused
 
+    # The explanations behind `refusal`, `problem` and `error`, said once per owner's card.
+    notes: list[str] = field(default_factory=list)
+
     @property
     def permission(self) -> str:
-        level = self.ref.permission_level
-        return PERMISSION_LABELS.get(level, level) if level else "No access"
+        return self.ref.permission_label
 
     @property
     def field_name(self) -> str:
@@ -333,6 +328,12 @@ class OwnerSection:
     owner: PageCalendarOwner
     rows: list[CalendarRow]
     message: str = ""
+
+    @property
+    def notes(self) -> list[str]:
+        """Each explanation the rows point to, once: an owner's calendars usually share
+        one reason (the permission they gave, or their consent)."""
+        return list(dict.fromkeys(note for row in self.rows for note in row.notes))
 
 
 def _sections(
@@ -389,14 +390,38 @@ def _row(
                 "allowed": ok or role == value.value,
             }
         )
+    # How to get Editor granted, or whose consent is missing, is the same for every calendar
+    # of an owner: the row says what is refused, the owner's card says why and how, once.
+    notes = []
+    if ref.error:
+        short = refusal
+    elif not ref.can_create:
+        short = "Busy time only (see below)."
+        notes.append(_PERMISSION_NOTE)
+    elif refusal:
+        short = "Busy time only (see below)."
+        notes.append(refusal)
+    else:
+        short = ""
+    problem = pc.problem() if pc and pc.role else ""
+    if PERMISSION_HINT in problem or PERMISSION_HINT in error:
+        problem = problem.replace(PERMISSION_HINT, "").strip()
+        error = error.replace(PERMISSION_HINT, "").strip()
+        notes.append(_PERMISSION_NOTE)
     return CalendarRow(
         ref=ref,
         role=role,
         options=options,
-        refusal=refusal,
-        problem=pc.problem() if pc and pc.role else "",
+        refusal=short,
+        problem=problem,
         error=error,
+        notes=notes,
     )
+
+
+_PERMISSION_NOTE = "Why busy time only: bookings need Editor or Delegate permission. " + (
+    PERMISSION_HINT
+)
 
 
 def _discover(
@@ -440,9 +465,12 @@ def page_calendars(request: HttpRequest, pk: int) -> HttpResponse:
             email = add_form.cleaned_data["email"]
             if page.calendar_owners.filter(email=email).exists():
                 add_form.add_error("email", f"{email} is already on this page.")
+            elif connection and (refusal := discovery.refusal_to_add(connection, email)):
+                add_form.add_error("email", refusal)
             else:
+                # Without a connection nothing can be checked yet: the owner is listed, and
+                # discovery on a later GET explains what it finds.
                 PageCalendarOwner.objects.create(page=page, email=email)
-                # Discovery runs on the next GET, which also explains an empty answer.
                 return redirect("page-calendars", pk=page.pk)
         status = 400
     elif action == "remove_owner":
@@ -452,6 +480,8 @@ def page_calendars(request: HttpRequest, pk: int) -> HttpResponse:
             owner.delete()
         messages.success(request, f"{owner.email} and their calendars were removed from the page.")
         return redirect("page-calendars", pk=page.pk)
+    elif action == "use_own_main":
+        return _use_own_main(request, page, connection)
     elif action == "refresh":
         assert connection is not None
         found = _discover(page, connection, only_missing=False)
@@ -485,8 +515,51 @@ def page_calendars(request: HttpRequest, pk: int) -> HttpResponse:
         "problems": problems,
         "permission_hint": PERMISSION_HINT,
         "no_connection": _NO_CONNECTION if connection is None else "",
+        "not_ready": page.not_ready_reason(),
+        "has_main": page.page_calendars.filter(role=CalendarRole.MAIN).exists(),
+        "own_main": _own_main_proposal(page, connection),
     }
     return render(request, "bookings/staff/page_calendars.html", context, status=status)
+
+
+def _own_main_proposal(
+    page: BookingPage, connection: ExchangeConnection | None
+) -> CalendarRef | None:
+    """The page owner's own primary calendar, offered with one click as the main booking
+    calendar of a page that has none, when the connection may book into it (Editor or
+    Delegate, or the owner's own mailbox; role_problem is the rule)."""
+    if connection is None or page.page_calendars.filter(role=CalendarRole.MAIN).exists():
+        return None
+    ref = (
+        CalendarRef.objects.filter(
+            connection=connection, owner_email__iexact=own_mailbox(page.owner), is_primary=True
+        )
+        .select_related("connection")
+        .first()
+    )
+    if ref is None or role_problem(ref, CalendarRole.MAIN, page.owner):
+        return None
+    return ref
+
+
+def _use_own_main(
+    request: HttpRequest, page: BookingPage, connection: ExchangeConnection | None
+) -> HttpResponse:
+    ref = _own_main_proposal(page, connection)
+    if ref is None:
+        # Another tab chose a main calendar, or the permission went, since the page showed.
+        messages.warning(
+            request,
+            "The owner's own calendar can't be the main booking calendar now: choose one below.",
+        )
+        return redirect("page-calendars", pk=page.pk)
+    with transaction.atomic():
+        PageCalendarOwner.objects.get_or_create(page=page, email=ref.owner_email)
+        save_roles(page, {ref.pk: CalendarRole.MAIN})
+    messages.success(request, f"{ref} is the main booking calendar: bookings go into it.")
+    if owner_hours.refresh_if_needed(page) is False:
+        messages.warning(request, page.owner_hours_error)
+    return redirect("page-calendars", pk=page.pk)
 
 
 _NO_CONNECTION = (
@@ -534,57 +607,101 @@ def _validate_roles(
 # --- bookings ------------------------------------------------------------------------------
 
 SHOW_CHOICES = [("upcoming", "Upcoming"), ("past", "Past"), ("cancelled", "Cancelled")]
+SEARCH_MAX = 200
+
+
+@dataclass
+class BookingFilter:
+    """The list's filters, read from the query string; the list and its CSV export share it,
+    so the export holds exactly the bookings the list shows (all of them, not one page)."""
+
+    pages: list[BookingPage]
+    show: str = "upcoming"
+    selected: BookingPage | None = None
+    q: str = ""
+    problems: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_request(cls, request: HttpRequest) -> BookingFilter:
+        f = cls(pages=list(_pages(request)))
+        f.show = request.GET.get("show", "upcoming")
+        if f.show not in dict(SHOW_CHOICES):
+            f.problems.append("Show upcoming, past or cancelled bookings.")
+            f.show = "upcoming"
+        page_id = request.GET.get("page", "")
+        if page_id:
+            f.selected = next((p for p in f.pages if str(p.pk) == page_id), None)
+            if f.selected is None:
+                f.problems.append("There is no such booking page of yours.")
+        f.q = " ".join(request.GET.get("q", "").split())
+        if len(f.q) > SEARCH_MAX:
+            f.problems.append(f"Search for at most {SEARCH_MAX} characters.")
+        return f
+
+    def bookings(self, request: HttpRequest) -> QuerySet[Booking]:
+        # _bookings holds only the user's own (a superuser's: everyone's): the filters narrow
+        # that down and never widen it.
+        bookings = _bookings(request).prefetch_related("writes")
+        if self.problems:
+            return bookings.none()
+        if self.selected is not None:
+            bookings = bookings.filter(page=self.selected)
+        if self.q:
+            bookings = bookings.filter(Q(name__icontains=self.q) | Q(email__icontains=self.q))
+        now = timezone.now()
+        if self.show == "upcoming":
+            return bookings.filter(status=BookingStatus.CONFIRMED, end__gte=now).order_by("start")
+        if self.show == "past":
+            return bookings.filter(status=BookingStatus.CONFIRMED, end__lt=now).order_by("-start")
+        return bookings.filter(status=BookingStatus.CANCELLED).order_by("-start")
 
 
 @login_required
 def booking_list(request: HttpRequest) -> HttpResponse:
-    pages = list(_pages(request))
-    show = request.GET.get("show", "upcoming")
-    page_id = request.GET.get("page", "")
-    status = 200
-    problems = []
-    if show not in dict(SHOW_CHOICES):
-        problems.append("Show upcoming, past or cancelled bookings.")
-        show = "upcoming"
-    bookings = _bookings(request)
-    selected = None
-    if page_id:
-        selected = next((p for p in pages if str(p.pk) == page_id), None)
-        if selected is None:
-            problems.append("There is no such booking page of yours.")
-        else:
-            bookings = bookings.filter(page=selected)
-    if problems:
-        status = 400
-        bookings = bookings.none()
-    now = timezone.now()
-    if show == "upcoming":
-        bookings = bookings.filter(status=BookingStatus.CONFIRMED, end__gte=now).order_by("start")
-    elif show == "past":
-        bookings = bookings.filter(status=BookingStatus.CONFIRMED, end__lt=now).order_by("-start")
-    else:
-        bookings = bookings.filter(status=BookingStatus.CANCELLED).order_by("-start")
-    paginator = Paginator(bookings, 50)
+    f = BookingFilter.from_request(request)
+    paginator = Paginator(f.bookings(request), 50)
     listing = paginator.get_page(request.GET.get("p"))
     rows = [
         {
             "booking": b,
             "when": _fmt_span(b.start, b.end, b.page.zone),
             "zone": b.page.timezone,
-            "write": b.write_summary(),
+            "write": write_status.summary(b.writes.all()),
         }
         for b in listing
     ]
     context = {
         "rows": rows,
         "listing": listing,
-        "pages": pages,
-        "selected": selected,
-        "show": show,
+        "pages": f.pages,
+        "selected": f.selected,
+        "show": f.show,
+        "q": f.q,
         "show_choices": SHOW_CHOICES,
-        "problems": problems,
+        "problems": f.problems,
     }
+    status = 400 if f.problems else 200
     return render(request, "bookings/staff/booking_list.html", context, status=status)
+
+
+@login_required
+def booking_export(request: HttpRequest) -> HttpResponse:
+    f = BookingFilter.from_request(request)
+    if f.problems:
+        return HttpResponse("\n".join(f.problems), status=400, content_type="text/plain")
+    bookings = f.bookings(request).prefetch_related("page__questions")
+    day = timezone.localdate().isoformat()
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="bookings-{f.show}-{day}.csv"'
+    write_csv(response, bookings.iterator(chunk_size=500))
+    return response
+
+
+CANCELLED_BY = {
+    "customer": "the customer",
+    "staff": "staff",
+    "exchange": "the calendar's owner in Outlook",
+}
 
 
 def _booking(request: HttpRequest, pk: UUID) -> Booking:
@@ -601,13 +718,22 @@ def _detail(
 ) -> HttpResponse:
     page = booking.page
     answers = booking.labelled_answers()
+    names: dict[str, str] = {}  # one name lookup per calendar owner, not per write
+    writes = [
+        (w, write_status.describe(w, page.zone, names=names))
+        for w in booking.writes.select_related("calendar")
+    ]
     context = {
         "booking": booking,
         "page": page,
         "page_time": _fmt_span(booking.start, booking.end, page.zone),
         "customer_time": _fmt_span(booking.start, booking.end, booking.local_start().tzinfo),
+        "cancelled_at": (
+            write_status.moment(booking.cancelled_at, page.zone) if booking.cancelled_at else ""
+        ),
+        "cancelled_by": CANCELLED_BY.get(booking.cancelled_by, booking.cancelled_by),
         "answers": answers,
-        "writes": list(booking.writes.all()),
+        "writes": writes,
         "cancel_form": cancel_form or CancelForm(),
         "can_change": not booking.is_cancelled and not booking.is_past,
         "error": error,

@@ -23,28 +23,31 @@ from django.http import (
 )
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
 from django.utils.timezone import now as utcnow
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from bookings import actions, ics, inputs, ratelimit
+from bookings import actions, calendar_links, ics, inputs, ratelimit, zones
 from bookings.models import (
     Booking,
     BookingPage,
     Question,
     QuestionKind,
-    available_timezones,
     booking_for_token,
     notice_words,
 )
-from bookings.slots import AvailabilityUnknown, SlotsResult, slots_for
+from bookings.slots import AvailabilityUnknown, SlotsResult, not_ready_reason, slots_for
 
 REASON_MAX_LENGTH = 500
 
 
 @functools.cache
 def timezone_names() -> list[str]:
-    return sorted(available_timezones())
+    """The zones a customer can pick (canonical names); the picker renders them from
+    SlotPicker.zone_groups with friendly names."""
+    return [zone.name for zone in zones.sorted_zones()]
 
 
 def _active_page(slug: str) -> BookingPage:
@@ -83,15 +86,24 @@ class SlotPicker:
         self.stale = False
         self.slots: list[tuple[datetime, datetime]] = []
 
-        # "America/New York" as typed is America/New_York.
-        tz = params.get("tz", "").strip().replace(" ", "_")
+        # The zone the times are in when the visitor names none (or one we don't know): the
+        # booking's or the page's, in canonical form, so the picker can show it selected.
+        fallback = zones.canonical(default_tz or "") or zones.canonical(page.timezone)
+        fallback = fallback or page.timezone
+        raw_tz = params.get("tz", "").strip()
         # An explicit zone in the URL wins over the browser's; booking.js only detects one
         # when the visitor hasn't chosen.
-        self.tz_explicit = bool(tz)
-        if tz and tz not in available_timezones():
-            self.errors["tz"] = "Pick a time zone from the list, for example Europe/London."
-            tz = ""
-        self.tz = tz or default_tz or page.timezone
+        self.tz_explicit = bool(raw_tz)
+        # Aliases and cities are understood: Asia/Calcutta, "America/New York", "london".
+        tz = zones.resolve(raw_tz) if raw_tz else None
+        if raw_tz and tz is None:
+            # The times stay in the fallback zone, and the message and the picker say so.
+            shown = zones.zone_for(fallback).time_name
+            self.errors["tz"] = (
+                f"\u201c{raw_tz[:64]}\u201d isn't a time zone we know. Pick a time zone from "
+                f"the list; the times are shown in {shown}."
+            )
+        self.tz = tz or fallback
 
         self.day: date | None = None
         raw_day = params.get("date", "").strip()
@@ -119,6 +131,16 @@ class SlotPicker:
     def zone(self) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo(self.tz)
 
+    @property
+    def zone_choice(self) -> zones.Zone:
+        """The zone the times are in, with its friendly name ("New York time")."""
+        return zones.zone_for(self.tz)
+
+    @property
+    def zone_options(self) -> SafeString:
+        """The time zone <select>'s options by region, this picker's zone selected."""
+        return zone_options_html(self.tz)
+
     def local_slots(self) -> list[dict[str, Any]]:
         return [
             {"value": start.isoformat(), "start": start.astimezone(self.zone)}
@@ -130,6 +152,48 @@ class SlotPicker:
 
     def max_day(self) -> date:
         return _last_bookable_day(self.page)
+
+    @property
+    def window_days(self) -> int:
+        """How far ahead bookings open: why the calendar stops at max_day."""
+        return self.page.window_days
+
+
+@functools.lru_cache(maxsize=2)
+def _zone_options(minute: datetime) -> list[tuple[str, str]]:
+    """(zone name, its <optgroup>/<option> markup) for every offered zone, its label saying
+    the time there in `minute`. Built in Python once a minute: 400 options through the
+    template engine cost ~100 ms a page."""
+    rows: list[tuple[str, str]] = []
+    for region, choices in zones.grouped_choices(minute):
+        rows.append(("", f'<optgroup label="{escape(region)}">'))
+        for c in choices:
+            rows.append(
+                (
+                    c.name,
+                    f'<option value="{escape(c.name)}" data-city="{escape(c.city)}" '
+                    f'data-detail="{escape(c.detail)}" data-keys="{escape(c.keywords)}">'
+                    f"{escape(c.label)}</option>",
+                )
+            )
+        rows.append(("", "</optgroup>"))
+    return rows
+
+
+def zone_options_html(selected: str) -> SafeString:
+    minute = utcnow().replace(second=0, microsecond=0)
+    rows = _zone_options(minute)
+    html = [markup for _, markup in rows]
+    if selected not in zones.offered():  # a page's own zone from before the list existed
+        zone = zones.zone_for(selected)
+        html.append(
+            f'<optgroup label="Other"><option value="{escape(zone.name)}" selected>'
+            f"{escape(zone.label(minute))}</option></optgroup>"
+        )
+    else:
+        at = next(i for i, (name, _) in enumerate(rows) if name == selected)
+        html[at] = html[at].replace("<option ", "<option selected ", 1)
+    return mark_safe("".join(html))  # noqa: S308 (every value above is escaped)
 
 
 def day_slots(
@@ -188,7 +252,6 @@ def _render_page(
         "page": page,
         "owner_name": page.owner_name,
         "picker": picker,
-        "timezones": timezone_names(),
         "questions": _question_fields(page, data, errors),
         "data": data,
         "errors": errors,
@@ -203,11 +266,31 @@ def _render_page(
 
 
 TOO_MANY = "Too many requests. Please wait a minute and try again."
+TAKEN_MEANWHILE = "That time was just taken — please pick another."
+
+
+def _not_ready(request: HttpRequest, page: BookingPage, *, status: int) -> HttpResponse | None:
+    """The page a customer sees instead of slots and a form when the page takes no bookings
+    (no main booking calendar it can write to); its owner also sees what to fix."""
+    reason = not_ready_reason(page)
+    if not reason:
+        return None
+    user = request.user
+    is_owner = user.is_authenticated and (user.pk == page.owner_id or user.is_superuser)
+    context = {
+        "page": page,
+        "owner_name": page.owner_name,
+        "reason": reason if is_owner else "",
+        "calendars_url": reverse("page-calendars", args=[page.pk]) if is_owner else "",
+    }
+    return render(request, "bookings/public/not_ready.html", context, status=status)
 
 
 @require_GET
 def public_page(request: HttpRequest, slug: str) -> HttpResponse:
     page = _active_page(slug)
+    if (refused := _not_ready(request, page, status=200)) is not None:
+        return refused
     # A chosen day costs a busy-time lookup, like a slots API call: the same limits.
     if request.GET.get("date") and (limited := ratelimit.check_slots(request, page.slug)):
         picker = SlotPicker(page, {"tz": request.GET.get("tz", "")})
@@ -230,11 +313,13 @@ def _form_data(request: HttpRequest, questions: list[Question]) -> dict[str, Any
 def book(request: HttpRequest, slug: str) -> HttpResponse:
     """The booking form without JavaScript: the same checks and actions as the JSON API."""
     page = _active_page(slug)
+    if (refused := _not_ready(request, page, status=409)) is not None:
+        return refused
     questions = list(page.questions.all())
     data = _form_data(request, questions)
     flat_data = {**{k: v for k, v in data.items() if k != "answers"}, **data["answers"]}
 
-    tz = data["timezone"] if data["timezone"] in available_timezones() else page.timezone
+    tz = zones.canonical(data["timezone"]) or zones.canonical(page.timezone) or page.timezone
     start = actions.start_or_none(data["start"])
     # Re-show the chosen day's slots with the form, whatever went wrong.
     params = {"tz": tz}
@@ -276,8 +361,12 @@ def book(request: HttpRequest, slug: str) -> HttpResponse:
         booking = actions.book(page, start, customer)
     except actions.InvalidBooking as e:
         return again(400, _field_errors(e.errors), e.message)
-    except actions.SlotUnavailable:
-        return again(409, message="That time was just taken — please pick another.")
+    except actions.SlotUnavailable as e:
+        # Each refusal says which rule it broke; a time taken meanwhile keeps its old words.
+        taken = e.code == actions.SlotUnavailable.code
+        return again(409, message=TAKEN_MEANWHILE if taken else e.message)
+    except actions.PageNotReady as e:  # its main calendar went while the customer typed
+        return _not_ready(request, page, status=409) or again(409, message=e.message)
     except actions.BookingError as e:  # CannotConfirm (503) says "try again shortly" itself
         return again(e.status, message=e.message)
     url = reverse("booking-confirmed", args=[page.slug, booking.manage_token()])
@@ -300,14 +389,20 @@ def _booking_context(booking: Booking, token: str) -> dict[str, Any]:
         {"label": label, "value": value}
         for label, value in booking.labelled_answers(include_removed=False)
     ]
+    # Adding a cancelled or past booking to a calendar helps nobody.
+    addable = not booking.is_cancelled and not booking.is_past
     return {
         "booking": booking,
         "page": page,
         "owner_name": page.owner_name,
+        "meeting_title": page.meeting_title,
         "answers": answers,
         "token": token,
         "manage_url": reverse("manage-booking", args=[token]),
-        "ics_url": reverse("manage-booking-ics", args=[token]),
+        "reschedule_url": reverse("manage-reschedule", args=[token]),
+        "cancel_url": reverse("manage-cancel", args=[token]),
+        "ics_url": reverse("manage-booking-ics", args=[token]) if addable else "",
+        "calendar_links": calendar_links.links(booking) if addable else [],
     }
 
 
@@ -326,39 +421,88 @@ def why_unchangeable(booking: Booking) -> str:
     return ""
 
 
+def cancelled_notice(booking: Booking) -> str:
+    """The one notice a cancelled booking's manage page shows."""
+    if booking.cancelled_by == "customer":
+        return "Your booking is cancelled. We've sent you a confirmation."
+    return f"This booking was cancelled by {booking.page.owner_name}."
+
+
+# The manage link has three steps: a summary with two actions, and one page per action.
+# Changes are posted to the summary's address (action=cancel or action=reschedule); the
+# action pages only show, so following a link (or a prefetch) never changes a booking.
+MANAGE_TEMPLATES = {
+    "summary": "bookings/public/manage.html",
+    "reschedule": "bookings/public/manage_reschedule.html",
+    "cancel": "bookings/public/manage_cancel.html",
+}
+
+
 @never_cache
 @require_http_methods(["GET", "POST"])
 def manage(request: HttpRequest, token: str) -> HttpResponse:
     booking = _booking_or_404(token)
     if request.method == "POST":
         return _manage_post(request, booking, token)
+    # The no-script date form of a page opened before the steps existed lands here.
+    if "date" in request.GET or "tz" in request.GET:
+        return _reschedule_step(request, booking, token)
+    return _render_manage(request, booking, token, "summary")
+
+
+@never_cache
+@require_GET
+def manage_reschedule(request: HttpRequest, token: str) -> HttpResponse:
+    return _reschedule_step(request, _booking_or_404(token), token)
+
+
+@never_cache
+@require_GET
+def manage_cancel(request: HttpRequest, token: str) -> HttpResponse:
+    """Asks to confirm: cancelling is the POST its form sends, never this page."""
+    return _render_manage(request, _booking_or_404(token), token, "cancel")
+
+
+def _reschedule_step(request: HttpRequest, booking: Booking, token: str) -> HttpResponse:
+    if why_unchangeable(booking):  # no slots to compute: say why and link back
+        return _render_manage(request, booking, token, "reschedule")
     if request.GET.get("date") and (limited := ratelimit.check_slots(request, booking.page.slug)):
         picker = SlotPicker(booking.page, {"tz": request.GET.get("tz", "")}, ignore_booking=booking)
-        response = _render_manage(request, booking, token, picker, status=429, message=TOO_MANY)
+        response = _render_manage(
+            request, booking, token, "reschedule", picker, status=429, message=TOO_MANY
+        )
         return limited.apply(response)
     picker = SlotPicker(
         booking.page, request.GET, ignore_booking=booking, default_tz=booking.timezone
     )
-    return _render_manage(request, booking, token, picker, status=picker.status)
+    return _render_manage(request, booking, token, "reschedule", picker, status=picker.status)
 
 
 def _render_manage(
     request: HttpRequest,
     booking: Booking,
     token: str,
-    picker: SlotPicker,
+    step: str,
+    picker: SlotPicker | None = None,
     *,
     status: int = 200,
     message: str = "",
     errors: Mapping[str, list[str]] | None = None,
     reason: str = "",
 ) -> HttpResponse:
+    page = booking.page
     context = _booking_context(booking, token)
+    ended = booking.is_cancelled or booking.is_past
     context.update(
         {
+            "step": step,
             "picker": picker,
-            "timezones": timezone_names(),
+            "timezones": timezone_names() if picker else [],
             "why_unchangeable": why_unchangeable(booking),
+            "cancelled_notice": cancelled_notice(booking) if booking.is_cancelled else "",
+            "book_again_url": reverse("public-page", args=[page.slug])
+            if ended and page.active
+            else "",
             "message": message,
             "status_code": status,
             "errors": errors or {},
@@ -367,13 +511,13 @@ def _render_manage(
             "reason_max_length": REASON_MAX_LENGTH,
         }
     )
-    return render(request, "bookings/public/manage.html", context, status=status)
+    return render(request, MANAGE_TEMPLATES[step], context, status=status)
 
 
 def _manage_post(request: HttpRequest, booking: Booking, token: str) -> HttpResponse:
     action = request.POST.get("action", "")
     tz = request.POST.get("timezone", "")
-    tz = tz if tz in available_timezones() else booking.timezone
+    tz = zones.canonical(tz) or zones.canonical(booking.timezone) or booking.timezone
     reason = request.POST.get("reason", "")
     start = actions.start_or_none(request.POST.get("start", ""))
     params = {"tz": tz}
@@ -384,14 +528,19 @@ def _manage_post(request: HttpRequest, booking: Booking, token: str) -> HttpResp
     def again(
         status: int, message: str = "", errors: Mapping[str, list[str]] | None = None
     ) -> HttpResponse:
-        show_slots = status not in (429, 503)
-        picker = SlotPicker(
-            booking.page, params if show_slots else {"tz": tz}, ignore_booking=booking
-        )
+        """The step the customer posted from, with what went wrong."""
+        step = action if action in ("cancel", "reschedule") else "summary"
+        picker = None
+        if step == "reschedule" and not why_unchangeable(booking):
+            show_slots = status not in (429, 503)
+            picker = SlotPicker(
+                booking.page, params if show_slots else {"tz": tz}, ignore_booking=booking
+            )
         return _render_manage(
             request,
             booking,
             token,
+            step,
             picker,
             status=status,
             message=message,
@@ -411,8 +560,8 @@ def _manage_post(request: HttpRequest, booking: Booking, token: str) -> HttpResp
                 problem = inputs.NO_NUL
             if problem:
                 return again(400, "Please correct the highlighted field.", {"reason": [problem]})
+            # No flash message: the summary of a cancelled booking says so itself, once.
             actions.cancel(booking, by="customer", reason=reason.strip())
-            messages.success(request, "Your booking is cancelled. We've sent you a confirmation.")
         elif action == "reschedule":
             if start is None:
                 errors = {"start": ["Pick one of the available times."]}
@@ -430,8 +579,10 @@ def _manage_post(request: HttpRequest, booking: Booking, token: str) -> HttpResp
 @never_cache
 @require_GET
 def booking_ics(request: HttpRequest, token: str) -> HttpResponse:
+    """The booking as a plain event with a reminder, to open in any calendar app (the
+    emails carry the iTIP invitation instead); a cancelled one's file removes the event."""
     booking = _booking_or_404(token)
-    method = "CANCEL" if booking.is_cancelled else "REQUEST"
+    method = "CANCEL" if booking.is_cancelled else "PUBLISH"
     response = HttpResponse(
         ics.booking_ics(booking, method=method), content_type="text/calendar; charset=utf-8"
     )

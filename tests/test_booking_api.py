@@ -147,8 +147,8 @@ def test_a_page_without_a_main_calendar_does_not_take_bookings(world) -> None:
     owner = world.staff("olivia")
     page = world.page(owner, roles={owner.email: "busy"})
     response = post(page.slug, start=monday_after().replace(hour=10).isoformat())
-    assert response.status_code == 503
-    assert "not set up" in response.json()["detail"]
+    assert response.status_code == 409
+    assert response.json()["code"] == "not_taking_bookings"
 
 
 def test_bookings_on_the_owners_other_pages_block_the_time(world, page) -> None:

@@ -379,3 +379,45 @@ def test_an_owner_who_is_also_an_admin_gets_one_alert(booking: Booking, settings
     emails.send_write_alert(failing_write(booking))
 
     assert only_email().to == ["alice@contoso.example"]
+
+
+def test_a_title_that_names_the_owner_says_their_name_once(booking: Booking) -> None:
+    booking.page.title = "Intro call with Alice"
+    booking.page.save()
+
+    emails.send_confirmation(booking)
+
+    message = only_email()
+    assert message.subject == "Confirmed: Intro call with Alice, Mon 29 Mar 2027, 04:00"
+    for body in (message.body, html(message)):
+        assert "Intro call with Alice" in body and "with Alice Smith" not in body
+    [event] = invite(message)[1].walk("VEVENT")
+    assert event["SUMMARY"] == "Intro call with Alice"
+
+
+def test_the_confirmation_offers_web_calendar_links(booking: Booking) -> None:
+    emails.send_confirmation(booking)
+
+    message = only_email()
+    google = "https://calendar.google.com/calendar/render?action=TEMPLATE&amp;text=Intro%20call"
+    assert f'<a href="{google}' in html(message)
+    for label in ("Google Calendar", "Outlook.com", "Office 365"):
+        assert f">{label}</a>" in html(message)
+    text = message.body
+    assert (
+        "Google Calendar: https://calendar.google.com/calendar/render?action=TEMPLATE&text=" in text
+    )
+    assert "Outlook.com: https://outlook.live.com/calendar/0/deeplink/compose?" in text
+    assert "Office 365: https://outlook.office.com/calendar/0/deeplink/compose?" in text
+    assert "&dates=20270329T080000Z/20270329T083000Z&" in text
+
+
+def test_cancellations_and_reschedules_offer_no_calendar_links(booking: Booking) -> None:
+    emails.send_reschedule(booking)
+    booking.status = BookingStatus.CANCELLED
+    booking.save()
+    emails.send_cancellation(booking)
+
+    for message in mail.outbox:
+        for body in (message.body, html(message)):
+            assert "calendar.google.com" not in body and "deeplink" not in body

@@ -1,4 +1,5 @@
-"""The .ics file sent with a customer's emails, read back the way a calendar app would."""
+"""The .ics file, emailed (an invitation) or downloaded (a plain event with a reminder), read
+back the way a calendar app would."""
 
 from __future__ import annotations
 
@@ -195,5 +196,68 @@ def test_a_page_without_a_location_has_no_location(booking: Booking) -> None:
 
 
 def test_it_refuses_an_unknown_method(booking: Booking) -> None:
-    with pytest.raises(ValueError, match="PUBLISH"):
-        booking_ics(booking, method="PUBLISH")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="REPLY"):
+        booking_ics(booking, method="REPLY")  # type: ignore[arg-type]
+
+
+def test_the_download_is_a_plain_event_with_a_reminder(booking: Booking) -> None:
+    data = booking_ics(booking, method="PUBLISH")
+    cal, event = parse(data)
+
+    assert cal["METHOD"] == "PUBLISH"
+    assert event["UID"] == booking.uid
+    assert event["SEQUENCE"] == 0
+    assert event["STATUS"] == "CONFIRMED"
+    assert event["SUMMARY"] == "Intro call with Alice Smith"
+    assert event["ORGANIZER"] == "mailto:alice@contoso.example"
+    # RFC 5546: a PUBLISH has no attendees (with one, Outlook shows an invitation to answer).
+    assert "ATTENDEE" not in event
+    [alarm] = event.walk("VALARM")
+    assert alarm["ACTION"] == "DISPLAY"
+    assert alarm["TRIGGER"].dt == -timedelta(minutes=15)
+    assert alarm["DESCRIPTION"] == "Intro call with Alice Smith"
+    assert b"TRIGGER:-PT15M" in data.split(b"\r\n")
+
+
+def test_the_emailed_invitation_has_no_reminder_of_its_own(booking: Booking) -> None:
+    # The customer's calendar app applies its own default reminder to an invitation.
+    for method in ("REQUEST", "CANCEL"):
+        _, event = parse(booking_ics(booking, method=method))
+        assert event.walk("VALARM") == []
+        assert event["ATTENDEE"] == "mailto:carol@example.com"
+
+
+def test_the_download_keeps_the_uid_and_sequence_of_a_rescheduled_booking(
+    booking: Booking,
+) -> None:
+    booking.sequence = 2
+    booking.save()
+    _, emailed = parse(booking_ics(booking, method="REQUEST"))
+    _, downloaded = parse(booking_ics(booking, method="PUBLISH"))
+
+    assert downloaded["UID"] == emailed["UID"] == booking.uid
+    assert downloaded["SEQUENCE"] == emailed["SEQUENCE"] == 2
+
+
+def test_the_download_folds_and_escapes_like_the_invitation(booking: Booking) -> None:
+    booking.page.title = "Tax, VAT; and more"
+    booking.page.description = "Bring a pen; and your payslip, please. Café ☕\n" * 20
+    booking.page.save()
+
+    data = booking_ics(booking, method="PUBLISH")
+
+    assert max(len(line) for line in data.split(b"\r\n")) <= 75
+    assert b"SUMMARY:Tax\\, VAT\\; and more with Alice Smith" in data
+    _, event = parse(data)
+    assert event["SUMMARY"] == "Tax, VAT; and more with Alice Smith"
+    [alarm] = event.walk("VALARM")
+    assert alarm["DESCRIPTION"] == "Tax, VAT; and more with Alice Smith"
+
+
+def test_a_title_that_names_the_owner_is_not_doubled_in_the_summary(booking: Booking) -> None:
+    booking.page.title = "Intro call with Alice"
+    booking.page.save()
+
+    for method in ("REQUEST", "PUBLISH"):
+        _, event = parse(booking_ics(booking, method=method))
+        assert event["SUMMARY"] == "Intro call with Alice"

@@ -91,8 +91,9 @@ def test_an_added_owner_without_sharing_shows_free_busy_only_and_main_is_refused
 
     r = save_roles(client, page, {ref(alice.email): "busy", bobs: "main"})
     assert r.status_code == 400
-    assert "can&#x27;t be the main booking calendar: the connection has FreeBusyTimeOnly" in (
-        text(r)
+    assert (
+        "can&#x27;t be the main booking calendar: the connection&#x27;s permission on it is "
+        "Free/busy time only, and bookings need Editor or Delegate." in text(r)
     )
     assert not PageCalendar.objects.exists()
 
@@ -142,7 +143,10 @@ def test_an_additional_booking_calendar_needs_create_rights(world: World, client
     r = save_roles(client, page, {ref(alice.email): "main", ref(carol.email): "additional"})
     assert r.status_code == 400
     body = text(r)
-    assert "can&#x27;t be the additional booking calendar: the connection has Reviewer" in body
+    assert (
+        "can&#x27;t be the additional booking calendar: the connection&#x27;s permission on it "
+        "is Reviewer (read only)" in body
+    )
     assert "Nothing was saved" in body
     # The valid half of the form was not saved either.
     assert not PageCalendar.objects.exists()
@@ -234,7 +238,10 @@ def test_a_downgraded_permission_explains_what_the_main_calendar_needs(
     team = ref(alice.email, "Team")
     r = save_roles(client, page, {ref(alice.email): "", team: "main"})
     assert r.status_code == 400
-    assert "can&#x27;t be the main booking calendar: the connection has Reviewer" in text(r)
+    assert (
+        "can&#x27;t be the main booking calendar: the connection&#x27;s permission on it is "
+        "Reviewer (read only)" in text(r)
+    )
 
 
 def test_an_owner_can_be_removed_with_their_calendars_roles(world: World, client: Client) -> None:
@@ -272,13 +279,97 @@ def test_an_owner_must_be_an_email_address(world: World, client: Client) -> None
     assert "Enter a valid email address." in text(r)
 
 
-def test_an_owner_without_a_mailbox_is_explained(world: World, client: Client) -> None:
+@pytest.mark.parametrize("address", ["dave-{tag}@contoso.example", "someone-{tag}@gmail.com"])
+def test_an_address_without_a_mailbox_is_refused_at_add_keeping_what_was_typed(
+    world: World, client: Client, address: str
+) -> None:
     alice = world.staff("alice")
     page = new_page(alice)
     signed_in(client, alice)
-    nobody = f"nobody-{world.tag}@contoso.example"
-    client.post(f"/pages/{page.pk}/calendars/", {"action": "add_owner", "email": nobody})
-    assert f"Exchange has no mailbox {nobody}." in text(client.get(f"/pages/{page.pk}/calendars/"))
+    nobody = address.format(tag=world.tag)
+    r = client.post(f"/pages/{page.pk}/calendars/", {"action": "add_owner", "email": nobody})
+    assert r.status_code == 400
+    body = text(r)
+    assert f"There is no mailbox {nobody} in your organisation&#x27;s Exchange." in body
+    assert f'value="{nobody}"' in body  # still in the field, to correct it
+    assert list(page.calendar_owners.values_list("email", flat=True)) == [alice.email]
+    assert not CalendarRef.objects.filter(owner_email=nobody).exists()
+    assert f'<h2 class="owner-email">{nobody}</h2>' not in body
+
+
+@pytest.mark.parametrize("outage", ["connection refused", "503"])
+def test_an_owner_added_while_exchange_is_down_is_refused_as_unreachable_not_unknown(
+    world: World, client: Client, outage: str
+) -> None:
+    alice = world.staff("alice")
+    bob = world.person("bob")
+    page = new_page(alice)
+    signed_in(client, alice).get(f"/pages/{page.pk}/calendars/")
+    if outage == "503":
+        world.sim.fail_http(503, count=100)  # answers, but Exchange itself is down
+    else:
+        world.sim.go_down()
+    r = client.post(f"/pages/{page.pk}/calendars/", {"action": "add_owner", "email": bob.email})
+    assert r.status_code == 400
+    body = text(r)
+    assert f"Exchange can&#x27;t be reached right now, so {bob.email} could not be checked" in body
+    assert "There is no mailbox" not in body
+    assert f'value="{bob.email}"' in body
+    assert not page.calendar_owners.filter(email=bob.email).exists()
+
+
+def test_an_owner_whose_mailbox_went_away_is_explained_on_their_card(
+    world: World, client: Client
+) -> None:
+    alice = world.staff("alice")
+    page = new_page(alice)
+    nobody = f"left-{world.tag}@contoso.example"  # added before their mailbox was removed
+    PageCalendarOwner.objects.create(page=page, email=nobody)
+    body = text(signed_in(client, alice).get(f"/pages/{page.pk}/calendars/"))
+    section = body.split(f'<h2 class="owner-email">{nobody}</h2>')[1].split("</section>")[0]
+    assert f"There is no mailbox {nobody} in your organisation&#x27;s Exchange." in section
+
+
+def test_permissions_are_shown_in_words_and_each_explanation_once_per_owner(
+    world: World, client: Client
+) -> None:
+    alice = world.staff("alice")
+    carol = world.person("carol")
+    bob = world.person("bob")  # shares nothing: free/busy only
+    corporate = world.corporate()
+    # Carol shares two calendars read-only: both are refused bookings for the same reason.
+    world.sim.add_calendar(carol.email, "Projects")
+    world.sim.set_permission(carol.email, corporate.email, "Reviewer")
+    world.sim.set_permission(carol.email, corporate.email, "Reviewer", calendar="Projects")
+    page = new_page(alice)
+    for person in (carol, bob):
+        PageCalendarOwner.objects.create(page=page, email=person.email)
+    body = text(signed_in(client, alice).get(f"/pages/{page.pk}/calendars/"))
+
+    for raw in ("FreeBusyTimeOnly", "FreeBusyTimeAndSubjectAndLocation", "NoneditingAuthor"):
+        assert raw not in body
+    assert "Permission: </span>Free/busy time only</td>" in body
+    assert body.count("Permission: </span>Reviewer (read only)</td>") == 2
+    for person in (carol, bob):
+        card = body.split(f'<h2 class="owner-email">{person.email}</h2>')[1].split("</section>")[0]
+        assert card.count("Delegate Access") == 1
+        assert card.count("bookings need Editor or Delegate permission.") == 1
+    # Both of Carol's rows say what is refused, briefly; the card says why and how, once.
+    carols = body.split(f'<h2 class="owner-email">{carol.email}</h2>')[1].split("</section>")[0]
+    assert carols.count("Busy time only (see below).") == 2
+
+
+def test_every_owner_card_has_the_same_columns(world: World, client: Client) -> None:
+    alice = world.staff("alice")
+    bob = world.person("bob")
+    page = new_page(alice)
+    PageCalendarOwner.objects.create(page=page, email=bob.email)
+    body = text(signed_in(client, alice).get(f"/pages/{page.pk}/calendars/"))
+    columns = (
+        '<colgroup><col class="col-calendar"><col class="col-permission"><col class="col-role">'
+        "</colgroup>"
+    )
+    assert body.count(columns) == body.count('<table class="table calendar-table">') == 2
 
 
 def test_exchange_being_down_is_explained_not_a_500(world: World, client: Client) -> None:

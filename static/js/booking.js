@@ -1,8 +1,10 @@
 // The slot picker on the public booking page and on the manage page ("move to another time").
 //
-// The pages work without this script (a date form, server-rendered slot radios, plain form
-// posts). With it: a month calendar fed by the slots API in the visitor's own time zone, slot
-// buttons, and on the booking page a JSON booking request with its errors shown in place.
+// The pages work without this script (a time zone <select>, a date form, server-rendered slot
+// radios, plain form posts). With it: a searchable time zone combobox (WAI-ARIA combobox with a
+// listbox popup) preset to the browser's zone, a month calendar (WAI-ARIA date grid: arrow
+// keys, Home/End, Page Up/Down, one day in the tab order) fed by the slots API in that zone,
+// slot buttons, and on the booking page a JSON booking request with its errors shown in place.
 // Anything that came from a customer or the server is inserted with textContent, never as HTML.
 (function () {
   "use strict";
@@ -11,8 +13,14 @@
   if (!picker) return;
   const form = document.getElementById(picker.dataset.form);
   const mode = picker.dataset.mode; // "book" or "move"
-  const tzInput = document.getElementById("tz");
+  const tzSelect = document.getElementById("tz");
+  const tzInput = document.getElementById("tz-search");
+  const tzListbox = document.getElementById("tz-listbox");
+  const tzCount = document.getElementById("tz-count");
+  const tzLabel = document.getElementById("tz-label");
+  const tzName = document.getElementById("tz-name");
   const tzError = document.getElementById("tz-error");
+  const calLimit = document.getElementById("cal-limit");
   const status = document.getElementById("slot-status");
   const alertBox = document.getElementById("slot-alert");
   const staleNote = document.getElementById("slot-stale");
@@ -25,22 +33,32 @@
   const chosen = document.getElementById("chosen-slot");
   const formAlert = document.getElementById("form-alert");
   const maxDay = picker.dataset.maxDay;
-  const zones = new Set(Array.from(document.querySelectorAll("#tz-list option"), (o) => o.value));
+  // The zones people can pick, read from the <select> before it goes: canonical names, their
+  // cities, "United States · EST · UTC−5", and the words a search matches (bookings/zones.py).
+  const zoneList = Array.from(tzSelect.options, (o) => ({
+    name: o.value,
+    city: o.dataset.city || o.value,
+    detail: o.dataset.detail || "",
+    keys: (o.dataset.keys || o.value.toLowerCase()).split(" "),
+    group: o.parentElement.label || "",
+  }));
+  const zoneByName = new Map(zoneList.map((z) => [z.name, z]));
 
   const UNKNOWN = "We can't check availability right now — please try again in a few minutes.";
 
   // Switch from the no-script form to the calendar.
+  let tz = tzSelect.value;
   document.querySelectorAll(".nojs-only").forEach((el) => el.remove());
   document.querySelectorAll("[data-js-only]").forEach((el) => { el.hidden = false; });
+  tzLabel.htmlFor = "tz-search";
   startInput.disabled = false;
 
-  let tz = tzInput.value;
   if (!picker.dataset.tzExplicit) {
-    const detected = Intl.DateTimeFormat().resolvedOptions().timeZone;
-    if (zones.has(detected)) tz = detected;
+    const detected = browserZone();
+    if (detected) tz = detected;
   }
-  tzInput.value = tz;
   form.elements.timezone.value = tz;
+  showZone();
 
   let month = null; // {y, m} with m 0-11, in the visitor's zone
   let byDay = new Map(); // "YYYY-MM-DD" -> [{start, end}]
@@ -69,7 +87,8 @@
     return new Date(Date.UTC(y, m - 1, d));
   }
   function formatDay(key) {
-    return new Intl.DateTimeFormat(undefined, {
+    // "Tuesday 8 December", as the server writes days.
+    return new Intl.DateTimeFormat("en-GB", {
       weekday: "long", day: "numeric", month: "long", timeZone: "UTC",
     }).format(utcDate(key));
   }
@@ -91,11 +110,17 @@
     alertBox.textContent = text;
     alertBox.hidden = !text;
   }
+  function freeTimesText(key) {
+    // What the live region says once a day's times are known.
+    const count = (byDay.get(key) || []).length;
+    if (!count) return `No free times on ${formatDay(key)}.`;
+    return `${count} time${count === 1 ? "" : "s"} free on ${formatDay(key)}.`;
+  }
 
   async function loadMonth() {
     const mine = ++request;
     const first = keyOf(month.y, month.m, 1);
-    const last = keyOf(month.y, month.m, new Date(Date.UTC(month.y, month.m + 1, 0)).getUTCDate());
+    const last = keyOf(month.y, month.m, daysIn(month.y, month.m));
     const start = first < today() ? today() : first;
     byDay = new Map();
     renderCalendar(true);
@@ -133,22 +158,26 @@
       byDay.get(key).push(slot);
     }
     staleNote.hidden = !body.stale;
-    if (byDay.size === 0 && !autoAdvanced && canGoNext()) {
+    if (byDay.size === 0 && !autoAdvanced && canGoNext() && !gridHasFocus()) {
       // Late in a month there may be nothing left: show the next one rather than nothing.
       autoAdvanced = true;
       changeMonth(1);
       return;
     }
-    setBusy(false, byDay.size ? "" : `No free times in ${monthName()}. Try another month.`);
     if (!selectedDay || !byDay.has(selectedDay)) {
       selectedDay = byDay.size ? Array.from(byDay.keys()).sort()[0] : null;
     }
+    if (selectedDay && !gridHasFocus()) focusDay = selectedDay;
+    setBusy(false, selectedDay ? freeTimesText(selectedDay) : `No free times in ${monthName()}. Try another month.`);
     renderCalendar(false);
     renderSlots();
   }
 
+  function daysIn(y, m) {
+    return new Date(Date.UTC(y, m + 1, 0)).getUTCDate();
+  }
   function monthName() {
-    return new Intl.DateTimeFormat(undefined, {
+    return new Intl.DateTimeFormat("en-GB", {
       month: "long", year: "numeric", timeZone: "UTC",
     }).format(new Date(Date.UTC(month.y, month.m, 1)));
   }
@@ -159,45 +188,143 @@
     const next = month.m === 11 ? keyOf(month.y + 1, 0, 1) : keyOf(month.y, month.m + 1, 1);
     return !maxDay || next <= maxDay;
   }
-  function changeMonth(delta) {
+  function changeMonth(delta, keepFocusDay) {
     let m = month.m + delta;
     let y = month.y;
-    if (m < 0) { m = 11; y -= 1; }
-    if (m > 11) { m = 0; y += 1; }
+    while (m < 0) { m += 12; y -= 1; }
+    while (m > 11) { m -= 12; y += 1; }
     month = { y, m };
     selectedDay = null;
+    if (!keepFocusDay) focusDay = keyOf(y, m, 1);
     loadMonth();
   }
 
+  // --- the date grid -----------------------------------------------------------------------
+  let focusDay = null; // the one day in the tab order (roving tabindex)
+
+  function gridHasFocus() {
+    return calBody.contains(document.activeElement);
+  }
+  function shiftDay(key, days) {
+    const d = utcDate(key);
+    d.setUTCDate(d.getUTCDate() + days);
+    return d.toISOString().slice(0, 10);
+  }
+  function shiftMonth(key, months) {
+    // The same day of the month, or the month's last if it is shorter (31 Jan → 28 Feb).
+    let [y, m, d] = key.split("-").map(Number);
+    m = m - 1 + months;
+    y += Math.floor(m / 12);
+    m = ((m % 12) + 12) % 12;
+    return keyOf(y, m, Math.min(d, daysIn(y, m)));
+  }
+  function firstShownDay() {
+    return today().slice(0, 8) + "01";
+  }
+  function lastShownDay() {
+    if (!maxDay) return "9999-12-31";
+    const [y, m] = maxDay.split("-").map(Number);
+    return keyOf(y, m - 1, daysIn(y, m - 1));
+  }
+  function moveFocus(target) {
+    // Clamp to the months the calendar can show, then follow the day into its month.
+    if (target < firstShownDay()) target = firstShownDay();
+    if (target > lastShownDay()) target = lastShownDay();
+    focusDay = target;
+    const [y, m] = target.split("-").map(Number);
+    if (y !== month.y || m - 1 !== month.m) {
+      changeMonth((y - month.y) * 12 + (m - 1 - month.m), true);
+    } else {
+      rovingTabindex();
+    }
+    const button = calBody.querySelector(`[data-day="${target}"]`);
+    if (button) button.focus();
+  }
+  function rovingTabindex() {
+    const buttons = Array.from(calBody.querySelectorAll(".cal-day"));
+    if (!buttons.some((b) => b.dataset.day === focusDay)) {
+      const pick = buttons.find((b) => b.dataset.day === selectedDay)
+        || buttons.find((b) => b.classList.contains("has-slots"))
+        || buttons.find((b) => b.dataset.day === today())
+        || buttons[0];
+      focusDay = pick ? pick.dataset.day : null;
+    }
+    buttons.forEach((b) => { b.tabIndex = b.dataset.day === focusDay ? 0 : -1; });
+  }
+  calBody.addEventListener("keydown", (event) => {
+    const key = event.target.dataset && event.target.dataset.day;
+    if (!key) return;
+    const weekday = (utcDate(key).getUTCDay() + 6) % 7; // Monday 0
+    const moves = {
+      ArrowLeft: () => shiftDay(key, -1),
+      ArrowRight: () => shiftDay(key, 1),
+      ArrowUp: () => shiftDay(key, -7),
+      ArrowDown: () => shiftDay(key, 7),
+      Home: () => shiftDay(key, -weekday),
+      End: () => shiftDay(key, 6 - weekday),
+      PageUp: () => shiftMonth(key, event.shiftKey ? -12 : -1),
+      PageDown: () => shiftMonth(key, event.shiftKey ? 12 : 1),
+    };
+    if (!moves[event.key] || event.altKey || event.ctrlKey || event.metaKey) return;
+    event.preventDefault();
+    moveFocus(moves[event.key]());
+  });
+  calBody.addEventListener("focusin", (event) => {
+    if (event.target.dataset && event.target.dataset.day) {
+      focusDay = event.target.dataset.day;
+      rovingTabindex();
+    }
+  });
+
   // --- rendering ---------------------------------------------------------------------------
   function renderCalendar(loading) {
+    const hadFocus = gridHasFocus();
     calMonth.textContent = monthName();
     prevButton.disabled = !canGoPrev();
-    nextButton.disabled = !canGoNext();
+    // At the end of the booking window the button stays focusable, and says why it does
+    // nothing (aria-describedby="cal-limit", shown beside it).
+    const atLimit = !canGoNext();
+    if (atLimit) nextButton.setAttribute("aria-disabled", "true");
+    else nextButton.removeAttribute("aria-disabled");
+    calLimit.hidden = !atLimit;
     calBody.textContent = "";
     const firstWeekday = (new Date(Date.UTC(month.y, month.m, 1)).getUTCDay() + 6) % 7;
-    const days = new Date(Date.UTC(month.y, month.m + 1, 0)).getUTCDate();
+    const days = daysIn(month.y, month.m);
     let row = document.createElement("tr");
-    for (let i = 0; i < firstWeekday; i++) row.appendChild(document.createElement("td"));
+    const emptyCell = () => {
+      const td = document.createElement("td");
+      td.setAttribute("role", "gridcell");
+      return td;
+    };
+    for (let i = 0; i < firstWeekday; i++) row.appendChild(emptyCell());
     for (let d = 1; d <= days; d++) {
       const key = keyOf(month.y, month.m, d);
-      const cell = document.createElement("td");
+      const cell = emptyCell();
       const button = document.createElement("button");
       button.type = "button";
       button.className = "cal-day";
       button.dataset.day = key;
       button.textContent = String(d);
+      button.tabIndex = -1;
       const count = (byDay.get(key) || []).length;
       if (count) {
         button.classList.add("has-slots");
-        button.setAttribute("aria-label", `${formatDay(key)}, ${count} time${count === 1 ? "" : "s"} available`);
-        button.setAttribute("aria-pressed", key === selectedDay ? "true" : "false");
-        button.addEventListener("click", () => selectDay(key));
+        button.setAttribute("aria-label", `${formatDay(key)}, ${count} time${count === 1 ? "" : "s"} free`);
+        cell.setAttribute("aria-selected", key === selectedDay ? "true" : "false");
       } else {
-        button.disabled = true;
-        button.setAttribute("aria-label", `${formatDay(key)}, ${loading ? "loading" : "no free times"}`);
+        // Focusable, so arrow keys can cross it; it just has nothing to choose.
+        button.setAttribute("aria-disabled", "true");
+        let why = "no free times";
+        if (loading) why = "loading";
+        else if (maxDay && key > maxDay) why = "not open for booking yet";
+        else if (key < today()) why = "past";
+        button.setAttribute("aria-label", `${formatDay(key)}, ${why}`);
       }
-      if (key === today()) button.classList.add("today");
+      button.addEventListener("click", () => selectDay(key));
+      if (key === today()) {
+        button.classList.add("today");
+        button.setAttribute("aria-current", "date");
+      }
       cell.appendChild(button);
       row.appendChild(cell);
       if ((firstWeekday + d) % 7 === 0) {
@@ -206,16 +333,30 @@
       }
     }
     if (row.children.length) {
-      while (row.children.length < 7) row.appendChild(document.createElement("td"));
+      while (row.children.length < 7) row.appendChild(emptyCell());
       calBody.appendChild(row);
+    }
+    rovingTabindex();
+    if (hadFocus) {
+      // The grid was rebuilt under the keyboard user's focus: put it back on their day.
+      const button = calBody.querySelector(`[data-day="${focusDay}"]`);
+      if (button) button.focus();
     }
   }
 
   function selectDay(key) {
+    if (!(byDay.get(key) || []).length) {
+      status.textContent = picker.getAttribute("aria-busy") === "true"
+        ? "Loading available times…" : freeTimesText(key);
+      return;
+    }
     selectedDay = key;
+    focusDay = key;
     calBody.querySelectorAll(".cal-day.has-slots").forEach((b) => {
-      b.setAttribute("aria-pressed", b.dataset.day === key ? "true" : "false");
+      b.parentElement.setAttribute("aria-selected", b.dataset.day === key ? "true" : "false");
     });
+    rovingTabindex();
+    status.textContent = freeTimesText(key);
     renderSlots();
     const first = slotList.querySelector("button");
     if (first) first.focus();
@@ -252,7 +393,7 @@
     slotList.querySelectorAll(".slot-button").forEach((b) => {
       b.setAttribute("aria-pressed", b.dataset.start === slot.start ? "true" : "false");
     });
-    chosen.textContent = `${formatDay(selectedDay)}, ${formatTime(slot.start)} – ${formatTime(slot.end)} (${tz})`;
+    chosen.textContent = `${formatDay(selectedDay)}, ${formatTime(slot.start)} – ${formatTime(slot.end)} (${zoneTimeName(tz)})`;
     chosen.hidden = false;
     form.hidden = false;
     setFieldError("start", "");
@@ -272,44 +413,215 @@
   }
 
   // --- the time zone -------------------------------------------------------------------------
-  function matchZone(value) {
-    const wanted = value.trim().replace(/\s+/g, "_");
-    if (zones.has(wanted)) return wanted;
-    const lower = wanted.toLowerCase();
-    for (const z of zones) if (z.toLowerCase() === lower) return z;
-    return null;
+  function icuZone(name) {
+    try {
+      return new Intl.DateTimeFormat("en-US", { timeZone: name }).resolvedOptions().timeZone;
+    } catch (e) {
+      return null; // a name this browser doesn't know
+    }
   }
-  function applyZone(showErrors) {
-    const zone = matchZone(tzInput.value);
-    if (!zone) {
-      if (showErrors) {
-        tzError.textContent = "Pick a time zone from the list, for example Europe/London.";
-        tzError.hidden = false;
-        tzInput.setAttribute("aria-invalid", "true");
-      }
+  function browserZone() {
+    // The browser may name its zone in an old form (Chrome says Asia/Calcutta): offer the
+    // canonical zone the browser considers the same one.
+    const detected = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    if (!detected) return null;
+    if (zoneByName.has(detected)) return detected;
+    if (/^(Etc\/)?(UTC|UCT|GMT|Zulu|Universal)$/.test(detected) && zoneByName.has("UTC")) return "UTC";
+    const same = icuZone(detected);
+    const match = same && zoneList.find((z) => icuZone(z.name) === same);
+    return match ? match.name : null;
+  }
+  const timeFormats = new Map();
+  function zoneTime(name) {
+    // "9:14 am", as the server writes the option labels.
+    if (!timeFormats.has(name)) {
+      timeFormats.set(name, new Intl.DateTimeFormat("en-US", {
+        hour: "numeric", minute: "2-digit", hour12: true, timeZone: name,
+      }));
+    }
+    return timeFormats.get(name).format(new Date()).replace(/\s+/g, " ").toLowerCase();
+  }
+  function zoneTimeName(name) {
+    const zone = zoneByName.get(name);
+    if (!zone || name === "UTC") return zone ? zone.city : name;
+    return `${zone.city} time`;
+  }
+  function showZone() {
+    const zone = zoneByName.get(tz);
+    tzInput.value = zone ? zone.city : tz;
+    tzName.textContent = zoneTimeName(tz);
+  }
+  function words(text) {
+    return text.toLowerCase().replace(/[\W_]+/gu, " ").trim().split(" ").filter(Boolean);
+  }
+  function searchZones(query) {
+    // The same match as bookings.zones.search: every word starts one of the zone's keywords
+    // (city, country, abbreviation, former name); the city itself first, then an exact
+    // country or abbreviation, then cities starting so, then the rest.
+    const wanted = words(query);
+    if (!wanted.length) return zoneList.slice();
+    const phrase = wanted.join(" ");
+    const ranked = [];
+    for (const zone of zoneList) {
+      if (!wanted.every((w) => zone.keys.some((k) => k.startsWith(w)))) continue;
+      const city = words(zone.city).join(" ");
+      let rank = 3;
+      if (city === phrase) rank = 0;
+      else if (wanted.length === 1 && zone.keys.includes(phrase)) rank = 1;
+      else if (city.startsWith(phrase)) rank = 2;
+      ranked.push({ rank, zone });
+    }
+    ranked.sort((a, b) => a.rank - b.rank || a.zone.city.localeCompare(b.zone.city));
+    return ranked.map((r) => r.zone);
+  }
+  function exactZone(text) {
+    // What typed text names when the visitor leaves the field without choosing: a zone name
+    // or a city naming one zone ("london", "New_York").
+    const wanted = words(text).join(" ");
+    if (!wanted) return null;
+    const byName = zoneList.filter((z) => words(z.name).join(" ") === wanted);
+    if (byName.length === 1) return byName[0].name;
+    const byCity = zoneList.filter((z) => words(z.city).join(" ") === wanted);
+    return byCity.length === 1 ? byCity[0].name : null;
+  }
+
+  let results = [];
+  let active = -1;
+  function isOpen() {
+    return tzInput.getAttribute("aria-expanded") === "true";
+  }
+  function openList(query) {
+    results = searchZones(query);
+    tzListbox.textContent = "";
+    results.forEach((zone, i) => {
+      const option = document.createElement("li");
+      option.id = `tz-opt-${i}`;
+      option.setAttribute("role", "option");
+      option.setAttribute("aria-selected", "false");
+      option.dataset.zone = zone.name;
+      const label = document.createElement("span");
+      label.className = "tz-opt-label";
+      label.textContent = `${zone.city} — ${zoneTime(zone.name)}`;
+      const detail = document.createElement("span");
+      detail.className = "tz-opt-detail";
+      detail.textContent = zone.detail;
+      option.append(label, detail);
+      tzListbox.appendChild(option);
+    });
+    active = -1;
+    tzInput.removeAttribute("aria-activedescendant");
+    tzListbox.hidden = results.length === 0;
+    tzInput.setAttribute("aria-expanded", results.length ? "true" : "false");
+    tzCount.textContent = results.length
+      ? `${results.length} time zone${results.length === 1 ? "" : "s"} found.`
+      : `No time zone matches “${query.trim()}”. Try a city or a country.`;
+  }
+  function closeList() {
+    tzInput.setAttribute("aria-expanded", "false");
+    tzInput.removeAttribute("aria-activedescendant");
+    tzListbox.hidden = true;
+    tzListbox.textContent = "";
+    results = [];
+    active = -1;
+  }
+  function setActive(i) {
+    if (!results.length) return;
+    active = (i + results.length) % results.length;
+    tzListbox.querySelectorAll("[role=option]").forEach((o, j) => {
+      o.setAttribute("aria-selected", j === active ? "true" : "false");
+    });
+    const option = document.getElementById(`tz-opt-${active}`);
+    tzInput.setAttribute("aria-activedescendant", option.id);
+    option.scrollIntoView({ block: "nearest" });
+  }
+  function setZoneError(text) {
+    tzError.textContent = text;
+    tzError.hidden = !text;
+    if (text) tzInput.setAttribute("aria-invalid", "true");
+    else tzInput.removeAttribute("aria-invalid");
+  }
+  function chooseZone(name) {
+    closeList();
+    setZoneError("");
+    if (name !== tz) {
+      tz = name;
+      form.elements.timezone.value = tz;
+      clearSelection();
+      const now = partsIn(new Date(), tz);
+      month = { y: Number(now.year), m: Number(now.month) - 1 };
+      selectedDay = null;
+      autoAdvanced = false;
+      loadMonth();
+    }
+    showZone();
+  }
+  function leaveZoneField() {
+    // Whatever was typed, the field ends up naming the zone the times are in.
+    closeList();
+    const zone = zoneByName.get(tz);
+    const typed = tzInput.value.trim();
+    if (!typed || (zone && typed === zone.city)) {
+      showZone();
       return;
     }
-    tzError.textContent = "";
-    tzError.hidden = true;
-    tzInput.removeAttribute("aria-invalid");
-    tzInput.value = zone;
-    if (zone === tz) return;
-    tz = zone;
-    form.elements.timezone.value = tz;
-    clearSelection();
-    const now = partsIn(new Date(), tz);
-    month = { y: Number(now.year), m: Number(now.month) - 1 };
-    autoAdvanced = false;
-    loadMonth();
+    const match = exactZone(typed);
+    if (match) {
+      chooseZone(match);
+      return;
+    }
+    setZoneError(`No time zone matches “${typed}”. The times are still shown in ${zoneTimeName(tz)}.`);
+    showZone();
   }
-  tzInput.addEventListener("input", () => { if (zones.has(tzInput.value)) applyZone(false); });
-  tzInput.addEventListener("change", () => applyZone(true));
+
+  tzInput.addEventListener("focus", () => tzInput.select());
+  tzInput.addEventListener("click", () => { if (!isOpen()) openList(""); });
+  tzInput.addEventListener("input", () => openList(tzInput.value));
+  tzInput.addEventListener("keydown", (event) => {
+    const zone = zoneByName.get(tz);
+    const typedCurrent = zone && tzInput.value === zone.city;
+    if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+      event.preventDefault();
+      if (!isOpen()) {
+        openList(typedCurrent ? "" : tzInput.value);
+        if (event.altKey) return;
+        const current = results.findIndex((z) => z.name === tz);
+        setActive(current >= 0 && typedCurrent ? current : event.key === "ArrowDown" ? 0 : -1);
+        return;
+      }
+      if (event.altKey && event.key === "ArrowUp") { closeList(); return; }
+      setActive(active + (event.key === "ArrowDown" ? 1 : -1));
+    } else if (event.key === "Enter") {
+      event.preventDefault(); // never submit the no-script form
+      if (isOpen() && results.length) chooseZone(results[Math.max(active, 0)].name);
+      else leaveZoneField();
+    } else if (event.key === "Escape") {
+      if (isOpen()) {
+        event.preventDefault();
+        closeList();
+      } else {
+        setZoneError("");
+        showZone();
+      }
+    }
+  });
+  tzInput.addEventListener("blur", leaveZoneField);
+  // Keep focus in the input while an option is clicked, so blur doesn't close the list first.
+  tzListbox.addEventListener("mousedown", (event) => event.preventDefault());
+  tzListbox.addEventListener("click", (event) => {
+    const option = event.target.closest("[role=option]");
+    if (option) chooseZone(option.dataset.zone);
+  });
   document.getElementById("picker-form").addEventListener("submit", (event) => {
     event.preventDefault();
-    applyZone(true);
   });
   prevButton.addEventListener("click", () => changeMonth(-1));
-  nextButton.addEventListener("click", () => changeMonth(1));
+  nextButton.addEventListener("click", () => {
+    if (nextButton.getAttribute("aria-disabled") === "true") {
+      status.textContent = calLimit.textContent; // said again, for whoever pressed it
+      return;
+    }
+    changeMonth(1);
+  });
 
   // --- the form -------------------------------------------------------------------------------
   function setFieldError(key, text) {
@@ -409,13 +721,25 @@
         }
       }
       const unplaced = Object.keys(errors).filter((k) => !document.getElementById(`err_${k}`));
-      formMessage(
-        "Please correct the highlighted fields."
-          + (unplaced.length ? " " + unplaced.map((k) => errors[k]).join(" ") : ""),
-      );
+      if (!Object.keys(errors).length) {
+        // Refused as a whole (the time is now too soon, outside the hours...): say why.
+        formMessage(body.detail || "Please check the details and try again.");
+      } else {
+        formMessage(
+          "Please correct the highlighted fields."
+            + (unplaced.length ? " " + unplaced.map((k) => errors[k]).join(" ") : ""),
+        );
+      }
       if (firstInvalid) firstInvalid.focus();
+    } else if (code === 409 && body.code === "not_taking_bookings") {
+      // Not the time but the page: no other time would do, so say what the server says.
+      formMessage(body.detail || "This booking page isn't taking bookings right now.");
+      formAlert.focus();
     } else if (code === 409) {
-      formMessage("That time was just taken — please pick another.");
+      // Taken meanwhile, or no longer bookable (too soon now, the day now full): the server
+      // says which; the slots are reloaded either way.
+      const why = body.code && body.code !== "taken" && body.detail;
+      formMessage(why || "That time was just taken — please pick another.");
       clearSelection();
       loadMonth();
       formAlert.focus();

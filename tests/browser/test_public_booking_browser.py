@@ -73,7 +73,7 @@ def test_a_new_york_customer_books_a_london_slot_then_cancels_it(
     owner_email = london_page.owner.email
     browser.goto(f"/{london_page.slug}/")
     expect(browser.get_by_role("heading", name="Tax advice")).to_be_visible()
-    expect(browser.get_by_label("Your time zone")).to_have_value("America/New_York")
+    expect(browser.get_by_role("combobox", name="Your time zone")).to_have_value("New York")
 
     slot = first_slot(browser)
     start = datetime.fromisoformat(slot.get_attribute("data-start") or "")
@@ -104,10 +104,11 @@ def test_a_new_york_customer_books_a_london_slot_then_cancels_it(
     # The manage link cancels it, and the event leaves the owner's calendar.
     browser.get_by_role("link", name="manage your booking").click()
     expect(browser.get_by_role("heading", name="Your booking")).to_be_visible()
+    browser.get_by_role("link", name="Cancel booking").click()
     browser.get_by_label("Reason").fill("Sorted it out myself")
-    browser.get_by_role("button", name="Cancel booking").click()
+    browser.get_by_role("button", name="Yes, cancel booking").click()
     expect(browser.get_by_text("Your booking is cancelled.")).to_be_visible()
-    expect(browser.get_by_role("button", name="Cancel booking")).to_have_count(0)
+    expect(browser.get_by_role("link", name="Cancel booking")).to_have_count(0)
     booking.refresh_from_db()
     assert booking.status == BookingStatus.CANCELLED
     assert booking.cancel_reason == "Sorted it out myself"
@@ -124,7 +125,8 @@ def test_a_customer_moves_a_booking_and_the_event_moves_with_it(
     assert event_start == booking.start
 
     browser.goto(f"/manage/{booking.manage_token()}/")
-    expect(browser.get_by_label("Your time zone")).to_have_value("America/New_York")
+    browser.get_by_role("link", name="Reschedule").click()
+    expect(browser.get_by_role("combobox", name="Your time zone")).to_have_value("New York")
     # Go to the booking's own day and pick the slot two hours later.
     new_start = booking.start + timedelta(hours=2)
     day_key = booking.start.astimezone(NEW_YORK).date().isoformat()
@@ -171,6 +173,22 @@ def test_a_slot_taken_while_the_customer_types_asks_for_another(
     taken = browser.locator(f'#slot-list .slot-button[data-start="{value}"]')
     expect(taken).to_have_count(0)
     assert Booking.objects.filter(page=london_page).count() == 1
+
+
+def test_a_page_that_stops_taking_bookings_while_the_customer_types_says_so(
+    new_yorker: Page, london_page: BookingPage
+) -> None:
+    browser = new_yorker
+    browser.goto(f"/{london_page.slug}/")
+    first_slot(browser).click()
+    browser.get_by_label("Your name").fill("Ada Lovelace")
+    browser.get_by_label("Email").fill("ada@example.com")
+    london_page.page_calendars.filter(role="main").update(role="")
+
+    browser.get_by_role("button", name="Confirm booking").click()
+    expect(browser.get_by_role("alert")).to_contain_text(actions.NOT_TAKING_BOOKINGS)
+    expect(browser.get_by_role("alert")).not_to_contain_text("just taken")
+    assert not Booking.objects.filter(page=london_page).exists()
 
 
 def test_field_errors_from_the_server_appear_next_to_their_fields(

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.contrib.auth.models import User
 from django.urls import reverse
 from playwright.sync_api import Page
 
@@ -21,6 +22,7 @@ from bookings.models import (
     Booking,
     BookingPage,
     BookingStatus,
+    DateOverride,
     EventWrite,
     PageCalendar,
     Question,
@@ -76,7 +78,8 @@ def seed(world: World) -> tuple[dict[str, str], str]:
         slug=f"tax-advice-{world.tag}",
         title="Tax advice",
         description="A 45-minute call with one of our advisers about your tax return.",
-        location="Microsoft Teams (link in the confirmation)",
+        location="Phone call: we'll ring the number you give",
+        ask_phone=True,
         duration_minutes=45,
         roles={alice.email: "main", bob.email: "busy"},
     )
@@ -90,6 +93,10 @@ def seed(world: World) -> tuple[dict[str, str], str]:
         choices=["Yes", "No"],
         position=1,
     )
+    # An override in the editor: a half day in two weeks.
+    DateOverride.objects.create(
+        page=tax, date=next_weekday(10, time(0)).date(), hours=[["09:00", "12:00"]]
+    )
     WriteGrant.objects.get_or_create(user=alice, mailbox=carol.email)  # an admin's grant
     kickoff = world.page(
         alice,
@@ -98,7 +105,9 @@ def seed(world: World) -> tuple[dict[str, str], str]:
         duration_minutes=60,
         roles={alice.email: "main", f"{carol.email}/Projects": "additional"},
     )
-    BookingPage.objects.create(owner=alice, slug=f"draft-{world.tag}", title="Workshop (draft)")
+    draft = BookingPage.objects.create(
+        owner=alice, slug=f"draft-{world.tag}", title="Workshop (draft)"
+    )
 
     people = [
         ("Jordan Smith", tax, 2, time(10), WriteState.DONE),
@@ -138,7 +147,7 @@ def seed(world: World) -> tuple[dict[str, str], str]:
             )
         bookings.append(booking)
     start = next_weekday(6, time(9))
-    Booking.objects.create(
+    cancelled = Booking.objects.create(
         page=tax,
         owner=alice,
         start=start,
@@ -160,6 +169,11 @@ def seed(world: World) -> tuple[dict[str, str], str]:
         "booking-detail": f"/bookings/{bookings[2].pk}/",
         "public-page": f"/{tax.slug}/",
         "manage": reverse("manage-booking", args=[bookings[0].manage_token()]),
+        "confirmed": reverse("booking-confirmed", args=[tax.slug, bookings[0].manage_token()]),
+        "manage-reschedule": reverse("manage-reschedule", args=[bookings[0].manage_token()]),
+        "manage-cancel": reverse("manage-cancel", args=[bookings[0].manage_token()]),
+        "manage-cancelled": reverse("manage-booking", args=[cancelled.manage_token()]),
+        "not-ready": f"/{draft.slug}/",
     }, alice.username
 
 
@@ -175,6 +189,19 @@ def test_screenshots_of_the_main_pages(browser: Page, phone: Page, world: World)
             response = page.goto(path, wait_until="networkidle")
             statuses[f"{width} {name}"] = response.status if response else 0
             page.screenshot(path=SCREENSHOTS / f"{width}-{number:02d}-{name}.png", full_page=True)
+
+    # The corporate connection in Django admin, as an administrator sees it.
+    admin = User.objects.create_superuser(
+        f"admin-{world.tag}", f"admin-{world.tag}@contoso.example", "admin-password"
+    )
+    corporate = world.corporate()
+    for width, page in (("desktop", browser), ("phone", phone)):
+        page.context.clear_cookies()
+        login(page, admin.username, "admin-password")
+        path = reverse("admin:calendars_exchangeconnection_change", args=[corporate.pk])
+        response = page.goto(path, wait_until="networkidle")
+        statuses[f"{width} admin-connection"] = response.status if response else 0
+        page.screenshot(path=SCREENSHOTS / f"{width}-90-admin-connection.png", full_page=True)
 
     broken = {name: status for name, status in statuses.items() if status >= 400}
     assert not broken, f"pages that did not render: {broken}"

@@ -77,6 +77,11 @@ class Command(BaseCommand):
         page, created = BookingPage.objects.get_or_create(
             slug=spec["slug"], defaults={"owner": owner, **spec["fields"]}
         )
+        if not created and page.location in RETIRED_LOCATIONS:
+            # A demo seeded before still promised a Teams link the app never sends.
+            page.location = spec["fields"]["location"]
+            page.ask_phone = spec["fields"].get("ask_phone", page.ask_phone)
+            page.save(update_fields=["location", "ask_phone"])
         if created:
             for weekday in range(5):
                 WeeklyHours.objects.create(page=page, weekday=weekday, start=time(9), end=time(17))
@@ -104,18 +109,22 @@ class Command(BaseCommand):
         self.stdout.write(f"Booking page /{page.slug}/ {state}")
 
 
+RETIRED_LOCATIONS = {"Microsoft Teams (the link comes with the confirmation)"}
+
 PAGES = [
     {
         "slug": "intro-call",
         "fields": {
             "title": "Intro call with Alice",
             "description": "A first 30-minute conversation about your project.",
-            "location": "Microsoft Teams (the link comes with the confirmation)",
+            # Only what the app does: it sends no meeting link, so the demo promises none.
+            "location": "Phone call: Alice rings the number you give when you book",
             "timezone": "Europe/London",
             "duration_minutes": 30,
             "interval_minutes": 30,
             "min_notice_minutes": 120,
             "window_days": 30,
+            "ask_phone": True,
         },
         "questions": [("What would you like to talk about?", "long", [])],
         # Bob covers for Alice: his busy time blocks her intro calls too.
