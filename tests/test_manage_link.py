@@ -48,7 +48,7 @@ def test_it_shows_a_summary_with_two_actions(page: BookingPage) -> None:
     assert response.status_code == 200
     html = response.content.decode()
     local = booking.start.astimezone(ZoneInfo("America/New_York"))
-    assert f"{local:%H:%M}\u2013" in html and "(America/New_York)" in html
+    assert f"{local:%H:%M}\u2013" in html and "(New York time)" in html
     assert f"Tax advice with {page.owner_name}" in html
     assert f'href="/manage/{token}/reschedule/" id="reschedule-link">Reschedule</a>' in html
     assert f'href="/manage/{token}/cancel/" id="cancel-link">Cancel booking</a>' in html

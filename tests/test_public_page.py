@@ -241,7 +241,7 @@ def test_the_confirmation_shows_the_booking_in_the_customers_zone(page: BookingP
     local = start.astimezone(NEW_YORK)
     end = local + timedelta(minutes=30)
     assert f"{local:%A} {local.day} {local:%B %Y, %H:%M}\u2013{end:%H:%M}" in html
-    assert "(America/New_York)" in html
+    assert "(New York time)" in html
     booking = Booking.objects.get()
     token = booking.manage_token()
     assert f'href="/manage/{token}/booking.ics"' in html
