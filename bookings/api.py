@@ -35,7 +35,7 @@ from rest_framework.response import Response
 
 from bookings import actions, inputs, ratelimit, zones
 from bookings.models import Booking, BookingPage, available_timezones, booking_for_token
-from bookings.slots import AvailabilityUnknown, not_ready_reason, slots_for
+from bookings.slots import AvailabilityUnknown, NotReady, slots_for
 
 MAX_RANGE_DAYS = 62
 
@@ -51,12 +51,10 @@ def _error(
     return Response(body, status=status)
 
 
-def _not_ready(page: BookingPage, reason: str) -> Response | None:
+def _not_taking_bookings() -> Response:
     """The 409 of a page that takes no bookings (no main booking calendar it can write to):
-    its slots would be times it can't keep. What to fix (`reason`) is for its owner, not
-    the public."""
-    if not reason:
-        return None
+    its slots would be times it can't keep. What to fix (not_ready_reason) is for its owner,
+    not the public."""
     return _error(409, actions.NOT_TAKING_BOOKINGS, code=actions.PageNotReady.code)
 
 
@@ -179,9 +177,7 @@ def slots(request: Request, slug: str) -> Response:
     page = _page(slug)
     if (limited := ratelimit.check_slots(request, page.slug)) is not None:
         return limited.apply(_error(429, "Too many requests. Please wait a minute."))
-    if (refused := _not_ready(page, not_ready_reason(page))) is not None:
-        return refused
-    return _slots_answer(request, page)
+    return _slots_answer(request, page, check_ready=True)
 
 
 @extend_schema(exclude=True)
@@ -202,7 +198,11 @@ def manage_slots(request: Request, token: str) -> Response:
 
 
 def _slots_answer(
-    request: Request, page: BookingPage, *, ignore_booking: Booking | None = None
+    request: Request,
+    page: BookingPage,
+    *,
+    ignore_booking: Booking | None = None,
+    check_ready: bool = False,
 ) -> Response:
     errors: dict[str, list[str]] = {}
     zone_name = request.query_params.get("timezone") or page.timezone
@@ -224,7 +224,9 @@ def _slots_answer(
     start = datetime.combine(first, time(0), tzinfo=zone)
     end = datetime.combine(last + timedelta(days=1), time(0), tzinfo=zone)
     try:
-        result = slots_for(page, start, end, ignore_booking=ignore_booking)
+        result = slots_for(page, start, end, ignore_booking=ignore_booking, check_ready=check_ready)
+    except NotReady:
+        return _not_taking_bookings()
     except AvailabilityUnknown as exc:
         return _error(503, exc.message)
     response = Response(
@@ -324,8 +326,8 @@ def create_booking(request: Request, slug: str) -> Response:
         message = "Too many booking attempts. Please wait a minute and try again."
         return limited.apply(_error(429, message))
     # Before the fields: a customer must not correct a form the page can't take anyway.
-    if (refused := _not_ready(page, page.not_ready_reason())) is not None:
-        return refused
+    if page.not_ready_reason():
+        return _not_taking_bookings()
     data = request.data
     if not isinstance(data, dict):
         return _error(400, "Send a JSON object.")

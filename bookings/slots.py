@@ -115,12 +115,23 @@ def _utc_midnight(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
+class NotReady(Exception):
+    """The page takes no bookings (BookingPage.not_ready_reason): it has no slots to offer."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 def not_ready_reason(page: BookingPage) -> str:
-    """BookingPage.not_ready_reason for the slots API, which asks on every request: which
-    calendar is main comes from the schedule kept in memory, and only that calendar's row is
-    read again (a permission found withdrawn, or consent to book into it, moves no version).
-    `page` comes with its owner (the consent rule needs them)."""
-    main_id = schedule_for(page).main_id
+    """BookingPage.not_ready_reason for the public page and APIs, which ask on every request:
+    which calendar is main comes from the schedule kept in memory, and only that calendar's
+    row is read again (a permission found withdrawn, or consent to book into it, moves no
+    version). `page` comes with its owner (the consent rule needs them)."""
+    return _main_problem(page, schedule_for(page).main_id)
+
+
+def _main_problem(page: BookingPage, main_id: int | None) -> str:
     if main_id is None:
         return NO_MAIN_CALENDAR
     ref = CalendarRef.objects.select_related("connection").filter(pk=main_id).first()
@@ -138,16 +149,22 @@ def slots_for(
     fresh: bool = False,
     now: datetime | None = None,
     busy_intervals: list[Interval] | None = None,
+    check_ready: bool = False,
 ) -> SlotsResult:
-    """Free slots starting in [start, end). Raises AvailabilityUnknown rather than guess."""
+    """Free slots starting in [start, end). Raises AvailabilityUnknown rather than guess, and
+    with `check_ready` NotReady for a page that takes no bookings."""
     now = now or timezone.now()
     schedule = schedule_for(page, fresh=fresh)
+    if check_ready and schedule.main_id is None:
+        raise NotReady(NO_MAIN_CALENDAR)  # known from memory: no request to Exchange
     rules = rules_for(page, schedule)
     # Nothing outside [now + notice, end of the booking window] can be offered, so don't ask
     # Exchange about it.
     lo = max(start, now + rules.min_notice)
     hi = min(end, now + timedelta(days=rules.window_days + 1))
     if lo >= hi:
+        if check_ready and (reason := _main_problem(page, schedule.main_id)):
+            raise NotReady(reason)
         return SlotsResult([])
     margin = rules.buffer_before + rules.buffer_after + rules.duration
     # Whole UTC days: "now" moves every second, and a range that moved with it would never
@@ -169,6 +186,11 @@ def slots_for(
         # The requests leave now; the owner's bookings are read while Exchange answers.
         pending = busy.start_busy_intervals(connection, calendars, busy_from, busy_to, fresh=fresh)
 
+    # The main calendar's permission and consent are read while Exchange answers, off the
+    # request's critical path (they were ~40% of a cached answer's time before it); a page
+    # found not ready drops Exchange's answer.
+    if check_ready and (reason := _main_problem(page, schedule.main_id)):
+        raise NotReady(reason)
     booked = _booked(page, lo, hi, ignore_booking)
     if pending is not None:
         try:

@@ -143,6 +143,11 @@ def test_a_main_calendar_whose_permission_was_withdrawn_takes_the_page_offline(
     assert "may no longer create events" in page.not_ready_reason()
     assert NOT_TAKING in text(Client().get(f"/{page.slug}/"))
     assert slots(page).status_code == 409
+    # Days with nothing to offer anyway (in the past) say the same, not "no slots".
+    past = Client().get(
+        f"/api/v1/pages/{page.slug}/slots", {"start": "2020-01-06", "end": "2020-01-06"}
+    )
+    assert past.status_code == 409
 
 
 def test_a_page_whose_owner_withdrew_consent_to_book_into_their_calendar_is_offline(
