@@ -15,6 +15,7 @@ from typing import Any
 from django import forms
 from django.core.exceptions import ValidationError
 
+from bookings import zones
 from bookings.models import (
     ALL_STATUSES,
     DEFAULT_BLOCKING_STATUSES,
@@ -89,7 +90,8 @@ class BookingPageForm(forms.ModelForm):
             "slug": "The page's link: lowercase letters, digits and hyphens.",
             "max_per_day": "Blank: no limit.",
             "max_per_week": "Blank: no limit (weeks start on Monday).",
-            "timezone": "IANA name, e.g. Europe/London. Weekly hours are in this zone.",
+            "timezone": "A city or an IANA name, e.g. London or Europe/London. Weekly hours "
+            "are in this zone.",
             "buffer_before_minutes": "Free time kept before each booking.",
             "buffer_after_minutes": "Free time kept after each booking.",
         }
@@ -112,7 +114,10 @@ class BookingPageForm(forms.ModelForm):
         return self.cleaned_data["slug"].strip().lower()
 
     def clean_timezone(self) -> str:
-        return self.cleaned_data["timezone"].strip()
+        # "London", "new york" or an alias (Asia/Calcutta) mean their canonical zone; any
+        # other valid IANA name (Etc/GMT+5) is kept as typed, and the model refuses the rest.
+        typed = self.cleaned_data["timezone"].strip()
+        return zones.resolve(typed) or typed
 
 
 DASH = "\u2013"  # an en dash between the ends of a time range

@@ -24,7 +24,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from bookings import actions, owner_hours, write_status
+from bookings import actions, owner_hours, write_status, zones
 from bookings.export import write_csv
 from bookings.forms import (
     DASH,
@@ -48,7 +48,6 @@ from bookings.models import (
     PageCalendar,
     PageCalendarOwner,
     Question,
-    available_timezones,
     calendar_roles,
     role_problem,
     save_roles,
@@ -206,7 +205,7 @@ def _editor(request: HttpRequest, page: BookingPage | None) -> HttpResponse:
         "hours": hours,
         "overrides": overrides,
         "questions": question_forms,
-        "timezones": sorted(available_timezones()),
+        "timezones": sorted(zones.offered()),  # canonical zones only, no aliases
         "has_errors": status == 400,
         "has_bookings": bool(page and page.bookings.exists()),
     }

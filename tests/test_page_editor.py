@@ -169,6 +169,19 @@ class NewPageTestCase(PageEditorTestCase):
         r = self.client.post("/pages/new/", editor_data(timezone="Mars/Olympus"))
         self.assertContains(r, "is not a known IANA time zone", status_code=400)
 
+    def test_a_city_or_an_alias_is_saved_as_its_canonical_zone(self) -> None:
+        for typed, saved in [("london", "Europe/London"), ("Asia/Calcutta", "Asia/Kolkata")]:
+            BookingPage.objects.all().delete()
+            r = self.client.post("/pages/new/", editor_data(timezone=typed))
+            self.assertEqual(r.status_code, 302, typed)
+            self.assertEqual(BookingPage.objects.get().timezone, saved)
+
+    def test_the_zone_suggestions_are_canonical_zones_only(self) -> None:
+        r = self.client.get("/pages/new/")
+        self.assertContains(r, '<option value="Asia/Kolkata">')
+        for alias in ("Asia/Calcutta", "GB-Eire", "Factory", "EST"):
+            self.assertNotContains(r, f'<option value="{alias}">')
+
     def test_it_refuses_a_duration_below_five_minutes(self) -> None:
         r = self.client.post("/pages/new/", editor_data(duration_minutes="2"))
         self.assertContains(r, "greater than or equal to 5", status_code=400)
