@@ -22,6 +22,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
+from django.template.defaultfilters import pluralize
 from django.utils import timezone
 
 from bookings import inputs, zones
@@ -34,6 +35,7 @@ from bookings.models import (
     QuestionKind,
     WriteState,
     available_timezones,
+    main_calendar_problem,
     notice_words,
 )
 from bookings.slots import AvailabilityUnknown, refusal_for, slots_for
@@ -230,17 +232,12 @@ def refusal_message(page: BookingPage, reason: Refusal) -> str:
             f"Bookings start at set times, every {every}, and that isn't one of them. "
             "Please pick one of the times offered."
         )
-    if reason == Refusal.DAY_FULL:
-        limit = page.max_per_day
+    if reason in (Refusal.DAY_FULL, Refusal.WEEK_FULL):
+        unit = "day" if reason == Refusal.DAY_FULL else "week"
+        limit = page.max_per_day if unit == "day" else page.max_per_week
         return (
-            f"That day is fully booked: this page takes at most {limit} booking"
-            f"{'s' if limit != 1 else ''} a day. Please pick another day."
-        )
-    if reason == Refusal.WEEK_FULL:
-        limit = page.max_per_week
-        return (
-            f"That week is fully booked: this page takes at most {limit} booking"
-            f"{'s' if limit != 1 else ''} a week. Please pick another week."
+            f"That {unit} is fully booked: this page takes at most {limit} booking"
+            f"{pluralize(limit)} a {unit}. Please pick another {unit}."
         )
     return TAKEN
 
@@ -261,11 +258,12 @@ def _targets(page: BookingPage) -> list[Any]:
 def book(page: BookingPage, start: datetime, customer: CustomerDetails) -> Booking:
     if not page.active:
         raise PageNotReady("This booking page is not taking bookings.")
-    # No main calendar, or one the connection may no longer write to: refused before asking
-    # Exchange anything (the page offers no slots either).
-    if page.not_ready_reason():
-        raise PageNotReady(NOT_TAKING_BOOKINGS)
     targets = _targets(page)
+    # No main calendar, or one the connection may no longer write to: refused before asking
+    # Exchange anything (the page offers no slots either). The calendars just read say so.
+    main = next((pc for pc in targets if pc.role == CalendarRole.MAIN), None)
+    if main_calendar_problem(main):
+        raise PageNotReady(NOT_TAKING_BOOKINGS)
     start = start.astimezone(UTC)
     # Fresh from Exchange, outside the lock: the slow part must not hold up other bookings.
     now = timezone.now()

@@ -79,6 +79,11 @@ RESERVED_SLUGS = {
 NO_MAIN_CALENDAR = "Choose a main booking calendar: bookings are written there."
 
 
+def main_calendar_problem(main: PageCalendar | None) -> str:
+    """The readiness rule (BookingPage.not_ready_reason), for a main calendar already read."""
+    return NO_MAIN_CALENDAR if main is None else main.problem()
+
+
 def validate_slug_not_reserved(value: str) -> None:
     if value in RESERVED_SLUGS:
         raise ValidationError(f"{value!r} is reserved for the app's own pages.", code="reserved")
@@ -275,9 +280,7 @@ class BookingPage(models.Model):
             .select_related("calendar__connection", "page__owner")
             .first()
         )
-        if main is None:
-            return NO_MAIN_CALENDAR
-        return main.problem()
+        return main_calendar_problem(main)
 
     def setup_problems(self) -> list[str]:
         """What stops this page from taking bookings, in words the owner can act on."""

@@ -12,7 +12,14 @@ from django.utils import timezone
 
 from bookings import owner_hours
 from bookings.availability import Booked, Interval, Refusal, Rules, free_slots, refusal
-from bookings.models import NO_MAIN_CALENDAR, Booking, BookingPage, BookingStatus, PageCalendar
+from bookings.models import (
+    NO_MAIN_CALENDAR,
+    Booking,
+    BookingPage,
+    BookingStatus,
+    PageCalendar,
+    main_calendar_problem,
+)
 from calendars import busy
 from calendars.connect import connection_for
 from calendars.errors import ExchangeError
@@ -132,12 +139,11 @@ def not_ready_reason(page: BookingPage) -> str:
 
 
 def _main_problem(page: BookingPage, main_id: int | None) -> str:
-    if main_id is None:
-        return NO_MAIN_CALENDAR
-    ref = CalendarRef.objects.select_related("connection").filter(pk=main_id).first()
-    if ref is None:
-        return NO_MAIN_CALENDAR
-    return PageCalendar(page=page, calendar=ref, role=CalendarRole.MAIN).problem()
+    ref = None
+    if main_id is not None:
+        ref = CalendarRef.objects.select_related("connection").filter(pk=main_id).first()
+    main = None if ref is None else PageCalendar(page=page, calendar=ref, role=CalendarRole.MAIN)
+    return main_calendar_problem(main)
 
 
 def slots_for(

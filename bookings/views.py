@@ -43,13 +43,6 @@ from bookings.slots import AvailabilityUnknown, SlotsResult, not_ready_reason, s
 REASON_MAX_LENGTH = 500
 
 
-@functools.cache
-def timezone_names() -> list[str]:
-    """The zones a customer can pick (canonical names); the picker renders them from
-    SlotPicker.zone_groups with friendly names."""
-    return [zone.name for zone in zones.sorted_zones()]
-
-
 def _active_page(slug: str) -> BookingPage:
     return get_object_or_404(BookingPage.objects.select_related("owner"), slug=slug, active=True)
 
@@ -497,7 +490,6 @@ def _render_manage(
         {
             "step": step,
             "picker": picker,
-            "timezones": timezone_names() if picker else [],
             "why_unchangeable": why_unchangeable(booking),
             "cancelled_notice": cancelled_notice(booking) if booking.is_cancelled else "",
             "book_again_url": reverse("public-page", args=[page.slug])
