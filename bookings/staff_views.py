@@ -529,11 +529,16 @@ def _own_main_proposal(
     Delegate, or the owner's own mailbox; role_problem is the rule)."""
     if connection is None or page.page_calendars.filter(role=CalendarRole.MAIN).exists():
         return None
+    # Not a row discovery has since found gone (an error of its own): the newest usable one.
     ref = (
         CalendarRef.objects.filter(
-            connection=connection, owner_email__iexact=own_mailbox(page.owner), is_primary=True
+            connection=connection,
+            owner_email__iexact=own_mailbox(page.owner),
+            is_primary=True,
+            error="",
         )
         .select_related("connection")
+        .order_by("-pk")
         .first()
     )
     if ref is None or role_problem(ref, CalendarRole.MAIN, page.owner):

@@ -14,7 +14,7 @@ from django.test import Client
 
 from bookings.models import Booking, BookingPage, PageCalendarOwner
 from bookings.tasks import recheck_page_calendars
-from calendars.models import CalendarRole
+from calendars.models import CalendarRef, CalendarRole
 from tests.world import World, monday_after
 
 pytestmark = pytest.mark.django_db
@@ -242,6 +242,31 @@ def test_the_calendars_page_proposes_the_owners_own_calendar_and_one_click_makes
     assert 'id="use-own-main"' not in after
     assert slots(page).status_code == 200
     assert slots(page).json()["slots"]
+
+
+def test_the_proposal_is_never_a_calendar_exchange_no_longer_shares(
+    world: World, client: Client
+) -> None:
+    owner = world.staff("olivia")
+    page = editor_page(owner)
+    client.force_login(owner)
+    client.get(f"/pages/{page.pk}/calendars/")  # discovery reads the owner's calendars
+    # The row discovery made first is now one whose folder went (it has marked it gone),
+    # and a newer row is the calendar as Exchange shares it today.
+    stale = CalendarRef.objects.get(owner_email=owner.email, is_primary=True)
+    folder_id = stale.folder_id
+    CalendarRef.objects.filter(pk=stale.pk).update(
+        folder_id="AAMkAGone", error="No longer shared with this connection."
+    )
+    stale.pk = None
+    stale.folder_id = folder_id
+    stale.save()
+    current = stale
+    response = client.post(f"/pages/{page.pk}/calendars/", {"action": "use_own_main"})
+    assert response.status_code == 302
+    main = page.main_calendar()
+    assert main is not None and main.calendar_id == current.pk
+    assert page.not_ready_reason() == ""
 
 
 def test_the_proposal_keeps_the_other_calendars_roles(world: World, client: Client) -> None:
