@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from lxml import etree
 
+from .ews.soap import SERVER_BUILDS, SOAP_NS
 from .model import Store
-from .soap import SERVER_BUILDS, SOAP_NS
 
 A_NS = "http://schemas.microsoft.com/exchange/2010/Autodiscover"
 WSA_NS = "http://www.w3.org/2005/08/addressing"

@@ -16,6 +16,19 @@ from typing import Any
 
 from .permissions import DEFAULT, Level
 
+
+class StoreError(Exception):
+    """A refusal by the store, named by Exchange's response code (ErrorItemNotFound,
+    ErrorAccessDenied, ...): the code is the store's vocabulary, and each protocol face
+    renders it (a ResponseCode in EWS, an HTTP status and error object in Graph)."""
+
+    def __init__(self, code: str, message: str = "", values: dict[str, str] | None = None):
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message or code
+        self.values = values or {}
+
+
 # Extended property identity: the ExtendedFieldURI attributes that name the property
 # (property set + name/id/tag). PropertyType is not part of the identity.
 ExtendedKey = tuple[str, str, str, str]
@@ -213,6 +226,12 @@ class Mailbox:
     timezone: str = "UTC"
     working_hours: tuple[WorkingPeriod, ...] = DEFAULT_WORKING_HOURS
     deleteditems_id: str = ""
+    # Entra's object id, which Graph names users by (/users/{id}) beside their UPN.
+    object_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    # Where the mailbox lives in a hybrid organisation: on the organisation's own Exchange
+    # Server (reached over EWS only; Graph answers MailboxNotEnabledForRESTAPI) or in
+    # Exchange Online (Graph, and EWS while the tenant still allows it).
+    on_premises: bool = False
 
 
 @dataclass
@@ -238,6 +257,11 @@ class Store:
         # EWSFindCountLimit, the throttling budget of entries one FindItem may return (1000
         # in Exchange's default policy); tests set it low to reach the limit cheaply.
         self.find_count_limit = 1000
+        # RBAC for Applications (New-ManagementScope + New-ManagementRoleAssignment
+        # -CustomResourceScope): application id -> the mailboxes its app-only Graph tokens may
+        # reach. An application without an entry reaches every mailbox, as a tenant-wide
+        # Entra consent does.
+        self.app_scopes: dict[str, set[str]] = {}
 
     def add_mailbox(
         self, smtp: str, display_name: str, password: str, logins: list[str] | None = None

@@ -28,9 +28,8 @@ from zoneinfo import ZoneInfo
 from lxml import etree
 
 from . import autodiscover, timezones
-from .model import Folder, Mailbox, SentMail, Store, new_change_key
-from .operations import Context, operation_name, operations
-from .soap import (
+from .ews.operations import Context, operation_name, operations
+from .ews.soap import (
     M_NS,
     SERVER_BUILDS,
     SOAP_NS,
@@ -41,6 +40,7 @@ from .soap import (
     serialize,
     t,
 )
+from .model import Folder, Mailbox, SentMail, Store, new_change_key
 
 EWS_PATH = "/ews/exchange.asmx"
 AUTODISCOVER_PATH = "/autodiscover/autodiscover.svc"
@@ -175,7 +175,7 @@ class Simulator:
         self.internal_errors: list[str] = []  # tracebacks of simulator bugs (tests assert none)
         self._schema = None
         if validate_schema_dir is not None:
-            from .schema import load_schema
+            from .ews.schema import load_schema
 
             self._schema = load_schema(str(validate_schema_dir))
         self._identity_provider = identity_provider
@@ -860,7 +860,7 @@ class Simulator:
         is validated against messages.xsd; without it, at least the operation's own child
         elements are checked against the names the schema allows there."""
         if self._schema is not None:
-            from .schema import request_violation
+            from .ews.schema import request_violation
 
             parts = [c for c in header if isinstance(c.tag, str)] if header is not None else []
             return request_violation(self._schema, [*parts, request])
@@ -879,7 +879,7 @@ class Simulator:
     def _validate(self, env: etree._Element) -> None:
         if self._schema is None:
             return
-        from .schema import validate_envelope
+        from .ews.schema import validate_envelope
 
         errors = validate_envelope(self._schema, env)
         if errors:

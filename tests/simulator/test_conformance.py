@@ -12,8 +12,8 @@ from exchangelib.folders import SHALLOW, FolderCollection
 from exchangelib.properties import AlternateId, Attendee, Mailbox
 from lxml import etree
 
-from calendars.simulator.schema import load_schema, validate_envelope
-from calendars.simulator.soap import envelope, m, make, response_message, sub
+from calendars.simulator.ews.schema import load_schema, validate_envelope
+from calendars.simulator.ews.soap import envelope, m, make, response_message, sub
 
 from .conftest import HAVE_SCHEMA, SCHEMA_DIR
 

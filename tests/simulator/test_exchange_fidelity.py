@@ -27,8 +27,8 @@ from exchangelib.items import ALWAYS_OVERWRITE
 from lxml import etree
 
 from calendars.simulator import Simulator
+from calendars.simulator.ews.soap import E_NS, M_NS, SOAP_NS, T_NS
 from calendars.simulator.model import new_id
-from calendars.simulator.soap import E_NS, M_NS, SOAP_NS, T_NS
 
 UTC_TZ = EWSTimeZone("UTC")
 

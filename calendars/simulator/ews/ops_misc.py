@@ -12,10 +12,10 @@ import binascii
 
 from lxml import etree
 
-from .model import DelegateEntry, Mailbox
+from ..model import DelegateEntry, Mailbox
+from ..permissions import Level
 from .operations import Context, mailbox_address
 from .ops_folders import fake_sid
-from .permissions import Level
 from .soap import (
     EWSError,
     children,

@@ -19,9 +19,9 @@ from datetime import datetime
 
 from lxml import etree
 
-from . import timezones
-from .items import Instance
-from .model import Folder, Store, extended_key
+from .. import timezones
+from ..items import Instance
+from ..model import Folder, Store, extended_key
 from .soap import T_NS, EWSError, t
 
 Value = str | datetime | bool | int | None

@@ -30,8 +30,9 @@ import zlib
 
 from lxml import etree
 
-from .items import Instance, Shape, item_xml
-from .model import CalendarItem, Folder
+from ..items import Instance
+from ..model import CalendarItem, Folder
+from .item_xml import Shape, item_xml
 from .operations import Context, require_read_items, resolve_folder
 from .soap import EWSError, children, error_message, m, make, response_message, sub, t, xml_bool
 

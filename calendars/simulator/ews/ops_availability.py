@@ -6,11 +6,11 @@ from datetime import datetime, timedelta, tzinfo
 
 from lxml import etree
 
-from . import timezones
-from .items import Instance, instances_in
-from .model import Mailbox
+from .. import timezones
+from ..items import Instance, instances_in
+from ..model import Mailbox
+from ..permissions import Rights, rights_for
 from .operations import Context
-from .permissions import Rights, rights_for
 from .soap import (
     M_NS,
     T_NS,

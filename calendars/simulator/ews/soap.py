@@ -11,6 +11,8 @@ from datetime import UTC, datetime
 
 from lxml import etree
 
+from ..model import StoreError
+
 SOAP_NS = "http://schemas.xmlsoap.org/soap/envelope/"
 M_NS = "http://schemas.microsoft.com/exchange/services/2006/messages"
 T_NS = "http://schemas.microsoft.com/exchange/services/2006/types"
@@ -25,18 +27,9 @@ SERVER_BUILDS: dict[str, tuple[int, int, int, int]] = {
 }
 
 
-class EWSError(Exception):
-    """An EWS response code other than NoError, raised inside operations.
-
-    Operations raise it for one response message (e.g. one item id) or, when it escapes
-    the operation, the server turns it into a SOAP fault.
-    """
-
-    def __init__(self, code: str, message: str = "", values: dict[str, str] | None = None):
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message or code
-        self.values = values or {}
+# Operations raise the store's error for one response message (e.g. one item id) or, when
+# it escapes the operation, the server turns it into a SOAP fault.
+EWSError = StoreError
 
 
 def m(tag: str) -> str:

@@ -14,8 +14,8 @@ from datetime import tzinfo
 
 from lxml import etree
 
-from .model import Folder, SentMail, Store
-from .permissions import RIGHTS, Level, Rights, rights_for
+from ..model import Folder, SentMail, Store
+from ..permissions import RIGHTS, Level, Rights, rights_for
 from .soap import M_NS, EWSError, t
 
 

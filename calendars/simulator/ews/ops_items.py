@@ -7,21 +7,19 @@ from datetime import UTC, datetime
 
 from lxml import etree
 
-from . import timezones
-from .items import (
+from .. import timezones
+from ..items import (
     Instance,
-    Shape,
-    apply_item_xml,
-    clear_field,
     delete_occurrence,
     exception_commit,
     exception_draft,
     instances_in,
-    item_xml,
     occurrence,
     snap_all_day,
 )
-from .model import CalendarItem, Folder, SentMail, extended_key, new_id, split_occurrence_id
+from ..model import CalendarItem, Folder, SentMail, extended_key, new_id, split_occurrence_id
+from ..permissions import may_delete, may_edit
+from .item_xml import Shape, apply_item_xml, clear_field, item_xml
 from .operations import (
     Context,
     access_denied,
@@ -30,7 +28,6 @@ from .operations import (
     require_read_items,
     resolve_folder,
 )
-from .permissions import may_delete, may_edit
 from .restrictions import ITEM_FIELDS, check, matches
 from .soap import EWSError, children, error_message, m, make, response_message, sub, t, xml_bool
 

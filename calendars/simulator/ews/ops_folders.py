@@ -11,9 +11,9 @@ import hashlib
 
 from lxml import etree
 
-from .model import Folder
+from ..model import Folder
+from ..permissions import ANONYMOUS, DEFAULT, RIGHTS, Level, effective_rights
 from .operations import Context, folder_rights, require_visible, resolve_folder
-from .permissions import ANONYMOUS, DEFAULT, RIGHTS, Level, effective_rights
 from .restrictions import FOLDER_FIELDS, check, folder_matches
 from .soap import EWSError, children, error_message, m, make, response_message, sub, t, xml_bool
 
