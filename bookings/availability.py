@@ -17,6 +17,9 @@ Rules, as a customer and a page owner would state them:
   today + window_days (window 1 = today only).
 - A page-local day (or Monday-based week) that already holds max_per_day (max_per_week)
   bookings of this page offers nothing more.
+
+Team pages (round robin, collective) run these rules once per member and combine the
+answers: see "Team pages" at the end.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import bisect
 import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
@@ -266,3 +269,126 @@ def _ranges_of(rules: Rules, day: date, zone: ZoneInfo) -> list[Interval]:
             for interval in _instants(there, rules.weekly.get(there.weekday(), ()), hours_zone)
         ]
     return list(_instants(day, rules.weekly.get(day.weekday(), ()), zone))
+
+
+# --- Team pages ------------------------------------------------------------------------------
+#
+# A team page offers the slots of several members. Each member's free slots come from the same
+# free_slots above, run on the page's rules adjusted to that member (member_rules), so every
+# rule a one-person page follows holds for each member without being restated here. The team
+# rules only combine those per-member answers:
+# - Round robin: a slot is offered when at least one member is free for it, and carries every
+#   member free for it, so the booking code can assign one (bookings.assignment).
+# - Collective: a slot is offered when every required member is free for it, and carries its
+#   attendees: the required members and the optional ones free for it.
+# A slot is one exact (start, end) pair: members whose hours start at different times (their
+# own hours, in their own zone) have different grids, and only the pairs they share combine.
+
+MemberId = int | str
+
+
+@dataclass(frozen=True)
+class Member:
+    """A team page's member as the slot rules see them: their own busy time and bookings, and
+    what they may change about the page's rules."""
+
+    id: MemberId
+    busy: Sequence[Interval] = ()  # already filtered to the statuses that block, as for a page
+    # The member's existing bookings; `same_page` ones (this team page, whether they were
+    # assigned or attended) count towards the limits.
+    booked: Sequence[Booked] = ()
+    # The member's own weekly hours, when the page lets members' hours differ from its own (the
+    # caller decides; None: the page's hours). The page's date overrides still apply on top:
+    # a page closed for a holiday is closed for everyone.
+    weekly: Mapping[int, Sequence[tuple[time, time]]] | None = None
+    # The zone `weekly` is wall-clock in (their Outlook zone); None: the page's zone. Only read
+    # with `weekly`: the page's hours stay in the page's own hours_zone.
+    hours_zone: str | None = None
+    # The member's own limits. They tighten the page's (which apply to each member on their
+    # own: a member with max_per_day bookings of this page that day is offered no more), never
+    # loosen them, so a page owner's cap always holds.
+    max_per_day: int | None = None
+    max_per_week: int | None = None
+    required: bool = True  # collective pages only: an optional member joins when free
+
+
+@dataclass(frozen=True)
+class TeamSlot:
+    start: datetime
+    end: datetime
+    # Round robin: the members free for it, who can be assigned. Collective: the attendees,
+    # the required members and then the free optional ones. Either way in the team's order.
+    members: tuple[MemberId, ...]
+
+
+def member_rules(rules: Rules, member: Member) -> Rules:
+    """The page's rules as they apply to one member: their own hours and tighter limits."""
+    changes: dict[str, object] = {
+        "max_per_day": _tighter(rules.max_per_day, member.max_per_day),
+        "max_per_week": _tighter(rules.max_per_week, member.max_per_week),
+    }
+    if member.weekly is not None:
+        changes["weekly"] = member.weekly
+        changes["hours_zone"] = member.hours_zone
+    return replace(rules, **changes)  # type: ignore[arg-type]
+
+
+def member_free_slots(
+    rules: Rules, member: Member, *, now: datetime, start: datetime, end: datetime
+) -> list[Interval]:
+    """One member's free slots on a team page: free_slots on their rules, busy time, bookings."""
+    return free_slots(
+        member_rules(rules, member),
+        busy=member.busy,
+        booked=member.booked,
+        now=now,
+        start=start,
+        end=end,
+    )
+
+
+def round_robin_slots(
+    rules: Rules, members: Sequence[Member], *, now: datetime, start: datetime, end: datetime
+) -> list[TeamSlot]:
+    """Slots starting in [start, end) that at least one member is free for, sorted, each with
+    the members free for it. `required` plays no part: any one member can take the meeting."""
+    free = _free_by_member(rules, members, now=now, start=start, end=end)
+    offered = sorted(set().union(*free.values()))
+    return [
+        TeamSlot(s, e, tuple(m.id for m in members if (s, e) in free[m.id])) for s, e in offered
+    ]
+
+
+def collective_slots(
+    rules: Rules, members: Sequence[Member], *, now: datetime, start: datetime, end: datetime
+) -> list[TeamSlot]:
+    """Slots starting in [start, end) that every required member is free for, sorted, each with
+    its attendees. A team without a required member is refused: "everyone required is free"
+    would then hold at every instant, offering meetings nobody attends."""
+    required = [m for m in members if m.required]
+    if not required:
+        raise ValueError("A collective page needs at least one required member.")
+    free = _free_by_member(rules, members, now=now, start=start, end=end)
+    offered = sorted(set.intersection(*(free[m.id] for m in required)))
+    return [
+        TeamSlot(s, e, tuple(m.id for m in members if m.required or (s, e) in free[m.id]))
+        for s, e in offered
+    ]
+
+
+def _free_by_member(
+    rules: Rules, members: Sequence[Member], *, now: datetime, start: datetime, end: datetime
+) -> dict[MemberId, set[Interval]]:
+    ids = [m.id for m in members]
+    if len(set(ids)) != len(ids):
+        # Attribution is by id: two members with one id would merge into one person.
+        raise ValueError("Team members' ids must be unique.")
+    return {m.id: set(member_free_slots(rules, m, now=now, start=start, end=end)) for m in members}
+
+
+def _tighter(page: int | None, member: int | None) -> int | None:
+    if page is None:
+        return member
+    if member is None:
+        return page
+    return min(page, member)
