@@ -152,6 +152,13 @@ class CalendarItem:
     creator: str = ""  # smtp of whoever created it, for Author's "own items" rule
     is_meeting: bool = False
     meeting_request_was_sent: bool = False
+    # Graph's immutable id (Prefer: IdType="ImmutableId"): unlike `id` it survives moves to
+    # another folder (Deleted Items), as Exchange Online's immutable ids do.
+    immutable_id: str = field(default_factory=lambda: new_id(b"M"))
+    transaction_id: str = ""  # Graph's client-chosen transactionId on create, if any
+    # Teams meetings (Graph's isOnlineMeeting + onlineMeetingProvider "teamsForBusiness").
+    is_online_meeting: bool = False
+    online_meeting_url: str = ""
 
     def touch(self) -> None:
         """Every change gets a new ChangeKey (and keeps the same Id), as Exchange does."""

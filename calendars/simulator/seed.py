@@ -5,11 +5,16 @@ Format::
 
     version: Exchange2016                 # optional
     impersonation: [client-id-or-smtp]    # optional: granted ApplicationImpersonation
+    applications:                         # optional: app registrations (identity provider)
+      - {client_id: ..., secret: ..., roles: [Calendars.ReadWrite], redirect_uris: [...]}
+    app_scopes: {client-id: [alice@...]}  # optional: RBAC for Applications (Graph app-only)
     mailboxes:
       - email: alice@contoso.example
         name: Alice Liddell
         password: secret
         logins: ["CONTOSO\\\\alice", alice@corp.contoso.example]
+        on_premises: false                # true: on Exchange Server (EWS only; Graph answers
+                                          # MailboxNotEnabledForRESTAPI)
         timezone: Europe/London           # the mailbox's zone, and its events' default
         working_hours:                    # Outlook's work hours, in the mailbox's zone
           {days: [Monday, Tuesday, Wednesday, Thursday, Friday], start: "08:00", end: "17:00"}
@@ -172,6 +177,11 @@ def load_seed(
             mbx.timezone = spec.get("timezone", "UTC")
             if "working_hours" in spec:
                 mbx.working_hours = working_hours_from_spec(spec["working_hours"])
+            mbx.on_premises = bool(spec.get("on_premises", False))
+        idp = getattr(sim, "identity_provider", None)
+        if idp is not None and not mbx.on_premises:
+            # Everyone in Exchange Online signs in to Entra with their mailbox's password.
+            idp.register_user(spec["email"], spec["password"])
         for name in spec.get("calendars", []):
             sim.add_calendar(spec["email"], name)
     # Permissions and events after all mailboxes exist, so grants may name any of them.
@@ -187,3 +197,15 @@ def load_seed(
             _add_event(sim, spec["email"], spec.get("timezone", "UTC"), event, monday)
     for principal in seed.get("impersonation", []):
         sim.grant_impersonation(principal)
+    with sim.store.lock:
+        for client_id, members in (seed.get("app_scopes") or {}).items():
+            sim.store.app_scopes[client_id] = {m.lower() for m in members}
+    idp = getattr(sim, "identity_provider", None)
+    for app in seed.get("applications", []):
+        if idp is not None:
+            idp.register_application(
+                app["client_id"],
+                app["secret"],
+                roles=app.get("roles", ()),
+                redirect_uris=app.get("redirect_uris"),
+            )

@@ -192,6 +192,12 @@ class Simulator:
         self._connections: set[Any] = set()
         self._connections_lock = threading.Lock()
         self._ntlm: Any = None
+        # Graph: requests in flight per (application, mailbox), for Outlook's limit of 4
+        # concurrent requests per app per mailbox, and the delta queries' saved states.
+        self.graph_max_concurrency = 4
+        self._graph_in_flight: dict[tuple[str, str], int] = {}
+        self._graph_lock = threading.Lock()
+        self.graph_state: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -269,6 +275,11 @@ class Simulator:
     @property
     def ews_url(self) -> str:
         return f"{self.base_url}/EWS/Exchange.asmx"
+
+    @property
+    def graph_url(self) -> str:
+        """Microsoft Graph v1.0's base, as `https://graph.microsoft.com/v1.0` is."""
+        return f"{self.base_url}/v1.0"
 
     @property
     def autodiscover_url(self) -> str:
@@ -376,6 +387,11 @@ class Simulator:
 
     def revoke_impersonation(self, principal: str) -> None:
         self._impersonators.discard(principal.lower())
+
+    @property
+    def identity_provider(self) -> Any:
+        """The identity provider whose tokens Bearer requests (EWS and Graph) carry."""
+        return self._identity_provider
 
     def use_identity_provider(self, idp: Any) -> None:
         self._identity_provider = idp
@@ -563,7 +579,8 @@ class Simulator:
                 self._faults.op_latency[operation] = seconds
 
     def throttle(self, count: int = 1, back_off_ms: int = 500, percent: float = 0.0) -> None:
-        """Answer the next `count` EWS requests (or `percent`% of them) with ErrorServerBusy."""
+        """Answer the next `count` EWS requests (or `percent`% of them) with ErrorServerBusy,
+        and Graph requests with 429 and Retry-After (the back-off in whole seconds)."""
         with self._faults_lock:
             self._faults.throttle_count = count
             self._faults.throttle_percent = percent
@@ -966,10 +983,38 @@ class _Handler(BaseHTTPRequestHandler):
         return  # the simulator keeps its own log
 
     def do_GET(self) -> None:
+        if _is_graph(self.path):
+            self._graph("GET")
+            return
         self._read_body()
         self._send(404, b"Not Found", "text/plain")
 
+    def do_PATCH(self) -> None:
+        self._graph_or_404("PATCH")
+
+    def do_DELETE(self) -> None:
+        self._graph_or_404("DELETE")
+
+    def _graph_or_404(self, method: str) -> None:
+        if _is_graph(self.path):
+            self._graph(method)
+            return
+        self._read_body()
+        self._send(404, b"Not Found", "text/plain")
+
+    def _graph(self, method: str) -> None:
+        try:
+            from .graph.http import serve
+
+            serve(self, method)
+        except Exception:  # a simulator bug: keep the trace for the tests to report
+            self.server.sim.internal_errors.append(traceback.format_exc())
+            raise
+
     def do_POST(self) -> None:
+        if _is_graph(self.path):
+            self._graph("POST")
+            return
         sim = self.server.sim
         started = time.monotonic()
         self._delay_answer = 0.0
@@ -1111,6 +1156,10 @@ class _Handler(BaseHTTPRequestHandler):
         env = autodiscover.get_user_settings(sim.store, request, sim.ews_url, sim.exchange_version)
         users = [u.text for u in request.iter(f"{{{autodiscover.A_NS}}}Mailbox") if u.text]
         return serialize(env), 200, "NoError", ",".join(users) or None
+
+
+def _is_graph(path: str) -> bool:
+    return path.lower().startswith("/v1.0/") or path.lower().split("?")[0] == "/v1.0"
 
 
 def _peek_operation(body: bytes) -> str:

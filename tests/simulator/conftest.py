@@ -14,6 +14,7 @@ from pathlib import Path
 
 import exchangelib
 import pytest
+import requests
 from exchangelib import BASIC, DELEGATE, Account, Configuration, Credentials, FailFast
 from exchangelib.protocol import RetryPolicy
 from exchangelib.version import EXCHANGE_2016, Version
@@ -138,3 +139,119 @@ def login(sim: Simulator) -> Callable[..., Account]:
         return connect(sim, user.email, user.password, mailbox=target, **kwargs)  # type: ignore[arg-type]
 
     return make
+
+
+# --- Microsoft Graph: a simulator that accepts the identity provider's Graph tokens -------
+
+GRAPH_DEFAULT = "https://graph.microsoft.com/.default"
+GRAPH_APP_ID = "a0a0a0a0-1111-2222-3333-444444444444"
+GRAPH_WEB_APP_ID = "b0b0b0b0-1111-2222-3333-444444444444"
+GRAPH_REDIRECT = "http://localhost:8000/accounts/microsoft/callback"
+DELEGATED_SCOPES = ["Calendars.ReadWrite.Shared", "User.Read"]
+
+
+@pytest.fixture(scope="module")
+def graph_sim(idp: object) -> Iterator[Simulator]:
+    """A plain-HTTP simulator (EWS and Graph on one store) trusting `idp`'s tokens, with an
+    app-only client (Calendars.ReadWrite) and a web app for delegated sign-ins."""
+    idp.register_application(  # type: ignore[attr-defined]
+        GRAPH_APP_ID, "graph-secret", roles={"Calendars.ReadWrite", "User.Read.All"}
+    )
+    idp.register_application(  # type: ignore[attr-defined]
+        GRAPH_WEB_APP_ID, "web-secret", redirect_uris=[GRAPH_REDIRECT]
+    )
+    with make_simulator(identity_provider=idp) as simulator:
+        yield simulator
+
+
+class Graph:
+    """requests against the simulator's Graph face with one bearer token."""
+
+    def __init__(self, sim: Simulator, token: str) -> None:
+        self.sim = sim
+        self.token = token
+        self.session = requests.Session()
+        self.session.trust_env = False
+        self.session.headers["Authorization"] = f"Bearer {token}"
+
+    def url(self, path: str) -> str:
+        return path if path.startswith("http") else f"{self.sim.graph_url}{path}"
+
+    def get(self, path: str, **kwargs: object) -> requests.Response:
+        return self.session.get(self.url(path), **kwargs)  # type: ignore[arg-type]
+
+    def post(self, path: str, json: object = None, **kwargs: object) -> requests.Response:
+        return self.session.post(self.url(path), json=json, **kwargs)  # type: ignore[arg-type]
+
+    def patch(self, path: str, json: object = None, **kwargs: object) -> requests.Response:
+        return self.session.patch(self.url(path), json=json, **kwargs)  # type: ignore[arg-type]
+
+    def delete(self, path: str, **kwargs: object) -> requests.Response:
+        return self.session.delete(self.url(path), **kwargs)  # type: ignore[arg-type]
+
+
+def _idp_session(idp: object) -> requests.Session:
+    session = requests.Session()
+    session.trust_env = False
+    session.verify = str(idp.ca_cert_path)  # type: ignore[attr-defined]
+    return session
+
+
+def app_token(idp: object, client_id: str = GRAPH_APP_ID, secret: str = "graph-secret") -> str:
+    import msal
+
+    app = msal.ConfidentialClientApplication(
+        client_id,
+        client_credential=secret,
+        authority=idp.authority,  # type: ignore[attr-defined]
+        instance_discovery=False,
+        http_client=_idp_session(idp),
+    )
+    return app.acquire_token_for_client(scopes=[GRAPH_DEFAULT])["access_token"]
+
+
+def user_token(idp: object, user: User, scopes: list[str] | None = None) -> str:
+    """A delegated Graph token for `user`, through msal's auth code flow and the login form."""
+    import msal
+
+    idp.register_user(user.email, user.password)  # type: ignore[attr-defined]
+    app = msal.ConfidentialClientApplication(
+        GRAPH_WEB_APP_ID,
+        client_credential="web-secret",
+        authority=idp.authority,  # type: ignore[attr-defined]
+        instance_discovery=False,
+        http_client=_idp_session(idp),
+    )
+    flow = app.initiate_auth_code_flow(
+        scopes or DELEGATED_SCOPES, redirect_uri=GRAPH_REDIRECT, response_mode="form_post"
+    )
+    response = idp.sign_in(flow["auth_uri"], user.email, user.password)  # type: ignore[attr-defined]
+    result = app.acquire_token_by_auth_code_flow(flow, response)
+    return result["access_token"]
+
+
+@pytest.fixture
+def as_app(sim: Simulator, idp: object) -> Callable[..., Graph]:
+    """as_app() -> a Graph client with an app-only token (Calendars.ReadWrite)."""
+
+    def make(client_id: str = GRAPH_APP_ID, secret: str = "graph-secret") -> Graph:
+        return Graph(sim, app_token(idp, client_id, secret))
+
+    return make
+
+
+@pytest.fixture
+def as_user(sim: Simulator, idp: object) -> Callable[..., Graph]:
+    """as_user(user, scopes=None) -> a Graph client with the user's delegated token."""
+
+    def make(user: User, scopes: list[str] | None = None) -> Graph:
+        return Graph(sim, user_token(idp, user, scopes))
+
+    return make
+
+
+# Type names for the Graph tests' fixtures.
+NewUser = Callable[..., User]
+AsApp = Callable[..., Graph]
+AsUser = Callable[..., Graph]
+Login = Callable[..., Account]

@@ -124,7 +124,9 @@ _ROUTES: list[tuple[str, re.Pattern[str], Handler]] = []
 
 def route(method: str, template: str) -> Callable[[Handler], Handler]:
     """Register a handler for `template` ("/users/{user}/calendars/{calendar}"). Literal
-    segments match case-insensitively, as Graph's do; each `{name}` is one path segment."""
+    segments match case-insensitively, as Graph's do; each `{name}` is one path segment.
+    The handler's name in camel case ("get_schedule" -> "getSchedule") names the operation
+    in the simulator's log ("graph:getSchedule") and for per-operation latency."""
     pattern = re.sub(
         r"\\\{(\w+)\\\}", lambda m: f"(?P<{m.group(1)}>[^/]+)", re.escape(template.rstrip("/"))
     )
@@ -137,8 +139,36 @@ def route(method: str, template: str) -> Callable[[Handler], Handler]:
     return register
 
 
+def operation_name(method: str, path: str) -> str:
+    """The operation a request would reach ("getSchedule"), or "" when no route matches."""
+    path = normalise(path)
+    for registered, pattern, handler in _ROUTES:
+        if registered == method.upper() and pattern.match(path):
+            head, *rest = handler.__name__.split("_")
+            return head + "".join(word.capitalize() for word in rest)
+    return ""
+
+
+def path_params(path: str) -> Params:
+    """The `{name}` values of the first route matching `path` (any method)."""
+    path = normalise(path)
+    for _, pattern, _ in _ROUTES:
+        found = pattern.match(path)
+        if found is not None:
+            return found.groupdict()
+    return {}
+
+
+def normalise(path: str) -> str:
+    """`/me/...` is `/users/{signed-in user}/...`: route it as `/users/me/...`."""
+    if path.lower().startswith("/me/"):
+        return "/users/me" + path[3:]
+    return path
+
+
 def dispatch(request: Request) -> Response:
     """Answer one request (top-level or inside a $batch)."""
+    request.path = normalise(request.path)
     matched_path = False
     for method, pattern, handler in _ROUTES:
         found = pattern.match(request.path)
