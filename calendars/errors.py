@@ -137,6 +137,41 @@ class ExchangeUnavailable(ExchangeError):
     transient = True
 
 
+class MailboxOnPremises(ExchangeError):
+    """Microsoft Graph answered MailboxNotEnabledForRESTAPI: the mailbox lives on an Exchange
+    Server in the organisation (hybrid), or has no Exchange Online licence. Graph can't reach
+    it; a connection over EWS to that server can."""
+
+    code = "mailbox_on_premises"
+    default_message = (
+        "This mailbox is on the organisation's own Exchange Server (on-premises), which "
+        "Microsoft Graph can't reach. Connect to it over EWS instead."
+    )
+
+
+class EwsBlocked(ExchangeError):
+    """Exchange Online answered EWS with HTTP 403 and X-EWS-Policy-Reason: the tenant has EWS
+    off for this user or app (the default since October 2026 unless allow-listed; for good
+    from 1 April 2027). Nothing on the EWS side fixes that for long: the connection moves to
+    Microsoft Graph."""
+
+    code = "ews_blocked"
+
+    def __init__(self, reason: str = "", *, detail: str = "") -> None:
+        said = f" (“{reason}”)" if reason else ""
+        super().__init__(
+            f"Exchange Online refused EWS for this connection{said}. Microsoft is switching "
+            "EWS off in Exchange Online: blocked unless the tenant allow-lists the app since "
+            "October 2026, and gone for good on 1 April 2027. Move the connection to "
+            "Microsoft Graph (“Move to Microsoft Graph” on the connection's page); its pages, "
+            "calendars and bookings stay.",
+            detail=detail,
+        )
+
+
+_POLICY_REASON = re.compile(r"""['"]X-EWS-Policy-Reason['"]:\s*['"]([^'"]*)['"]""", re.IGNORECASE)
+
+
 class ItemNotFound(ExchangeError):
     code = "item_not_found"
     default_message = "The event is no longer in the calendar."
@@ -254,6 +289,11 @@ def translate(exc: BaseException) -> ExchangeError:
         return ServerUnreachable()
     if _is_tls_problem(exc):
         return _tls_error(text)
+    if isinstance(exc, ews_errors.TransportError | ews_errors.MalformedResponseError) and (
+        blocked := _POLICY_REASON.search(text)
+    ):
+        # exchangelib reports a 403 as an "unknown failure" carrying the response headers.
+        return EwsBlocked(blocked.group(1), detail=text)
     if isinstance(exc, ews_errors.MalformedResponseError | ews_errors.SOAPError):
         return NotExchange(detail=text)
     if isinstance(exc, ews_errors.ErrorIrresolvableConflict | ews_errors.ErrorInvalidChangeKey):

@@ -82,6 +82,9 @@ class EventData:
     end: datetime
     timezone: str  # IANA name the event is shown in
     invite_email: str | None = None  # send Exchange's meeting invitation to this attendee
+    # A Teams meeting on the event (Graph only: EWS can't create one, IsOnlineMeeting is
+    # read-only there, so the EWS backend leaves it out).
+    online_meeting: bool = False
 
 
 @dataclass(frozen=True)
@@ -178,6 +181,12 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def delete_event(self, target: CalendarTarget, item_id: str) -> None:
         """Delete the event; an event already gone is not an error."""
+
+    def join_url(self, target: CalendarTarget, item_id: str) -> str | None:
+        """The online meeting's join link of an event the app created with
+        `online_meeting=True`, or None: no meeting (yet), or a backend that can't make one
+        (EWS can't create Teams meetings)."""
+        return None
 
     def changes(self, target: CalendarTarget, state: str) -> Changes:
         """What changed in the calendar since `state` ("": start afresh, every item counts as
