@@ -39,6 +39,13 @@ def send_confirmation(booking: Booking) -> None:
     _to_customer("confirmation", booking, method="REQUEST")
 
 
+def send_meeting_link(booking: Booking) -> None:
+    """The Teams link, once Exchange Online created the meeting (after the confirmation)."""
+    if booking.is_cancelled or not booking.online_meeting_url:
+        return
+    _to_customer("meeting-link", booking, method="REQUEST")
+
+
 def send_cancellation(booking: Booking) -> None:
     _to_customer("cancellation", booking, method="CANCEL")
 

@@ -69,6 +69,7 @@ class BookingPageForm(forms.ModelForm):
             "ask_notes",
             "subject_template",
             "send_exchange_invitation",
+            "create_teams_meeting",
         ]
         labels = {
             "slug": "Public address",
@@ -84,6 +85,7 @@ class BookingPageForm(forms.ModelForm):
             "timezone": "Time zone",
             "subject_template": "Event subject",
             "send_exchange_invitation": "Send Exchange's meeting invitation",
+            "create_teams_meeting": "Create a Microsoft Teams meeting",
             "use_owner_working_hours": "Use the owner's Outlook working hours",
         }
         help_texts = {

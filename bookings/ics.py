@@ -54,6 +54,12 @@ def booking_ics(
     event.add("summary", page.meeting_title)
     if page.location:
         event.add("location", page.location)
+    elif booking.online_meeting_url:
+        event.add("location", "Microsoft Teams meeting")
+    if booking.online_meeting_url:
+        # RFC 7986's URL plus the property Outlook reads to show its "Join" button.
+        event.add("url", booking.online_meeting_url)
+        event.add("x-microsoft-skypeteamsmeetingurl", booking.online_meeting_url)
     event.add("description", description(booking, cancelled=method == "CANCEL"))
     event.add("status", "CANCELLED" if method == "CANCEL" else "CONFIRMED")
     event.add("transp", "OPAQUE")
@@ -106,6 +112,8 @@ def description(booking: Booking, *, cancelled: bool = False, limit: int = 0) ->
     if cancelled:
         parts.append("This booking has been cancelled.")
     else:
+        if booking.online_meeting_url:
+            parts.append(f"Join the Microsoft Teams meeting: {booking.online_meeting_url}")
         parts.append(f"To cancel or reschedule: {booking.manage_url()}")
     return "\n\n".join(parts)
 

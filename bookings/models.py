@@ -24,7 +24,7 @@ from django.urls import reverse
 from django.utils.timezone import now as utcnow
 
 from calendars.membership import write_refusal
-from calendars.models import CalendarRef, CalendarRole
+from calendars.models import CalendarRef, CalendarRole, Protocol
 
 DEFAULT_BLOCKING_STATUSES = ["Busy", "Tentative", "OOF", "WorkingElsewhere"]
 ALL_STATUSES = ["Free", "Tentative", "Busy", "OOF", "WorkingElsewhere", "NoData"]
@@ -157,6 +157,13 @@ class BookingPage(models.Model):
         default=False,
         help_text="Also send Exchange's meeting invitation to the customer (they already get "
         "the app's confirmation email with an .ics file).",
+    )
+    create_teams_meeting = models.BooleanField(
+        "create a Microsoft Teams meeting",
+        default=False,
+        help_text="Each booking's event becomes a Teams meeting; its join link goes into the "
+        "confirmation, the emails and the .ics. Needs a main booking calendar in Exchange "
+        "Online (reached through Microsoft Graph): Exchange Server can't create Teams meetings.",
     )
     use_owner_working_hours = models.BooleanField(
         "use the owner's Outlook working hours",
@@ -473,7 +480,21 @@ class PageCalendar(models.Model):
                 )
             if refusal := write_refusal(self.page.owner, cal.connection, cal.owner_email):
                 return f"{cal.owner_email} / {cal.name}: {refusal}"
+        if (
+            self.role == CalendarRole.MAIN
+            and self.page.create_teams_meeting
+            and cal.connection.protocol != Protocol.GRAPH
+        ):
+            return TEAMS_NEEDS_GRAPH.format(calendar=f"{cal.owner_email} / {cal.name}")
         return ""
+
+
+# A page that promises Teams links takes no booking it would confirm without one.
+TEAMS_NEEDS_GRAPH = (
+    "{calendar} is on Exchange Server (reached through EWS), which can't create Microsoft "
+    "Teams meetings. Choose a main booking calendar in Exchange Online, or turn off “Create a "
+    "Microsoft Teams meeting”."
+)
 
 
 PERMISSION_HINT = (
@@ -566,6 +587,8 @@ class Booking(models.Model):
     cancel_reason = models.CharField(max_length=500, blank=True)
     # Set by the periodic check of written events (sync back from Exchange).
     conflict = models.CharField(max_length=500, blank=True)
+    # The Teams meeting's join link, once Exchange Online created it with the main event.
+    online_meeting_url = models.URLField(max_length=2000, blank=True)
 
     class Meta:
         ordering = ["start"]

@@ -13,8 +13,11 @@ from typing import Any
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
-from bookings.models import BookingPage, DateOverride, PageCalendar, WeeklyHours
+from bookings.models import BookingPage, DateOverride, EventWrite, PageCalendar, WeeklyHours
+from calendars.backends.base import Backend, CalendarTarget
+from calendars.errors import ExchangeError
 from calendars.models import CalendarRef
+from calendars.to_graph import MoveReport, connection_moved
 
 
 @receiver([post_save, post_delete], sender=WeeklyHours)
@@ -30,3 +33,32 @@ def _calendar_changed(sender: Any, instance: CalendarRef, **kwargs: Any) -> None
     BookingPage.schedule_changed(
         PageCalendar.objects.filter(calendar_id=instance.pk).values("page_id")
     )
+
+
+@receiver(connection_moved)
+def _writes_follow_the_move(
+    sender: Any,
+    connection: Any,
+    backend: Backend,
+    folder_map: dict[tuple[str, str], str],
+    report: MoveReport,
+    **kwargs: Any,
+) -> None:
+    """A connection moved from EWS to Graph: its event writes get Graph's calendar and event
+    ids, the events found again by the booking's uid. One not found (or not reachable now)
+    keeps no stale EWS id: its next write looks it up by uid before creating anything."""
+    writes = EventWrite.objects.filter(connection=connection).select_related("booking")
+    for write in writes:
+        folder = folder_map.get((write.owner_email, write.folder_id), write.folder_id)
+        new_id = ""
+        if write.item_id:
+            try:
+                target = CalendarTarget(owner_email=write.owner_email, folder_id=folder)
+                new_id = backend.find_event(target, write.booking.uid) or ""
+            except ExchangeError:
+                new_id = ""
+            if new_id:
+                report.events_found += 1
+            else:
+                report.events_left_to_next_write += 1
+        EventWrite.objects.filter(pk=write.pk).update(folder_id=folder, item_id=new_id)

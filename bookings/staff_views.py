@@ -55,7 +55,13 @@ from bookings.models import (
 from bookings.slots import AvailabilityUnknown, slots_for
 from calendars import discovery
 from calendars.connect import connection_for
-from calendars.models import CalendarRef, CalendarRole, CorporateMember, ExchangeConnection
+from calendars.models import (
+    CalendarRef,
+    CalendarRole,
+    CorporateMember,
+    ExchangeConnection,
+    Protocol,
+)
 
 # --- whose objects -------------------------------------------------------------------------
 
@@ -208,8 +214,23 @@ def _editor(request: HttpRequest, page: BookingPage | None) -> HttpResponse:
         "timezones": sorted(zones.offered()),  # canonical zones only, no aliases
         "has_errors": status == 400,
         "has_bookings": bool(page and page.bookings.exists()),
+        "teams_unavailable": _teams_unavailable(request.user, page),
     }
     return render(request, "bookings/staff/page_edit.html", context, status=status)
+
+
+def _teams_unavailable(user: AbstractBaseUser, page: BookingPage | None) -> str:
+    """Why this page can't create Teams meetings, or "": only Exchange Online can, through
+    Microsoft Graph (EWS's IsOnlineMeeting is read-only)."""
+    main = page.main_calendar() if page else None
+    conn = main.calendar.connection if main else connection_for(user)
+    if conn is None or conn.protocol == Protocol.GRAPH:
+        return ""
+    where = "This page's main booking calendar is" if main else "Your Exchange connection is"
+    return (
+        f"{where} on Exchange Server (EWS), which can't create Microsoft Teams meetings: they "
+        "need a main booking calendar in Exchange Online, reached through Microsoft Graph."
+    )
 
 
 def _save_schedule(

@@ -72,6 +72,8 @@ def send_customer_email(booking_id: str, what: str, previous_start: str | None =
     booking = Booking.objects.select_related("page", "page__owner").get(pk=booking_id)
     if what == "booked":
         emails.send_confirmation(booking)
+    elif what == "link":
+        emails.send_meeting_link(booking)
     elif what == "cancelled":
         emails.send_cancellation(booking)
     elif what == "rescheduled":

@@ -45,7 +45,8 @@ def event_for(booking: Booking, write: EventWrite) -> EventData:
     if booking.notes:
         lines += ["", "Notes:", booking.notes]
     lines += ["", f"Manage this booking: {settings.SITE_URL}/bookings/{booking.pk}/"]
-    invite = page.send_exchange_invitation and write.role == CalendarRole.MAIN
+    main = write.role == CalendarRole.MAIN
+    invite = page.send_exchange_invitation and main
     return EventData(
         uid=booking.uid,
         subject=page.subject_for(booking.name),
@@ -55,6 +56,8 @@ def event_for(booking: Booking, write: EventWrite) -> EventData:
         end=booking.end,
         timezone=page.timezone,
         invite_email=booking.email if invite else None,
+        # The meeting lives on the main event; copies in additional calendars are plain.
+        online_meeting=page.create_teams_meeting and main,
     )
 
 
@@ -98,7 +101,10 @@ def perform(write_id: int, now: datetime | None = None) -> float | None:
                 error = ExchangeError(refusal)
                 error.code = "not_allowed"
                 raise error
-            item_id = events.put(write.connection, target, event_for(booking, write), write.item_id)
+            event = event_for(booking, write)
+            item_id = events.put(write.connection, target, event, write.item_id)
+            if event.online_meeting:
+                _remember_join_url(booking, events.join_url(write.connection, target, item_id))
         else:
             events.remove(write.connection, target, booking.uid, write.item_id)
             item_id = ""
@@ -127,6 +133,20 @@ def perform(write_id: int, now: datetime | None = None) -> float | None:
         current.state = WriteState.PENDING
         current.save()
     return 0.0
+
+
+def _remember_join_url(booking: Booking, url: str | None) -> None:
+    """Keep the Teams link Exchange made with the event. The customer's confirmation went out
+    when they booked; the first time a link exists it follows in its own email."""
+    if not url or url == booking.online_meeting_url:
+        return
+    first = not booking.online_meeting_url
+    Booking.objects.filter(pk=booking.pk).update(online_meeting_url=url)
+    booking.online_meeting_url = url
+    if first:
+        from bookings import tasks
+
+        transaction.on_commit(lambda: tasks.send_customer_email.delay(str(booking.pk), "link"))
 
 
 def _explained(error: ExchangeError, write: EventWrite) -> ExchangeError:

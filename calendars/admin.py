@@ -22,7 +22,7 @@ from django.utils.decorators import method_decorator
 from django.utils.html import format_html
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
-from calendars import connect, membership
+from calendars import connect, membership, to_graph
 from calendars.errors import ExchangeError, UrlNotAllowed
 from calendars.models import (
     AuthType,
@@ -31,6 +31,7 @@ from calendars.models import (
     CredentialRotation,
     DelegationState,
     ExchangeConnection,
+    Protocol,
     SyncLogEntry,
     WriteGrant,
     permission_label,
@@ -46,6 +47,7 @@ AUTHENTICATING_FIELDS = frozenset(
         "username",
         "ews_url",
         "auth_type",
+        "protocol",
         "exchange_version",
         "oauth_tenant",
         "oauth_authority",
@@ -106,10 +108,20 @@ class ConnectionForm(forms.ModelForm):
             "username",
             "ews_url",
             "auth_type",
+            "protocol",
             "exchange_version",
             *OAUTH_APP_FIELDS,
             "members_may_book_into_any_calendar",
         )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if "protocol" in self.fields:
+            # Left out (a script, a form from before Graph): EWS, as before.
+            self.fields["protocol"].required = False
+
+    def clean_protocol(self) -> str:
+        return self.cleaned_data.get("protocol") or Protocol.EWS
 
     # The same SSRF guard as the staff forms: "Test connection" sends the stored secret to
     # these addresses, so an admin can't point them at the internal network either.
@@ -159,6 +171,13 @@ class ConnectionAddForm(ConnectionForm):
             self.add_error("user", "A personal connection belongs to a staff member: choose one.")
         if kind == ConnectionKind.CORPORATE and user is not None:
             self.add_error("user", "The corporate connection belongs to no one: leave it blank.")
+        if data.get("protocol") == Protocol.GRAPH and data.get("auth_type") != AuthType.OAUTH_APP:
+            # Microsoft Graph takes OAuth tokens only; Exchange Online refuses passwords.
+            self.add_error(
+                "auth_type",
+                "Microsoft Graph signs in with OAuth: choose OAuth 2.0 client credentials and "
+                "enter the app registration's client secret.",
+            )
         return data
 
 
@@ -389,6 +408,7 @@ class ExchangeConnectionAdmin(admin.ModelAdmin):
                             "username",
                             "ews_url",
                             "auth_type",
+                            "protocol",
                             "exchange_version",
                             "new_secret",
                         )
@@ -403,7 +423,11 @@ class ExchangeConnectionAdmin(admin.ModelAdmin):
         main = ["kind"]
         if obj.kind == ConnectionKind.PERSONAL:
             main.append("user")
-        main += ["email", "username", "ews_url", "auth_type", "exchange_version", "secret"]
+        if obj.protocol == Protocol.GRAPH:
+            main += ["email", "auth_type", "protocol", "secret"]
+        else:
+            main += ["email", "username", "ews_url", "auth_type", "protocol", "exchange_version"]
+            main.append("secret")
         fieldsets: list = [(None, {"fields": main})]
         if obj.auth_type == AuthType.OAUTH_APP:
             fieldsets.append(("OAuth 2.0 client credentials", {"fields": OAUTH_APP_FIELDS}))
@@ -418,7 +442,8 @@ class ExchangeConnectionAdmin(admin.ModelAdmin):
         # A connection keeps its kind and owner: handing a personal connection to someone
         # else would hand them its owner's mailbox. OAuth keeps its auth type (see
         # PASSWORD_AUTH).
-        fixed = ("kind", "user", "secret")
+        # The protocol changes only by the migration to Graph, which keeps pages and bookings.
+        fixed = ("kind", "user", "secret", "protocol")
         if obj.auth_type not in PASSWORD_AUTH:
             fixed += ("auth_type",)
         return fixed + STATUS_FIELDS
@@ -475,7 +500,11 @@ class ExchangeConnectionAdmin(admin.ModelAdmin):
     ):
         obj = self.get_object(request, object_id) if object_id else None
         if obj is not None:
-            extra_context = {**(extra_context or {}), "rotation_label": rotation_label(obj)}
+            extra_context = {
+                **(extra_context or {}),
+                "rotation_label": rotation_label(obj),
+                "can_move_to_graph": obj.auth_type == AuthType.OAUTH_APP and to_graph.can_move(obj),
+            }
             if request.method == "POST" and any(request.POST.get(n) for n in SECRET_NAMES):
                 # Said before anything else: a form from before this change (or a script)
                 # must not read "changed successfully" as "the password changed".
@@ -511,7 +540,12 @@ class ExchangeConnectionAdmin(admin.ModelAdmin):
                 "<int:pk>/rotate/",
                 self.admin_site.admin_view(self.rotate_view),
                 name="calendars_exchangeconnection_rotate",
-            )
+            ),
+            path(
+                "<int:pk>/move-to-graph/",
+                self.admin_site.admin_view(self.move_to_graph_view),
+                name="calendars_exchangeconnection_move_to_graph",
+            ),
         ]
         return extra + super().get_urls()
 
@@ -554,6 +588,35 @@ class ExchangeConnectionAdmin(admin.ModelAdmin):
             "opts": self.model._meta,
         }
         return TemplateResponse(request, "admin/calendars/rotate.html", context)
+
+    def move_to_graph_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """An app-only connection to Exchange Online moves from EWS to Graph with the same
+        app registration, once it has Graph's application permission (Calendars.ReadWrite,
+        scoped by RBAC for Applications); pages, roles and bookings stay."""
+        conn = get_object_or_404(ExchangeConnection, pk=pk)
+        if not self.has_change_permission(request, conn):
+            return HttpResponse(status=403)
+        if conn.auth_type != AuthType.OAUTH_APP or not to_graph.can_move(conn):
+            raise Http404("Only an app-only Microsoft 365 connection over EWS can move to Graph.")
+        error = ""
+        if request.method == "POST":
+            try:
+                report = to_graph.move_to_graph(conn)
+            except ExchangeError as exc:
+                error = exc.message
+            else:
+                self.message_user(request, report.summary(), messages.SUCCESS)
+                return HttpResponseRedirect(
+                    reverse("admin:calendars_exchangeconnection_change", args=[conn.pk])
+                )
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Move to Microsoft Graph: {conn.email}",
+            "connection": conn,
+            "error": error,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/calendars/move_to_graph.html", context)
 
 
 @admin.register(SyncLogEntry)

@@ -7,6 +7,7 @@ attempt never leaves a half-saved connection or a secret behind.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
@@ -19,7 +20,7 @@ from exchangelib import Configuration, Credentials, FailFast
 from exchangelib.autodiscover.protocol import AutodiscoverProtocol
 
 from calendars import membership, oauth
-from calendars.backends import ews
+from calendars.backends import ews, graph
 from calendars.backends.base import Backend
 from calendars.errors import (
     IMPERSONATION_DENIED,
@@ -39,6 +40,7 @@ from calendars.models import (
     ExchangeConnection,
     ExchangeVersion,
     MembershipProof,
+    Protocol,
     RotationResult,
     SyncDirection,
     permission_label,
@@ -52,12 +54,16 @@ credentials_rotated = Signal()
 
 
 def backend_for(connection: ExchangeConnection) -> Backend:
+    """EWS for Exchange Server, Microsoft Graph for Exchange Online."""
+    if connection.protocol == Protocol.GRAPH:
+        return graph.GraphBackend(connection)
     return ews.EwsBackend(connection)
 
 
 def forget_cached(connection: ExchangeConnection) -> None:
     if connection.pk:
         ews.forget_connection(connection.pk)
+        graph.forget_connection(connection.pk)
         oauth.forget_connection(connection.pk)
 
 
@@ -157,6 +163,23 @@ class NeedsDetails(ExchangeError):
         super().__init__(cause.message)
 
 
+# Exchange Online's EWS hosts (worldwide, US Government, China): they refuse passwords since
+# 2022 and EWS itself from April 2027, so the email + password form sends such accounts to
+# "Connect with Microsoft" instead of trying.
+EXCHANGE_ONLINE_HOSTS = frozenset(
+    {"outlook.office365.com", "outlook.office.com", "outlook.office365.us", "partner.outlook.cn"}
+)
+USE_CONNECT_WITH_MICROSOFT = (
+    "This is a Microsoft 365 (Exchange Online) mailbox. Microsoft 365 accounts connect with "
+    "Microsoft, not with a password: use “Connect with Microsoft”."
+)
+
+
+def is_exchange_online(ews_url: str) -> bool:
+    host = (urlsplit(ews_url).hostname or "").lower()
+    return host in EXCHANGE_ONLINE_HOSTS
+
+
 @sensitive_variables()
 def connect_personal(user: AbstractBaseUser, details: PersonalDetails) -> ExchangeConnection:
     if ExchangeConnection.objects.filter(user=user).exists() or hasattr(
@@ -166,6 +189,8 @@ def connect_personal(user: AbstractBaseUser, details: PersonalDetails) -> Exchan
     short_form = not details.ews_url
     try:
         ews_url = details.ews_url or autodiscover(details.email, details.password, details.username)
+        if is_exchange_online(ews_url):
+            raise ExchangeError(USE_CONNECT_WITH_MICROSOFT)
         candidate = ExchangeConnection(
             kind=ConnectionKind.PERSONAL,
             user=user,
@@ -199,7 +224,8 @@ def _save_verified(candidate: ExchangeConnection) -> ExchangeConnection:
 
 @sensitive_variables()
 def connect_microsoft(user: AbstractBaseUser, email: str, refresh_token: str) -> ExchangeConnection:
-    """Save a "Connect with Microsoft" connection once its first token worked against EWS."""
+    """Save a "Connect with Microsoft" connection once its first token worked against
+    Microsoft Graph (Exchange Online's EWS is closing: see the README)."""
     if ExchangeConnection.objects.filter(user=user).exists() or hasattr(
         user, "corporate_membership"
     ):
@@ -209,7 +235,7 @@ def connect_microsoft(user: AbstractBaseUser, email: str, refresh_token: str) ->
         kind=ConnectionKind.PERSONAL,
         user=user,
         email=email.strip().lower(),
-        ews_url=check_url(settings.MICROSOFT_EWS_URL),
+        protocol=Protocol.GRAPH,
         auth_type=AuthType.OAUTH_USER,
         exchange_version=ExchangeVersion.ONLINE,
         oauth_refresh_token=refresh_token,
@@ -303,6 +329,15 @@ def attach(user: AbstractBaseUser, mailbox: str = "") -> CorporateMember:
 
 
 def delegation_instructions(member: CorporateMember) -> str:
+    if member.connection.uses_app_only_oauth and member.connection.protocol == Protocol.GRAPH:
+        # Graph's app-only access is scoped by Exchange's RBAC for Applications, which only
+        # an Exchange administrator can change (see the README's PowerShell).
+        return (
+            f"Your Exchange administrator adds {member.mailbox} to the management scope of the "
+            f"site's app registration (application id {member.connection.oauth_client_id}): "
+            "RBAC for Applications, role “Application Calendars.ReadWrite”. Changes take up "
+            "to an hour to apply."
+        )
     if member.connection.uses_app_only_oauth:
         # App-only OAuth reaches calendars by impersonation, which members cannot grant.
         return (

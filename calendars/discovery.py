@@ -8,7 +8,7 @@ from django.core.validators import validate_email
 from django.db import transaction
 from django.utils import timezone
 
-from calendars.backends import ews
+from calendars.connect import backend_for
 from calendars.errors import ExchangeError, MailboxNotFound
 from calendars.models import CalendarRef, ExchangeConnection
 
@@ -33,7 +33,7 @@ def discover(connection: ExchangeConnection, owner_email: str) -> DiscoveryResul
     except Exception:
         return DiscoveryResult(owner, message=f"{owner_email!r} is not an email address.")
     try:
-        infos = ews.EwsBackend(connection).discover(owner)
+        infos = backend_for(connection).discover(owner)
     except MailboxNotFound as exc:
         return DiscoveryResult(owner, message=no_mailbox(owner), error=exc)
     except ExchangeError as exc:

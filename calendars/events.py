@@ -38,3 +38,8 @@ def remove(
     found = item_id or backend.find_event(target, uid)
     if found:
         backend.delete_event(target, found)
+
+
+def join_url(connection: ExchangeConnection, target: CalendarTarget, item_id: str) -> str | None:
+    """The online meeting's join link of a written event (Teams, on Graph-backed calendars)."""
+    return backend_for(connection).join_url(target, item_id)

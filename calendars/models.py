@@ -37,6 +37,14 @@ class AuthType(models.TextChoices):
     OAUTH_USER = "oauth_user", "OAuth 2.0 sign-in with Microsoft (delegated)"
 
 
+class Protocol(models.TextChoices):
+    """How a connection reaches its mailboxes. Exchange Server speaks EWS only; Exchange
+    Online is reached through Microsoft Graph (its EWS is switched off from April 2027)."""
+
+    EWS = "ews", "EWS (Exchange Server)"
+    GRAPH = "graph", "Microsoft Graph (Exchange Online)"
+
+
 class ExchangeVersion(models.TextChoices):
     AUTO = "auto", "Detect automatically"
     EX2013 = "2013", "Exchange 2013"
@@ -81,6 +89,12 @@ class ExchangeConnection(models.Model):
         help_text="e.g. https://mail.example.com/EWS/Exchange.asmx. Blank: use Autodiscover.",
     )
     auth_type = models.CharField(max_length=16, choices=AuthType.choices, default=AuthType.BASIC)
+    protocol = models.CharField(
+        max_length=8,
+        choices=Protocol.choices,
+        default=Protocol.EWS,
+        help_text="EWS for Exchange Server; Microsoft Graph for Exchange Online (OAuth only).",
+    )
     exchange_version = models.CharField(
         max_length=8, choices=ExchangeVersion.choices, default=ExchangeVersion.AUTO
     )

@@ -24,6 +24,14 @@ from calendars.models import AuthType, ExchangeConnection
 
 EWS_SCOPE_APP = "https://outlook.office365.com/.default"
 EWS_SCOPE_USER = "https://outlook.office365.com/EWS.AccessAsUser.All"
+# Microsoft Graph: app-only takes the permissions the app registration was granted (scoped to
+# mailboxes by RBAC for Applications); delegated asks for calendars shared with or delegated
+# to the signed-in user. msal adds offline_access (the refresh token) and openid/profile.
+GRAPH_SCOPE_APP = "https://graph.microsoft.com/.default"
+GRAPH_SCOPES_USER = (
+    "https://graph.microsoft.com/Calendars.ReadWrite.Shared",
+    "https://graph.microsoft.com/User.Read",
+)
 
 _AADSTS_MESSAGES = {
     "AADSTS7000215": "The OAuth client secret is wrong. Enter the secret's value, not its id.",
@@ -145,7 +153,43 @@ def _as_exchangelib_token(result: dict[str, Any]) -> dict[str, Any]:
 
 @sensitive_variables()
 def access_token_for(conn: ExchangeConnection, *, force: bool = False) -> dict[str, Any]:
-    """A valid access token for this connection, as exchangelib wants it."""
+    """A valid access token for this connection's EWS, as exchangelib wants it."""
+    return _as_exchangelib_token(_acquire(conn, [EWS_SCOPE_APP], [EWS_SCOPE_USER], force=force))
+
+
+# Graph access tokens per connection, until shortly before they expire: msal's client
+# credentials cache does this for app-only tokens, but a refresh-token redemption always goes
+# to the authority, and Graph calls are many and short.
+_graph_tokens: dict[tuple[Any, ...], tuple[str, float]] = {}
+_EXPIRY_MARGIN = 300  # seconds: never hand out a token about to expire mid-request
+
+
+@sensitive_variables()
+def graph_access_token(conn: ExchangeConnection, *, force: bool = False) -> str:
+    """A valid Microsoft Graph access token for this connection (app-only or delegated)."""
+    # Who the token is for is part of the key (a primary key can be reused, an unsaved
+    # candidate has none): the app and its secret, or the signed-in mailbox. Not the refresh
+    # token itself, which rotates with every redemption.
+    who = conn.oauth_client_secret if conn.auth_type == AuthType.OAUTH_APP else conn.email
+    digest = hashlib.sha256(f"{conn.oauth_client_id}\0{who}".encode()).hexdigest()
+    key = ("conn", conn.pk, conn.credential_version, conn.auth_type, digest)
+    with _lock:
+        cached = _graph_tokens.get(key)
+    if cached and not force and cached[1] > time.time():
+        return cached[0]
+    result = _acquire(conn, [GRAPH_SCOPE_APP], list(GRAPH_SCOPES_USER), force=force)
+    token, lifetime = result["access_token"], int(result.get("expires_in", 3600))
+    # Renewed a little early (Entra's tokens live an hour: 5 minutes early), never used up.
+    renew_at = time.time() + lifetime - min(_EXPIRY_MARGIN, lifetime / 10)
+    with _lock:
+        _graph_tokens[key] = (token, renew_at)
+    return token
+
+
+@sensitive_variables()
+def _acquire(
+    conn: ExchangeConnection, app_scopes: list[str], user_scopes: list[str], *, force: bool
+) -> dict[str, Any]:
     if force and conn.pk:
         # Exchange refused a token msal still thinks is valid (revoked, or the app's
         # permissions changed): a fresh msal app has an empty token cache.
@@ -153,10 +197,10 @@ def access_token_for(conn: ExchangeConnection, *, force: bool = False) -> dict[s
     app = _connection_app(conn)
     try:
         if conn.auth_type == AuthType.OAUTH_APP:
-            result = app.acquire_token_for_client(scopes=[EWS_SCOPE_APP])
+            result = app.acquire_token_for_client(scopes=app_scopes)
         else:
             result = app.acquire_token_by_refresh_token(
-                conn.oauth_refresh_token, scopes=[EWS_SCOPE_USER]
+                conn.oauth_refresh_token, scopes=user_scopes
             )
             if result.get("refresh_token") and result["refresh_token"] != conn.oauth_refresh_token:
                 # Refresh tokens rotate; keep the newest so the connection survives restarts.
@@ -170,10 +214,12 @@ def access_token_for(conn: ExchangeConnection, *, force: bool = False) -> dict[s
             "The sign-in server (OAuth authority) could not be reached.", detail=str(exc)
         ) from exc
     raise_for_error(result)
-    return _as_exchangelib_token(result)
+    return result
 
 
 def forget_connection(conn_pk: int) -> None:
     with _lock:
         for key in [k for k in _apps if k[0] == "conn" and k[1] == conn_pk]:
             del _apps[key]
+        for key in [k for k in _graph_tokens if k[1] == conn_pk]:
+            del _graph_tokens[key]

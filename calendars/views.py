@@ -27,10 +27,11 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from bookings import write_status
 from bookings.models import Booking, BookingPage, BookingStatus, EventWrite, WriteState
-from calendars import connect, membership, oauth
+from calendars import connect, membership, oauth, to_graph
 from calendars.errors import ExchangeError, ServerUnreachable
 from calendars.forms import AttachForm, ConsentForm, PersonalForm
 from calendars.models import (
+    AuthType,
     ConnectionKind,
     ConnectionStatus,
     CorporateMember,
@@ -39,6 +40,7 @@ from calendars.models import (
 from scheduler_site import contentpolicy
 
 MICROSOFT_FLOW = "calendars.microsoft_flow"
+MICROSOFT_MOVE = "calendars.microsoft_move"
 
 
 # --- what needs attention --------------------------------------------------------------
@@ -236,8 +238,15 @@ def _connection_context(request: HttpRequest, consent_form: ConsentForm | None =
     member = _membership(request.user)
     if consent_form is None and member is not None and member.is_active:
         consent_form = ConsentForm(member=member)
+    personal = _personal(request.user)
     return {
-        "personal": _personal(request.user),
+        "personal": personal,
+        "can_move_to_graph": bool(
+            personal
+            and personal.auth_type == AuthType.OAUTH_USER
+            and to_graph.can_move(personal)
+            and settings.MICROSOFT_CLIENT_ID
+        ),
         "member": member,
         "corporate": connect.corporate_connection(),
         "instructions": connect.delegation_instructions(member) if member else "",
@@ -305,16 +314,26 @@ def connect_microsoft(request: HttpRequest) -> HttpResponse:
         return render(request, "calendars/microsoft_unavailable.html", status=404)
     if request.method != "POST":
         return redirect("connection")
-    if (response := _already_connected(request)) is not None:
+    # "Move to Microsoft Graph": the same sign-in, for a connection that reaches Exchange
+    # Online over EWS; its consent covered EWS only, so Graph's permissions need a new one.
+    moving = _movable(request.user) if request.POST.get("move") else None
+    if moving is None and (response := _already_connected(request)) is not None:
         return response
     redirect_uri = settings.SITE_URL + reverse("connection-microsoft-callback")
     try:
-        flow = _start_microsoft_sign_in(redirect_uri, request.user.email)
+        hint = moving.email if moving else request.user.email
+        flow = _start_microsoft_sign_in(redirect_uri, hint)
     except ExchangeError as exc:
         messages.error(request, exc.message)
         return redirect("connection")
     request.session[MICROSOFT_FLOW] = flow
+    request.session[MICROSOFT_MOVE] = moving is not None
     return redirect(flow["auth_uri"])
+
+
+def _movable(user: Any) -> ExchangeConnection | None:
+    conn = _personal(user)
+    return conn if conn is not None and to_graph.can_move(conn) else None
 
 
 @sensitive_variables()  # the PKCE verifier, the tokens msal redeems the code for
@@ -328,13 +347,25 @@ def microsoft_callback(request: HttpRequest) -> HttpResponse:
             "The Microsoft sign-in expired or was started in another browser. Try again.",
         )
         return redirect("connection")
-    if (response := _already_connected(request)) is not None:
+    moving = _movable(request.user) if request.session.pop(MICROSOFT_MOVE, False) else None
+    if moving is None and (response := _already_connected(request)) is not None:
         return response
     try:
         email, refresh_token = _finish_microsoft_sign_in(flow, request.GET.dict())
-        conn = connect.connect_microsoft(request.user, email, refresh_token)
+        if moving is not None:
+            if email.strip().lower() != moving.email:
+                raise ExchangeError(
+                    f"You signed in as {email}, but this connection is {moving.email}. Sign in "
+                    f"with Microsoft as {moving.email} to move it to Microsoft Graph."
+                )
+            report = to_graph.move_to_graph(moving, refresh_token=refresh_token)
+        else:
+            conn = connect.connect_microsoft(request.user, email, refresh_token)
     except ExchangeError as exc:
         messages.error(request, exc.message)
+        return redirect("connection")
+    if moving is not None:
+        messages.success(request, report.summary())
         return redirect("connection")
     messages.success(request, f"Connected to Microsoft 365 as {conn.email}.")
     return redirect("connection")
@@ -351,7 +382,7 @@ def _start_microsoft_sign_in(redirect_uri: str, login_hint: str) -> dict[str, An
         warnings.filterwarnings("ignore", "response_mode='form_post'", UserWarning)
         try:
             return app.initiate_auth_code_flow(
-                [oauth.EWS_SCOPE_USER],
+                list(oauth.GRAPH_SCOPES_USER),
                 redirect_uri=redirect_uri,
                 login_hint=login_hint or None,
                 response_mode="query",

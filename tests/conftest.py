@@ -63,28 +63,74 @@ def simulator():
         yield sim
 
 
+# The site's app registration in the session's identity provider ("Connect with Microsoft",
+# and the dedicated mailbox's delegated Graph sign-in in Graph worlds).
+SITE_APP_ID = "5e1f0c2a-0000-4000-8000-00000000a11e"
+SITE_APP_SECRET = "site-app-secret-for-tests"
+SITE_REDIRECT_URI = "http://localhost:8000/connection/microsoft/callback/"
+
+
+@pytest.fixture(scope="session")
+def graph_simulator():
+    """Exchange Online for Graph worlds: the simulator with an identity provider over TLS
+    (msal refuses http authorities), one per xdist worker like `simulator`."""
+    from calendars.simulator import Simulator
+    from calendars.simulator.idp import IdentityProvider
+    from calendars.simulator.tls import TestCA
+
+    with TestCA() as authority, IdentityProvider(ca=authority) as provider:
+        provider.register_application(
+            SITE_APP_ID, SITE_APP_SECRET, redirect_uris=[SITE_REDIRECT_URI]
+        )
+        with Simulator(identity_provider=provider) as sim:
+            yield sim
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Modules marked `backends("ews", "graph")` run every test using `world` once per
+    protocol: the contract both backends keep."""
+    marker = metafunc.definition.get_closest_marker("backends")
+    if marker is not None and "world" in metafunc.fixturenames:
+        metafunc.parametrize("protocol", marker.args, indirect=True)
+
+
 @pytest.fixture
-def exchange_settings(simulator, settings):
+def protocol(request: pytest.FixtureRequest) -> str:
+    """How the world's connections reach Exchange: "ews" (Exchange Server) unless a
+    `backends` marker asks for "graph" (Exchange Online) too."""
+    return getattr(request, "param", "ews")
+
+
+@pytest.fixture
+def exchange_settings(request, protocol, settings):
     """Let the app reach the simulator (plain http on loopback) and reset its faults."""
     import exchangelib
 
+    sim = request.getfixturevalue("graph_simulator" if protocol == "graph" else "simulator")
     settings.EXCHANGE_ALLOW_HTTP = True
     settings.EXCHANGE_ALLOW_PRIVATE_HOSTS = True
-    settings.EXCHANGE_AUTODISCOVER_ENDPOINTS = {"contoso.example": simulator.autodiscover_url}
-    simulator.come_up()
-    simulator.clear_faults()
-    simulator.clear_log()
-    yield simulator
-    simulator.come_up()
-    simulator.clear_faults()
+    settings.EXCHANGE_AUTODISCOVER_ENDPOINTS = {"contoso.example": sim.autodiscover_url}
+    if protocol == "graph":
+        idp = sim.identity_provider
+        settings.MICROSOFT_GRAPH_URL = sim.graph_url
+        settings.MICROSOFT_CLIENT_ID = SITE_APP_ID
+        settings.MICROSOFT_CLIENT_SECRET = SITE_APP_SECRET
+        settings.MICROSOFT_AUTHORITY = idp.authority
+        settings.EXCHANGE_CA_BUNDLE = str(idp.ca_cert_path)
+    sim.come_up()
+    sim.clear_faults()
+    sim.clear_log()
+    yield sim
+    sim.come_up()
+    sim.clear_faults()
     exchangelib.close_connections()
 
 
 @pytest.fixture
-def world(exchange_settings, db):
+def world(exchange_settings, protocol, db):
     from tests.world import World
 
-    return World(exchange_settings)
+    return World(exchange_settings, protocol=protocol)
 
 
 @pytest.fixture

@@ -563,7 +563,7 @@ def microsoft(
     settings.MICROSOFT_CLIENT_ID = CLIENT_ID
     settings.MICROSOFT_CLIENT_SECRET = CLIENT_SECRET
     settings.MICROSOFT_AUTHORITY = idp.authority
-    settings.MICROSOFT_EWS_URL = m365.ews_url
+    settings.MICROSOFT_GRAPH_URL = m365.graph_url
     settings.EXCHANGE_CA_BUNDLE = str(idp.ca_cert_path)
     settings.EXCHANGE_ALLOW_HTTP = True
     settings.EXCHANGE_ALLOW_PRIVATE_HOSTS = True

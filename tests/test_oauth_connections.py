@@ -27,6 +27,7 @@ from calendars.models import (
     ConnectionKind,
     CredentialRotation,
     ExchangeConnection,
+    Protocol,
     SyncLogEntry,
 )
 from calendars.simulator import Simulator
@@ -217,7 +218,7 @@ def microsoft(settings: Any, idp: IdentityProvider, sim: Simulator) -> Iterator[
     settings.MICROSOFT_CLIENT_ID = client_id
     settings.MICROSOFT_CLIENT_SECRET = "site-app-secret"
     settings.MICROSOFT_AUTHORITY = idp.authority
-    settings.MICROSOFT_EWS_URL = sim.ews_url
+    settings.MICROSOFT_GRAPH_URL = sim.graph_url
     yield
     idp.access_token_lifetime = timedelta(seconds=3599)
 
@@ -226,7 +227,7 @@ def sign_in_with_microsoft(idp: IdentityProvider, email: str, password: str) -> 
     """What the connect view does: msal's auth-code flow, the user signing in at the IdP."""
     app = oauth.site_app()
     flow = app.initiate_auth_code_flow(
-        [oauth.EWS_SCOPE_USER], redirect_uri=REDIRECT_URI, response_mode="form_post"
+        list(oauth.GRAPH_SCOPES_USER), redirect_uri=REDIRECT_URI, response_mode="form_post"
     )
     answer = idp.sign_in(flow["auth_uri"], email, password)
     result = app.acquire_token_by_auth_code_flow(flow, answer)
@@ -262,9 +263,11 @@ def test_connect_with_microsoft_saves_the_refresh_token_encrypted(
     raw = raw.tobytes() if isinstance(raw, memoryview) else raw
     assert stored.encode() not in (raw if isinstance(raw, bytes) else raw.encode())
 
-    # EWS saw the user themself, signed in with a bearer token.
+    # Microsoft Graph (not Exchange Online's closing EWS) saw the user themself, signed in
+    # with a bearer token.
     entry = sim.log[-1]
-    assert (entry.caller, entry.auth) == (email, "bearer")
+    assert conn.protocol == Protocol.GRAPH
+    assert (entry.operation, entry.caller, entry.auth) == ("graph:getMe", email, "bearer")
     assert connect.verify(ExchangeConnection.objects.get(pk=conn.pk)) is None
 
 

@@ -22,7 +22,9 @@ from calendars.models import (
     ConnectionKind,
     CorporateMember,
     ExchangeConnection,
+    ExchangeVersion,
     MembershipProof,
+    Protocol,
     WriteConsent,
 )
 from calendars.simulator import Simulator
@@ -36,19 +38,48 @@ class Person:
 
 
 class World:
-    def __init__(self, sim: Simulator) -> None:
+    """`protocol` "ews": an on-premises organisation reached over EWS with a password.
+    "graph": the same people in Exchange Online, the dedicated mailbox signed in with
+    Microsoft (delegated Graph), members delegating or sharing to it exactly as on-premises."""
+
+    def __init__(self, sim: Simulator, protocol: str = "ews") -> None:
         self.sim = sim
+        self.protocol = protocol
         self.tag = uuid.uuid4().hex[:8]
         self._corporate: ExchangeConnection | None = None
         self.people: dict[str, Person] = {}
+
+    @property
+    def graph(self) -> bool:
+        return self.protocol == "graph"
 
     def person(self, name: str) -> Person:
         email = f"{name}-{self.tag}@contoso.example"
         password = f"pw-{name}-{self.tag}"
         login = f"CONTOSO\\{name}-{self.tag}"
         self.sim.add_mailbox(email, f"{name.title()} {self.tag}", password, logins=[login])
+        if self.graph:
+            self.sim.identity_provider.register_user(email, password)
         self.people[email] = Person(email, password, login)
         return self.people[email]
+
+    def microsoft_sign_in(self, email: str) -> str:
+        """What "Connect with Microsoft" does for `email`: msal's authorization code flow
+        against the identity provider, the person signing in there. Returns the refresh
+        token the app would store."""
+        from calendars import oauth
+        from tests.conftest import SITE_REDIRECT_URI
+
+        app = oauth.site_app()
+        flow = app.initiate_auth_code_flow(
+            list(oauth.GRAPH_SCOPES_USER), redirect_uri=SITE_REDIRECT_URI, response_mode="form_post"
+        )
+        answer = self.sim.identity_provider.sign_in(
+            flow["auth_uri"], email, self.people[email].password
+        )
+        result = app.acquire_token_by_auth_code_flow(flow, answer)
+        oauth.raise_for_error(result)
+        return result["refresh_token"]
 
     def outlook(self, email: str, tz: str | None = None) -> Any:
         """The owner's own EWS session (an exchangelib Account), as Outlook has it."""
@@ -89,13 +120,23 @@ class World:
         """The site's dedicated mailbox (created once per world)."""
         if self._corporate is None:
             sync = self.person("booking-sync")
-            self._corporate = ExchangeConnection.objects.create(
-                kind=ConnectionKind.CORPORATE,
-                email=sync.email,
-                ews_url=self.sim.ews_url,
-                auth_type=AuthType.BASIC,
-                password=sync.password,
-            )
+            if self.graph:
+                self._corporate = ExchangeConnection.objects.create(
+                    kind=ConnectionKind.CORPORATE,
+                    email=sync.email,
+                    protocol=Protocol.GRAPH,
+                    auth_type=AuthType.OAUTH_USER,
+                    exchange_version=ExchangeVersion.ONLINE,
+                    oauth_refresh_token=self.microsoft_sign_in(sync.email),
+                )
+            else:
+                self._corporate = ExchangeConnection.objects.create(
+                    kind=ConnectionKind.CORPORATE,
+                    email=sync.email,
+                    ews_url=self.sim.ews_url,
+                    auth_type=AuthType.BASIC,
+                    password=sync.password,
+                )
         return self._corporate
 
     def staff(self, name: str, *, delegate: bool = True, superuser: bool = False) -> User:
