@@ -302,7 +302,10 @@ def connect_personal(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, f"Connected to Exchange as {conn.email}.")
             return redirect("connection")
-    return render(request, "calendars/personal.html", {"form": form, "show_details": show_details})
+    # A POST that gets here was refused (bad input, or Exchange said no): a 4xx, not a 200.
+    status = 400 if request.method == "POST" else 200
+    context = {"form": form, "show_details": show_details}
+    return render(request, "calendars/personal.html", context, status=status)
 
 
 @sensitive_variables()  # the flow holds the PKCE verifier

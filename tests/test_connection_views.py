@@ -210,7 +210,7 @@ def test_the_personal_form_checks_the_email_before_asking_exchange(alice: User) 
         "/connection/personal/", {"email": "not an address", "password": "x"}
     )
 
-    assert response.status_code == 200
+    assert response.status_code == 400
     assert b'<p class="field-error" id="id_email_error">' in response.content
     assert not ExchangeConnection.objects.exists()
 
@@ -221,7 +221,7 @@ def test_the_personal_form_refuses_an_address_at_an_ip_address(alice: User, emai
     # from one, which urlsplit refuses with a ValueError (a 500).
     response = signed_in(alice).post("/connection/personal/", {"email": email, "password": "x"})
 
-    assert response.status_code == 200
+    assert response.status_code == 400
     assert b'<p class="field-error" id="id_email_error">Enter your mailbox' in response.content
     assert not ExchangeConnection.objects.exists()
 
@@ -341,7 +341,7 @@ def test_a_wrong_password_asks_for_the_server_details_with_advice_for_on_premise
         "/connection/personal/", {"email": person.email, "password": "wrong-password"}
     )
 
-    assert response.status_code == 200
+    assert response.status_code == 400
     content = response.content.decode()
     # Advice that fits Exchange on the organisation's own servers, where app passwords
     # don't exist: the password, DOMAIN\user, a locked account.

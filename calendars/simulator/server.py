@@ -198,6 +198,7 @@ class Simulator:
         self._graph_in_flight: dict[tuple[str, str], int] = {}
         self._graph_lock = threading.Lock()
         self.graph_state: dict[str, Any] = {}
+        self.ews_blocked: str | None = None  # see block_ews
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -586,6 +587,13 @@ class Simulator:
             self._faults.throttle_percent = percent
             self._faults.back_off_ms = back_off_ms
 
+    def block_ews(
+        self, reason: str | None = "EWS is blocked by policy for this user or tenant"
+    ) -> None:
+        """Answer every EWS request as Exchange Online does once the tenant has EWS off:
+        HTTP 403 with `X-EWS-Policy-Reason`. None lets EWS through again."""
+        self.ews_blocked = reason
+
     def fail_http(self, status: int = 503, count: int = 1) -> None:
         with self._faults_lock:
             self._faults.http_status, self._faults.http_count = status, count
@@ -612,6 +620,7 @@ class Simulator:
     def clear_faults(self) -> None:
         with self._faults_lock:
             self._faults = _Faults()
+        self.ews_blocked = None
 
     def _take(self, name: str) -> bool:
         with self._faults_lock:
@@ -1077,6 +1086,12 @@ class _Handler(BaseHTTPRequestHandler):
         if isinstance(identity, str):  # an NTLM handshake step: answer with the server token
             record("HTTP 401", 401, None, anchor, "ntlm")
             self._send(401, b"", "text/html", [("WWW-Authenticate", f"NTLM {identity}")])
+            return
+        if path == EWS_PATH and sim.ews_blocked:
+            # Exchange Online with EWS off for this tenant or app (EWSEnabled=False, or the app
+            # missing from EWSAllowedAppIDs): 403 after sign-in, the reason in a header.
+            record("HTTP 403", 403, identity.principal, anchor, identity.method)
+            self._send(403, b"", "text/html", [("X-EWS-Policy-Reason", sim.ews_blocked)])
             return
         if path == AUTODISCOVER_PATH:
             payload, status, outcome, target = self._autodiscover(body)
