@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
@@ -37,6 +38,7 @@ from calendars.models import (
     permission_label,
 )
 from calendars.urlcheck import check_url
+from scheduler_site import contentpolicy
 
 # What the cached exchangelib protocol is built from: a change to any of these must reach
 # every process (credential_version), a change to anything else (the members' open model, the
@@ -76,12 +78,21 @@ STATUS_FIELDS = (
 
 def rotation_label(conn: ExchangeConnection) -> str | None:
     """The rotation action's name, or None where there is nothing an admin can rotate (a
-    "Sign in with Microsoft" connection renews itself; its owner reconnects if it stops)."""
+    staff member's "Connect with Microsoft" renews itself; they reconnect if it stops)."""
+    if conn.kind == ConnectionKind.CORPORATE and conn.auth_type == AuthType.OAUTH_USER:
+        return "Sign in with Microsoft again"
     if conn.auth_type == AuthType.OAUTH_APP:
         return "Rotate client secret"
     if conn.auth_type in PASSWORD_AUTH:
         return "Change mailbox password"
     return None
+
+
+def rotation_url(conn: ExchangeConnection) -> str:
+    """Where the rotation action goes: the secret form, or a new sign-in with Microsoft."""
+    if conn.auth_type == AuthType.OAUTH_USER:
+        return reverse("admin:calendars_exchangeconnection_microsoft_sign_in")
+    return reverse("admin:calendars_exchangeconnection_rotate", args=[conn.pk])
 
 
 def rotation_refused(conn: ExchangeConnection, exc: ExchangeError) -> str:
@@ -141,6 +152,16 @@ class ConnectionForm(forms.ModelForm):
             raise forms.ValidationError(
                 exc.message.replace("The EWS URL", "The OAuth authority")
             ) from exc
+
+
+class MicrosoftSignInForm(forms.Form):
+    mailbox = forms.EmailField(
+        label="Booking mailbox",
+        help_text="The dedicated mailbox's address in Microsoft 365; you sign in as it next.",
+    )
+
+    def clean_mailbox(self) -> str:
+        return self.cleaned_data["mailbox"].strip().lower()
 
 
 class ConnectionAddForm(ConnectionForm):
@@ -462,6 +483,12 @@ class ExchangeConnectionAdmin(admin.ModelAdmin):
                 "The owner's sign-in with Microsoft, stored encrypted and never shown. It "
                 "renews itself; if it stops working, the owner connects with Microsoft again."
             )
+        if obj.auth_type == AuthType.OAUTH_USER:
+            return (
+                "The booking mailbox's sign-in with Microsoft, stored encrypted and never "
+                f"shown. It renews itself; if it stops working, use “{label}” at the top of "
+                "this page."
+            )
         return (
             f"Stored encrypted and never shown. To change it, use “{label}” at the top of "
             "this page: the new one is checked against Exchange before it is saved."
@@ -472,8 +499,7 @@ class ExchangeConnectionAdmin(admin.ModelAdmin):
         label = rotation_label(obj)
         if label is None:
             return "-"
-        url = reverse("admin:calendars_exchangeconnection_rotate", args=[obj.pk])
-        return format_html('<a href="{}">{}</a>', url, label)
+        return format_html('<a href="{}">{}</a>', rotation_url(obj), label)
 
     def save_model(self, request: HttpRequest, obj: ExchangeConnection, form: Any, change: bool):
         if not change:
@@ -503,6 +529,7 @@ class ExchangeConnectionAdmin(admin.ModelAdmin):
             extra_context = {
                 **(extra_context or {}),
                 "rotation_label": rotation_label(obj),
+                "rotation_url": rotation_url(obj),
                 "can_move_to_graph": obj.auth_type == AuthType.OAUTH_APP and to_graph.can_move(obj),
             }
             if request.method == "POST" and any(request.POST.get(n) for n in SECRET_NAMES):
@@ -542,6 +569,11 @@ class ExchangeConnectionAdmin(admin.ModelAdmin):
                 name="calendars_exchangeconnection_rotate",
             ),
             path(
+                "microsoft-sign-in/",
+                self.admin_site.admin_view(self.microsoft_sign_in_view),
+                name="calendars_exchangeconnection_microsoft_sign_in",
+            ),
+            path(
                 "<int:pk>/move-to-graph/",
                 self.admin_site.admin_view(self.move_to_graph_view),
                 name="calendars_exchangeconnection_move_to_graph",
@@ -556,7 +588,7 @@ class ExchangeConnectionAdmin(admin.ModelAdmin):
         if not self.has_change_permission(request, conn):
             return HttpResponse(status=403)
         label = rotation_label(conn)
-        if label is None:
+        if label is None or conn.auth_type == AuthType.OAUTH_USER:
             raise Http404("This connection has no password or secret to rotate.")
         offer_save_anyway = False
         form = RotateForm(request.POST or None, oauth=conn.auth_type == AuthType.OAUTH_APP)
@@ -588,6 +620,37 @@ class ExchangeConnectionAdmin(admin.ModelAdmin):
             "opts": self.model._meta,
         }
         return TemplateResponse(request, "admin/calendars/rotate.html", context)
+
+    def microsoft_sign_in_view(self, request: HttpRequest) -> HttpResponse:
+        """Exchange Online, delegated: the booking mailbox signs in with Microsoft once (and
+        again whenever its sign-in must be renewed). Members delegate or share their
+        calendars to it as on-premises; only its refresh token is stored, encrypted."""
+        from calendars.views import start_corporate_sign_in
+
+        if not self.has_change_permission(request) or not self.has_add_permission(request):
+            return HttpResponse(status=403)
+        existing = connect.corporate_connection()
+        form = MicrosoftSignInForm(
+            request.POST or None, initial={"mailbox": existing.email if existing else ""}
+        )
+        if request.method == "POST" and form.is_valid():
+            try:
+                return start_corporate_sign_in(request, form.cleaned_data["mailbox"])
+            except ExchangeError as exc:
+                form.add_error(None, exc.message)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Sign the booking mailbox in with Microsoft",
+            "form": form,
+            "existing": existing,
+            "microsoft_enabled": bool(settings.MICROSOFT_CLIENT_ID),
+            "opts": self.model._meta,
+        }
+        status = 400 if request.method == "POST" else 200
+        response = TemplateResponse(
+            request, "admin/calendars/microsoft_sign_in.html", context, status=status
+        )
+        return contentpolicy.allow_microsoft_sign_in(response)
 
     def move_to_graph_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         """An app-only connection to Exchange Online moves from EWS to Graph with the same

@@ -244,6 +244,56 @@ def connect_microsoft(user: AbstractBaseUser, email: str, refresh_token: str) ->
     return _save_verified(candidate)
 
 
+@sensitive_variables()
+def connect_corporate_microsoft(
+    email: str, refresh_token: str, by: AbstractBaseUser | None = None
+) -> ExchangeConnection:
+    """The dedicated mailbox signed in with Microsoft (delegated Graph): members delegate or
+    share their calendars to it exactly as on-premises. Signing in again replaces the token
+    in place (the way a password rotation does): members and pages carry on uninterrupted."""
+    email = email.strip().lower()
+    existing = corporate_connection()
+    candidate = ExchangeConnection(
+        kind=ConnectionKind.CORPORATE,
+        email=email,
+        protocol=Protocol.GRAPH,
+        auth_type=AuthType.OAUTH_USER,
+        exchange_version=ExchangeVersion.ONLINE,
+        oauth_refresh_token=refresh_token,
+    )
+    if existing is not None:
+        if existing.email != email:
+            raise ExchangeError(
+                f"The booking mailbox is {existing.email}: sign in as it, or remove the "
+                "corporate connection first to use another mailbox."
+            )
+        if not (existing.protocol == Protocol.GRAPH and existing.auth_type == AuthType.OAUTH_USER):
+            raise ExchangeError(
+                "The corporate connection signs in another way. Move it to Microsoft Graph, or "
+                "remove it, before signing the booking mailbox in with Microsoft."
+            )
+        candidate.pk, candidate.credential_version = existing.pk, existing.credential_version + 1
+    backend_for(candidate).verify()
+    if existing is None:
+        return _save_verified(candidate)
+    with transaction.atomic():
+        existing.oauth_refresh_token = refresh_token
+        existing.save(update_fields=["oauth_refresh_token", "updated"])
+        existing.bump_credential_version()
+        CredentialRotation.objects.create(
+            connection=existing,
+            changed_by=by,
+            what="Microsoft sign-in",
+            result=RotationResult.VERIFIED,
+        )
+    forget_cached(existing)
+    existing.record_success()
+    transaction.on_commit(
+        lambda: credentials_rotated.send(sender=ExchangeConnection, connection=existing)
+    )
+    return existing
+
+
 def disconnect(user: AbstractBaseUser) -> None:
     """Delete the stored connection and its secrets. Bookings stay."""
     with transaction.atomic():

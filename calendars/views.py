@@ -16,6 +16,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -41,6 +42,7 @@ from scheduler_site import contentpolicy
 
 MICROSOFT_FLOW = "calendars.microsoft_flow"
 MICROSOFT_MOVE = "calendars.microsoft_move"
+MICROSOFT_CORPORATE = "calendars.microsoft_corporate"
 
 
 # --- what needs attention --------------------------------------------------------------
@@ -334,6 +336,39 @@ def connect_microsoft(request: HttpRequest) -> HttpResponse:
     return redirect(flow["auth_uri"])
 
 
+def start_corporate_sign_in(request: HttpRequest, mailbox: str) -> HttpResponse:
+    """The admin's "Sign in with Microsoft" for the booking mailbox (Django admin starts it;
+    the callback is the staff one, the only redirect URI the app registration needs)."""
+    redirect_uri = settings.SITE_URL + reverse("connection-microsoft-callback")
+    flow = _start_microsoft_sign_in(redirect_uri, mailbox)
+    request.session[MICROSOFT_FLOW] = flow
+    request.session[MICROSOFT_CORPORATE] = mailbox
+    return redirect(flow["auth_uri"])
+
+
+@sensitive_variables()
+def _finish_corporate_sign_in(request: HttpRequest, flow: dict[str, Any], mailbox: str):
+    back = reverse("admin:calendars_exchangeconnection_changelist")
+    if not request.user.has_perm("calendars.change_exchangeconnection"):
+        raise PermissionDenied
+    try:
+        email, refresh_token = _finish_microsoft_sign_in(flow, request.GET.dict())
+        if email.strip().lower() != mailbox:
+            raise ExchangeError(
+                f"You signed in as {email}, not as the booking mailbox {mailbox}. Sign in as "
+                f"{mailbox} (a private window helps when you are signed in to Microsoft 365 "
+                "as yourself)."
+            )
+        conn = connect.connect_corporate_microsoft(email, refresh_token, by=request.user)
+    except ExchangeError as exc:
+        messages.error(request, exc.message)
+        return redirect(back)
+    messages.success(
+        request, f"The booking mailbox {conn.email} is signed in with Microsoft (Graph)."
+    )
+    return redirect(reverse("admin:calendars_exchangeconnection_change", args=[conn.pk]))
+
+
 def _movable(user: Any) -> ExchangeConnection | None:
     conn = _personal(user)
     return conn if conn is not None and to_graph.can_move(conn) else None
@@ -350,6 +385,9 @@ def microsoft_callback(request: HttpRequest) -> HttpResponse:
             "The Microsoft sign-in expired or was started in another browser. Try again.",
         )
         return redirect("connection")
+    corporate = request.session.pop(MICROSOFT_CORPORATE, "")
+    if corporate:
+        return _finish_corporate_sign_in(request, flow, corporate)
     moving = _movable(request.user) if request.session.pop(MICROSOFT_MOVE, False) else None
     if moving is None and (response := _already_connected(request)) is not None:
         return response
