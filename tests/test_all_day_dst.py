@@ -18,8 +18,9 @@ from django.test import Client
 from bookings.models import Booking
 from calendars.backends.base import BusyInterval, CalendarTarget
 from calendars.connect import backend_for
+from calendars.simulator.graph.render import graph_id
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.backends("ews", "graph")]
 
 # (zone, spring-forward day, fall-back day) in 2027.
 CHANGES = [
@@ -51,10 +52,11 @@ def read_all_day_event(world, where: str, zone_name: str, first: date, last: dat
         world.sim.add_delegate(owner.email, connection.email)
         target, calendar = CalendarTarget(owner.email), None
     else:
-        target, calendar = (
-            CalendarTarget(owner.email, world.sub_calendar(owner.email, "Rota")),
-            "Rota",
-        )
+        # Only the sub-calendar is shared (discovery can't list it), so the target is built
+        # from the simulator's folder id, as the connection's protocol spells it.
+        folder_id = world.sub_calendar(owner.email, "Rota")
+        target = CalendarTarget(owner.email, graph_id(folder_id) if world.graph else folder_id)
+        calendar = "Rota"
     world.sim.add_event(
         owner.email,
         datetime.combine(first, time(0), zone),

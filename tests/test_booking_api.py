@@ -10,9 +10,10 @@ from django.core import mail
 from django.test import Client
 
 from bookings.models import Booking, Question, WriteState
+from calendars.simulator.graph.render import graph_id
 from tests.world import monday_after
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.backends("ews", "graph")]
 
 
 def post(slug: str, **data):  # type: ignore[no-untyped-def]
@@ -47,7 +48,8 @@ def test_it_books_a_free_slot_and_the_event_lands_in_the_main_calendar(
     assert [(e.start, e.subject, e.status) for e in events] == [
         (start, "Consultation: Ann Customer", "Busy")
     ]
-    assert events[0].id == write.item_id
+    # The app keeps the event's id: EWS's ItemId, or over Graph its immutable id.
+    assert (graph_id(events[0].immutable_id) if world.graph else events[0].id) == write.item_id
     assert events[0].tz == "Europe/London"
 
     customer, owner = sorted(mail.outbox, key=lambda m: m.to != ["ann@example.com"])

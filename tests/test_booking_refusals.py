@@ -16,7 +16,7 @@ from bookings.availability import Booked, Refusal, Rules, refusal
 from bookings.models import Booking, BookingPage
 from tests.world import World, monday_after
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.backends("ews", "graph")]
 
 
 @pytest.fixture

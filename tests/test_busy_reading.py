@@ -1,5 +1,7 @@
 """Reading busy time over the wire: our lean reader (calendars/backends/ews_busy.py) must
-read exactly what exchangelib's own object model reads from the same Exchange answer."""
+read exactly what exchangelib's own object model reads from the same Exchange answer, and
+the Graph backend what exchangelib reads of the same calendar over EWS (the simulator serves
+the same mailboxes both ways)."""
 
 from __future__ import annotations
 
@@ -16,8 +18,11 @@ from calendars.backends.base import BusyInterval, CalendarTarget
 from calendars.backends.ews import UTC_TZ, configuration
 from calendars.backends.ews_busy import CalendarViewTimes
 from calendars.connect import backend_for
+from calendars.simulator.graph.render import graph_id
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.backends("ews", "graph")]
+# What only the EWS backend has: exchangelib's requests, version cache and transport.
+EWS_ONLY = pytest.mark.parametrize("protocol", ["ews"], indirect=True)
 
 LONDON = ZoneInfo("Europe/London")
 # The week London moves its clocks forward (Sunday 28 March 2027).
@@ -60,11 +65,24 @@ def fill(world, owner: str, calendar: str | None) -> None:  # type: ignore[no-un
     add(owner, at(6, 23), at(7, 1), "Overnight", tz="Europe/London", calendar=calendar)
 
 
-def exchangelib_view(connection, owner: str, folder_id: str) -> list[BusyInterval]:  # type: ignore[no-untyped-def]
+def ews_account(world, email: str) -> Account:  # type: ignore[no-untyped-def]
+    """exchangelib reaching `email`'s mailbox over EWS: as the connection's dedicated mailbox
+    on-premises; in a Graph world (no EWS connection to borrow) signed in as `email`."""
+    if world.graph:
+        return world.outlook(email)
+    config = configuration(world.corporate())
+    return Account(email, config=config, autodiscover=False, access_type=DELEGATE)
+
+
+def sub_calendar(world, owner: str) -> tuple[str, CalendarTarget]:  # type: ignore[no-untyped-def]
+    """The "Rota" sub-calendar, shared as Reviewer: its EWS folder id, and the backend's
+    target (Graph spells the same folder's id its own way)."""
+    folder_id = world.sub_calendar(owner, "Rota", "Reviewer")
+    return folder_id, CalendarTarget(owner, graph_id(folder_id) if world.graph else folder_id)
+
+
+def exchangelib_view(account: Account, folder_id: str) -> list[BusyInterval]:
     """What exchangelib's object model makes of the same CalendarView."""
-    account = Account(
-        owner, config=configuration(connection), autodiscover=False, access_type=DELEGATE
-    )
     folder = Calendar(root=Root(account=account), id=folder_id)
     items = (
         FolderCollection(account=account, folders=[folder])
@@ -88,9 +106,8 @@ def exchangelib_view(connection, owner: str, folder_id: str) -> list[BusyInterva
     return sorted(found, key=lambda b: (b.start, b.end))
 
 
-def exchangelib_free_busy(connection, owner: str) -> list[BusyInterval]:  # type: ignore[no-untyped-def]
+def exchangelib_free_busy(account: Account, owner: str) -> list[BusyInterval]:
     """What exchangelib's object model makes of a free/busy answer for the same range."""
-    account = Account(connection.email, config=configuration(connection), autodiscover=False)
     (view,) = account.protocol.get_free_busy_info(
         accounts=[(owner, "Required", False)],
         start=WEEK.astimezone(UTC_TZ),
@@ -118,11 +135,11 @@ def read(connection, target: CalendarTarget) -> list[BusyInterval]:  # type: ign
 
 def test_a_sub_calendar_reads_as_exchangelib_reads_it(world) -> None:
     owner = world.person("olivia")
-    folder_id = world.sub_calendar(owner.email, "Rota", "Reviewer")
+    folder_id, target = sub_calendar(world, owner.email)
     fill(world, owner.email, "Rota")
     connection = world.corporate()
-    ours = read(connection, CalendarTarget(owner.email, folder_id))
-    assert ours == exchangelib_view(connection, owner.email, folder_id)
+    ours = read(connection, target)
+    assert ours == exchangelib_view(ews_account(world, owner.email), folder_id)
     # 6 one-offs, 6 stand-ups; the Free one is read (the page decides what blocks).
     assert len(ours) == 12
     assert {b.status for b in ours} == {"Busy", "Tentative", "Free", "WorkingElsewhere", "OOF"}
@@ -139,7 +156,7 @@ def test_a_primary_calendar_reads_through_free_busy_as_exchangelib_reads_it(worl
     fill(world, owner.email, None)
     connection = world.corporate()
     ours = read(connection, CalendarTarget(owner.email))
-    assert ours == exchangelib_free_busy(connection, owner.email)
+    assert ours == exchangelib_free_busy(ews_account(world, connection.email), owner.email)
     assert len(ours) == 12
     holiday = next(b for b in ours if b.status == "OOF")
     # Two days in Kolkata: 18:30 UTC the evening before, for 48 hours.
@@ -149,11 +166,11 @@ def test_a_primary_calendar_reads_through_free_busy_as_exchangelib_reads_it(worl
 
 def test_an_empty_calendar_reads_as_free(world) -> None:
     owner = world.person("olivia")
-    folder_id = world.sub_calendar(owner.email, "Rota", "Reviewer")
+    _, target = sub_calendar(world, owner.email)
     world.sim.add_delegate(owner.email, world.corporate().email)
     connection = world.corporate()
     assert read(connection, CalendarTarget(owner.email)) == []
-    assert read(connection, CalendarTarget(owner.email, folder_id)) == []
+    assert read(connection, target) == []
 
 
 def test_an_all_day_event_given_as_utc_midnights_is_still_dated_in_its_own_zone() -> None:
@@ -177,6 +194,7 @@ def test_an_all_day_event_given_as_utc_midnights_is_still_dated_in_its_own_zone(
     )
 
 
+@EWS_ONLY
 def test_a_new_process_does_not_ask_the_server_its_version_again(world) -> None:
     from calendars.backends import ews
 
@@ -197,6 +215,7 @@ def test_a_new_process_does_not_ask_the_server_its_version_again(world) -> None:
     assert [e.operation for e in world.sim.log] == ["GetUserAvailability"]
 
 
+@EWS_ONLY
 def test_exchangelib_reads_each_answer_in_large_chunks_not_byte_by_byte(world) -> None:
     # exchangelib parses answers through response.iter_content() with requests' default
     # chunk size of one byte: a Python loop per byte. Our transport hands it 64 KiB chunks.
@@ -219,6 +238,7 @@ def test_exchangelib_reads_each_answer_in_large_chunks_not_byte_by_byte(world) -
     assert len(chunks) <= 1 + len(body) // (64 * 1024)
 
 
+@EWS_ONLY
 def test_a_long_range_is_read_in_windows_and_an_event_across_their_edge_once(
     world, settings
 ) -> None:
@@ -239,37 +259,76 @@ def test_a_long_range_is_read_in_windows_and_an_event_across_their_edge_once(
     assert operations == ["GetUserAvailability"] * 4
 
 
+def test_over_graph_a_long_range_is_read_in_windows_and_an_event_across_their_edge_once(
+    world,
+) -> None:
+    if not world.graph:
+        pytest.skip("over EWS: the test above")
+    # getSchedule answers windows under 62 days: 130 days is three, one edge at day 61.
+    owner = world.person("olivia")
+    world.sim.add_delegate(owner.email, world.corporate().email)
+    end = WEEK + timedelta(days=130)
+    edge = WEEK + timedelta(days=61)
+    world.sim.add_event(owner.email, edge - timedelta(hours=1), edge + timedelta(hours=1), "Late")
+    world.sim.add_event(owner.email, end - timedelta(hours=2), end, "Later")
+    world.sim.clear_log()
+    target = CalendarTarget(owner.email)
+    found = backend_for(world.corporate()).busy([target], WEEK, end)[target]
+    assert [(b.start, b.end) for b in found] == [
+        (edge - timedelta(hours=1), edge + timedelta(hours=1)),
+        (end - timedelta(hours=2), end),
+    ]
+    assert [e.operation for e in world.sim.log] == ["graph:getSchedule"] * 3
+
+
 def test_an_event_that_only_touches_the_start_of_the_range_blocks_nothing(world) -> None:
     # Exchange's CalendarView includes items ending exactly at its StartDate.
     owner = world.person("olivia")
-    folder_id = world.sub_calendar(owner.email, "Rota", "Reviewer")
+    _, target = sub_calendar(world, owner.email)
     world.sim.add_event(owner.email, WEEK - timedelta(hours=1), WEEK, "Before", calendar="Rota")
     world.sim.add_event(owner.email, WEEK, WEEK + timedelta(hours=1), "First", calendar="Rota")
     connection = world.corporate()
-    found = read(connection, CalendarTarget(owner.email, folder_id))
+    found = read(connection, target)
     assert [(b.start, b.end) for b in found] == [(WEEK, WEEK + timedelta(hours=1))]
 
 
+@EWS_ONLY
 def test_a_sub_calendar_with_more_entries_than_exchange_lists_at_once_is_read_in_parts(
     world,
 ) -> None:
     owner = world.person("olivia")
-    folder_id = world.sub_calendar(owner.email, "Rota", "Reviewer")
+    folder_id, target = sub_calendar(world, owner.email)
     fill(world, owner.email, "Rota")
     # Exchange refuses a whole view above its find-count limit (1,000 by default).
     world.sim.find_count_limit = 5
     connection = world.corporate()
     world.sim.clear_log()
     try:
-        ours = read(connection, CalendarTarget(owner.email, folder_id))
+        ours = read(connection, target)
     finally:
         world.sim.find_count_limit = 1000
-    assert ours == exchangelib_view(connection, owner.email, folder_id)
+    assert ours == exchangelib_view(ews_account(world, owner.email), folder_id)
     assert len(ours) == 12
     outcomes = [e.outcome for e in world.sim.log if e.operation == "FindItem"]
     assert "ErrorExceededFindCountLimit" in outcomes and outcomes[-1] == "NoError"
 
 
+def test_over_graph_a_sub_calendar_with_more_events_than_a_page_is_read_in_pages(world) -> None:
+    if not world.graph:
+        pytest.skip("over EWS: the test above")
+    # calendarView answers at most 999 events a page ($top); the rest follow nextLinks.
+    owner = world.person("olivia")
+    _, target = sub_calendar(world, owner.email)
+    starts = [WEEK + timedelta(minutes=10 * i) for i in range(1001)]
+    for start in starts:
+        world.sim.add_event(owner.email, start, start + timedelta(minutes=5), "E", calendar="Rota")
+    world.sim.clear_log()
+    ours = read(world.corporate(), target)
+    assert [b.start for b in ours] == starts
+    assert [e.operation for e in world.sim.log] == ["graph:calendarCalendarView"] * 2
+
+
+@EWS_ONLY
 def test_our_free_busy_request_is_byte_for_byte_the_one_exchangelib_builds(world) -> None:
     from exchangelib.properties import FreeBusyViewOptions, MailboxData, TimeWindow
     from exchangelib.services import GetUserAvailability

@@ -18,7 +18,7 @@ from calendars import connect
 from calendars.models import CalendarRef, CorporateMember, WriteGrant
 from tests.world import World, monday_after
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.backends("ews", "graph")]
 
 CUSTOMER = actions.CustomerDetails(name="Customer", email="c@example.com", timezone="UTC")
 

@@ -121,7 +121,7 @@ def test_a_name_that_rebinds_to_loopback_after_the_check_never_reaches_it(
     )
 
     # A form error saying why, not a 500 and not "could not be reached".
-    assert response.status_code == 200
+    assert response.status_code == 400  # refused, with the reason on the form
     assert PRIVATE_NETWORK in response.content.decode()
     assert not ExchangeConnection.objects.exists()
     # The guard saw the public answer, the connection the rebound one, and refused it.

@@ -23,7 +23,7 @@ from django.test import Client
 from calendars.models import SyncLogEntry
 from tests.world import monday_after
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.backends("ews", "graph")]
 
 LONDON = ZoneInfo("Europe/London")
 WHERE = pytest.mark.parametrize("where", ["primary", "sub-calendar"])

@@ -21,7 +21,7 @@ from calendars.connect import backend_for, connection_for
 from calendars.models import CalendarRole
 from calendars.simulator.model import WorkingPeriod
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.backends("ews", "graph")]
 
 LONDON = ZoneInfo("Europe/London")
 WORKWEEK = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday")
@@ -71,6 +71,7 @@ def every_half_hour(first: str, last: str) -> list[str]:
 # --- what Exchange answers -----------------------------------------------------------------
 
 
+@pytest.mark.parametrize("protocol", ["ews"], indirect=True)  # EWS sends rules, no name
 def test_it_reads_the_owners_hours_and_names_their_zone_from_the_rules_exchange_sends(world):
     owner = world.staff("olivia")
     outlook_hours(world, owner.email, "America/New_York", "09:00", "17:30")
@@ -84,6 +85,22 @@ def test_it_reads_the_owners_hours_and_names_their_zone_from_the_rules_exchange_
     # keeping them is New York's (not Grand Turk's or Indianapolis', which keep them too).
     assert hours.zone == "America/New_York"
     assert "UTC\u221205:00" in hours.zone_note and "second Sunday of March" in hours.zone_note
+    (period,) = hours.periods
+    assert period.weekdays == (0, 1, 2, 3, 4)
+    assert (period.start, period.end) == (time(9), time(17, 30))
+
+
+def test_over_graph_it_reads_the_owners_hours_in_one_request_and_the_zone_graph_names(world):
+    if not world.graph:
+        pytest.skip("over EWS: the test above")
+    owner = world.staff("olivia")
+    outlook_hours(world, owner.email, "America/New_York", "09:00", "17:30")
+    world.sim.clear_log()
+    hours = backend_for(connection_for(owner)).working_hours(owner.email)
+    assert [e.operation for e in world.sim.log] == ["graph:getSchedule"]
+    assert hours is not None
+    # Graph names the zone (the Windows way): no rules to match.
+    assert hours.zone == "America/New_York"
     (period,) = hours.periods
     assert period.weekdays == (0, 1, 2, 3, 4)
     assert (period.start, period.end) == (time(9), time(17, 30))
@@ -220,7 +237,8 @@ def test_turning_the_option_on_in_the_editor_reads_the_hours_and_off_restores_th
     world.sim.clear_log()
     response = client.post(f"/pages/{page.pk}/", data)
     assert response.status_code == 302
-    assert [e.operation for e in world.sim.log] == ["GetUserAvailability"]
+    free_busy = "graph:getSchedule" if world.graph else "GetUserAvailability"
+    assert [e.operation for e in world.sim.log] == [free_busy]
     page.refresh_from_db()
     assert page.use_owner_working_hours and page.owner_hours_zone == "America/New_York"
     assert london_starts(page, date(2027, 1, 11)) == every_half_hour("14:00", "21:30")

@@ -6,7 +6,7 @@ import pytest
 
 from bookings.tasks import recheck_page_calendars
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.backends("ews", "graph")]
 
 
 def test_a_main_calendar_downgraded_to_reviewer_is_reported(world) -> None:

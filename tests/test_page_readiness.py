@@ -17,7 +17,7 @@ from bookings.tasks import recheck_page_calendars
 from calendars.models import CalendarRef, CalendarRole
 from tests.world import World, monday_after
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.backends("ews", "graph")]
 
 NOT_TAKING = "This page isn't taking bookings yet"
 

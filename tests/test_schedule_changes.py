@@ -15,7 +15,7 @@ from tests.test_page_editor import editor_data
 from tests.test_staff_api import client_for
 from tests.world import monday_after
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.backends("ews", "graph")]
 
 
 def starts(page: BookingPage, day) -> list[str]:  # type: ignore[no-untyped-def]

@@ -1,5 +1,6 @@
 """Two-way sync from Exchange's change tracking: sync back reads what changed in each main
-calendar since its last run (SyncFolderItems), and looks only at those booked events."""
+calendar since its last run (SyncFolderItems; over Graph calendarView/delta), and looks only
+at those booked events."""
 
 from __future__ import annotations
 
@@ -13,9 +14,10 @@ from bookings.models import Booking, WriteState
 from calendars.backends.base import CalendarTarget, SyncStateLost
 from calendars.connect import backend_for
 from calendars.models import FolderSyncState
+from calendars.simulator.graph.render import store_id as graph_store_id
 from tests.world import monday_after
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.backends("ews", "graph")]
 
 CUSTOMER = actions.CustomerDetails("Ann Customer", "ann@example.com", "Europe/Paris")
 
@@ -35,12 +37,36 @@ def operations(world) -> list[str]:  # type: ignore[no-untyped-def]
     return [e.operation for e in world.sim.log if e.operation != "ConvertId"]
 
 
+def track(world) -> str:  # type: ignore[no-untyped-def]
+    """The call that lists a primary calendar's changes."""
+    return "graph:primaryCalendarViewDelta" if world.graph else "SyncFolderItems"
+
+
+def read(world) -> str:  # type: ignore[no-untyped-def]
+    """The call that reads booked events (one GetItem for all; over Graph one GET each)."""
+    return "graph:getEvent" if world.graph else "GetItem"
+
+
+def in_store(world, item_id: str) -> str:  # type: ignore[no-untyped-def]
+    """The simulator's id of the item the app knows as `item_id` (over Graph an immutable
+    id, which the store keeps beside the item's EWS id)."""
+    if not world.graph:
+        return item_id
+    wanted = graph_store_id(item_id)
+    with world.sim.store.lock:
+        for folder in world.sim.store.folders.values():
+            for item in folder.items.values():
+                if item.immutable_id == wanted:
+                    return str(item.id)
+    raise KeyError(item_id)
+
+
 def test_the_first_run_reads_every_booked_event_and_starts_a_sync_state(world) -> None:
     _, _, main = booked(world)
     world.sim.clear_log()
     result = syncback.sync_back()
     assert result.errors == [] and result.cancelled == [] and result.moved == []
-    assert "GetItem" in operations(world) and "SyncFolderItems" in operations(world)
+    assert read(world) in operations(world) and track(world) in operations(world)
     saved = FolderSyncState.objects.get(owner_email=main.owner_email)
     assert saved.folder_id == main.folder_id and saved.state
 
@@ -52,7 +78,7 @@ def test_when_nothing_changed_sync_back_asks_exchange_once_and_reads_no_event(wo
     result = syncback.sync_back()
     assert result.errors == []
     # No GetItem for the events, no busy-time read for conflicts: one SyncFolderItems.
-    assert operations(world) == ["SyncFolderItems"]
+    assert operations(world) == [track(world)]
 
 
 def test_an_event_the_owner_deleted_in_outlook_cancels_the_booking(
@@ -60,7 +86,7 @@ def test_an_event_the_owner_deleted_in_outlook_cancels_the_booking(
 ) -> None:
     owner, booking, main = booked(world)
     syncback.sync_back()  # the state from before the owner's change
-    moved_id = world.sim.delete_event(owner.email, main.item_id)  # into Deleted Items
+    moved_id = world.sim.delete_event(owner.email, in_store(world, main.item_id))  # to Deleted
     assert [i.id for i in world.sim.deleted_items(owner.email)] == [moved_id]
     with django_capture_on_commit_callbacks(execute=True):
         result = syncback.sync_back()
@@ -73,7 +99,7 @@ def test_an_event_the_owner_deleted_in_outlook_cancels_the_booking(
 def test_an_event_deleted_for_good_in_outlook_cancels_the_booking(world) -> None:
     owner, booking, main = booked(world)
     syncback.sync_back()
-    world.sim.delete_event(owner.email, main.item_id, hard=True)
+    world.sim.delete_event(owner.email, in_store(world, main.item_id), hard=True)
     assert syncback.sync_back().cancelled == [str(booking.pk)]
 
 
@@ -85,7 +111,9 @@ def test_an_event_moved_in_outlook_moves_the_booking_and_only_that_one_is_read(w
         writes.perform(write.pk)
     syncback.sync_back()
     new_start = monday_after().replace(hour=15)
-    world.sim.move_event(owner.email, main.item_id, new_start, new_start + timedelta(minutes=30))
+    world.sim.move_event(
+        owner.email, in_store(world, main.item_id), new_start, new_start + timedelta(minutes=30)
+    )
     world.sim.clear_log()
 
     result = syncback.sync_back()
@@ -95,7 +123,7 @@ def test_an_event_moved_in_outlook_moves_the_booking_and_only_that_one_is_read(w
     assert booking.start == new_start
     other.refresh_from_db()
     assert other.start == monday_after().replace(hour=13)
-    (get_item,) = [e for e in world.sim.log if e.operation == "GetItem"]
+    (get_item,) = [e for e in world.sim.log if e.operation == read(world)]
     assert get_item.outcome == "NoError"
     # A second run: the booking's own update is the only change, and it matches.
     assert syncback.sync_back().moved == []
@@ -106,20 +134,29 @@ def test_a_lost_sync_state_falls_back_to_reading_every_event_and_still_finds_the
 ) -> None:
     owner, booking, main = booked(world)
     syncback.sync_back()
-    FolderSyncState.objects.update(state="H4sIAAAAAAAAA-not-a-state")
+    if world.graph:
+        # A deltaLink whose token Graph no longer knows (expired): 410 SyncStateNotFound.
+        link = FolderSyncState.objects.get().state
+        FolderSyncState.objects.update(state=link.split("$deltatoken=")[0] + "$deltatoken=gone")
+        refused = (track(world), "SyncStateNotFound")
+    else:
+        FolderSyncState.objects.update(state="H4sIAAAAAAAAA-not-a-state")
+        refused = ("SyncFolderItems", "ErrorInvalidSyncStateData")
     new_start = monday_after().replace(hour=14)
-    world.sim.move_event(owner.email, main.item_id, new_start, new_start + timedelta(minutes=30))
+    world.sim.move_event(
+        owner.email, in_store(world, main.item_id), new_start, new_start + timedelta(minutes=30)
+    )
     world.sim.clear_log()
 
     result = syncback.sync_back()
 
     assert result.moved == [str(booking.pk)] and result.errors == []
     outcomes = [(e.operation, e.outcome) for e in world.sim.log]
-    assert ("SyncFolderItems", "ErrorInvalidSyncStateData") in outcomes
+    assert refused in outcomes
     # A new state was started and works: the next run reads nothing.
     world.sim.clear_log()
     syncback.sync_back()
-    assert operations(world) == ["SyncFolderItems"]
+    assert operations(world) == [track(world)]
 
 
 def test_a_conflicting_meeting_added_after_the_last_run_is_flagged(world) -> None:
@@ -142,7 +179,9 @@ def test_a_run_that_fails_keeps_the_old_state_so_the_change_is_seen_next_time(wo
     syncback.sync_back()
     before = FolderSyncState.objects.get().state
     new_start = monday_after().replace(hour=16)
-    world.sim.move_event(owner.email, main.item_id, new_start, new_start + timedelta(minutes=30))
+    world.sim.move_event(
+        owner.email, in_store(world, main.item_id), new_start, new_start + timedelta(minutes=30)
+    )
     world.sim.go_down()
     assert syncback.sync_back().errors
     assert FolderSyncState.objects.get().state == before
@@ -158,7 +197,7 @@ def test_an_event_found_outside_its_calendar_counts_as_gone(world) -> None:
     world.sub_calendar(owner.email, "Private")
     store = world.sim.store
     with store.lock:
-        folder, item = store.find_item(main.item_id)
+        folder, item = store.find_item(in_store(world, main.item_id))
         (private,) = [f for f in store.calendars(owner.email) if f.name == "Private"]
         del folder.items[item.id]
         item.folder_id = private.id
@@ -181,7 +220,7 @@ def test_the_apps_cancellation_leaves_the_event_in_the_owners_deleted_items(
     (kept,) = world.sim.deleted_items(owner.email)
     assert kept.start == booking.start
     outcomes = [(e.operation, e.outcome) for e in world.sim.log]
-    assert ("DeleteItem", "NoError") in outcomes
+    assert ("graph:deleteEvent" if world.graph else "DeleteItem", "NoError") in outcomes
     assert Booking.objects.get(pk=booking.pk).status == "cancelled"
 
 
@@ -195,9 +234,12 @@ def test_the_backend_tracks_a_primary_calendar_named_only_by_its_owner(world) ->
     first = backend.changes(target, "")
     assert first.changed_ids == {main.item_id} and first.deleted_ids == frozenset()
     assert not backend.changes(target, first.state).any
-    moved_id = world.sim.delete_event(owner.email, main.item_id)
+    moved_id = world.sim.delete_event(owner.email, in_store(world, main.item_id))
     after = backend.changes(target, first.state)
+    # Over Graph the immutable id stays the item's in Deleted Items: the change list still
+    # names it as removed from the calendar, never as changed.
     assert after.deleted_ids == {main.item_id} and moved_id not in after.changed_ids
+    assert main.item_id not in after.changed_ids
     assert backend.event_times(target, [main.item_id]) == {main.item_id: None}
     with pytest.raises(SyncStateLost):
         backend.changes(target, "bm90IGEgc3RhdGU=")

@@ -20,7 +20,7 @@ from calendars.backends.ews import configuration
 from calendars.connect import backend_for
 from calendars.errors import ExchangeError
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.backends("ews", "graph")]
 
 START = datetime(2027, 3, 1, tzinfo=UTC)
 
@@ -66,6 +66,7 @@ def test_threads_throttled_together_all_get_an_answer(world) -> None:
     assert backend.busy([target], START, START + timedelta(days=1)) == {target: []}
 
 
+@pytest.mark.parametrize("protocol", ["ews"], indirect=True)  # exchangelib's session pool
 def test_shrinking_the_pool_while_every_session_is_in_use_does_not_block(world) -> None:
     connection = world.corporate()
     protocol = Protocol(config=configuration(connection))

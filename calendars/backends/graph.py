@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from exchangelib.winzone import IANA_TO_MS_TIMEZONE_MAP, MS_TIMEZONE_TO_IANA_MAP
 
+from calendars import oauth
 from calendars.backends import graph_client
 from calendars.backends.base import (
     Backend,
@@ -66,7 +67,8 @@ _VIEW_INTERVAL = 1440
 # calendarView pages: Graph's default is 10 events, 999 the most.
 _PAGE = "999"
 
-# Graph's free/busy words as the product (and EWS) spells them; "free" never blocks time.
+# Graph's free/busy words as the product (and EWS) spells them. "free" is read like the
+# rest: whether a status blocks is the page's choice (its blocking statuses), as over EWS.
 _STATUS = {
     "free": "Free",
     "tentative": "Tentative",
@@ -175,10 +177,9 @@ class GraphBackend(Backend):
             return "Owner"
         if not can_edit:
             return "Reviewer"
-        if not self._app_only and calendar.get("canViewPrivateItems"):
-            # delegateWithPrivateEventAccess: only delegates (and owners) see private items.
-            return "Delegate"
-        # write (and an app acting on the mailbox: what impersonation shows over EWS).
+        # write, a delegate's roles (delegation is Editor plus the delegate flag: what EWS
+        # shows for the same delegate, whether or not they see private items), and an app
+        # acting on the mailbox (what impersonation shows over EWS).
         return "Editor"
 
     # --- discovery -------------------------------------------------------------------
@@ -276,6 +277,12 @@ class GraphBackend(Backend):
             jobs.append(lambda t=target: {t: self._calendar_view(t, start, end)})
         if not jobs:
             return lambda: {}
+        if len(jobs) > 1:
+            # The access token first, in this thread: otherwise every pool thread finding
+            # none cached redeems the refresh token at once (each rotating it and writing
+            # the new one to the database from its own thread, which SQLite refuses while
+            # this thread holds a transaction). Cached, this costs a dictionary lookup.
+            oauth.graph_access_token(self.connection)
         collector = Collector()
         futures = [collector.submit(_pool(), job) for job in jobs[1:]]
 
@@ -356,7 +363,10 @@ class GraphBackend(Backend):
                     "startDateTime": _iso(start),
                     "endDateTime": _iso(end),
                     # When and how busy: never a subject (not even asked for).
-                    "$select": "showAs,start,end,isAllDay",
+                    # The original zones date all-day events (see _interval).
+                    "$select": (
+                        "showAs,start,end,isAllDay,originalStartTimeZone,originalEndTimeZone"
+                    ),
                     "$top": _PAGE,
                 },
             ):
@@ -430,25 +440,34 @@ class GraphBackend(Backend):
     def event_times(
         self, target: CalendarTarget, item_ids: list[str]
     ) -> dict[str, tuple[datetime, datetime] | None]:
-        """Each event read from the calendar it was written to, in parallel: one moved to
-        Deleted Items (its immutable id still resolves there) is not found in the calendar,
-        which is gone as far as the booking is concerned."""
+        """Each event read by its immutable id, in parallel, with the calendar it is in now.
+        Graph binds an event id wherever the item is: /calendars/{id}/events/{id} answers
+        for an event in another calendar too (microsoft-graph-docs#391), and an immutable
+        id still names an event moved to Deleted Items. So the calendar is compared, not
+        trusted from the path: one the owner moved elsewhere, or deleted, is gone as far as
+        the booking is concerned (as over EWS)."""
         if not item_ids:
             return {}
         owner = target.owner_email.strip().lower()
+        calendar_id = target.folder_id or self._primary_calendar_id(owner)
         collector = Collector()
 
         def one(item_id: str) -> tuple[datetime, datetime] | None:
             with record(self.connection, SyncDirection.READ, "GET event", owner):
                 try:
                     event = self._client.get(
-                        _calendar_path(owner, target.folder_id, "events", item_id),
+                        user_path(owner, "events", item_id),
                         mailbox=owner,
-                        params={"$select": "start,end,isCancelled"},
+                        params={
+                            "$select": "start,end,isCancelled",
+                            "$expand": "calendar($select=id)",
+                        },
                     )
                 except ItemNotFound:
                     return None
             if event.get("isCancelled"):
+                return None
+            if str((event.get("calendar") or {}).get("id") or "") != calendar_id:
                 return None
             return _utc(event["start"]), _utc(event["end"])
 
@@ -458,6 +477,15 @@ class GraphBackend(Backend):
         finally:
             collector.flush()
         return {item_id: future.result() for item_id, future in futures.items()}
+
+    def _primary_calendar_id(self, owner: str) -> str:
+        """The id of `owner`'s primary calendar, which a target names as "" (event_times
+        compares it with the calendar each event is in)."""
+        with record(self.connection, SyncDirection.READ, "GET calendar", owner):
+            calendar = self._client.get(
+                user_path(owner, "calendar"), mailbox=owner, params={"$select": "id"}
+            )
+        return str(calendar.get("id") or "")
 
     def create_event(self, target: CalendarTarget, event: EventData) -> str:
         owner = target.owner_email.strip().lower()
@@ -606,19 +634,42 @@ def _schedule_error(answer: dict[str, Any], owner: str) -> ExchangeError | None:
 
 
 def _interval(item: dict[str, Any], status: Any) -> BusyInterval | None:
-    """One event's busy time, or None when it blocks nothing (free) or has no times.
+    """One event's time and free/busy status (free included), or None when it has no times.
 
-    All-day events come as the instants of their midnights in the event's own zone (in UTC,
-    or in the zone each time names); those instants are kept as they are. Nothing is derived
-    from the start ("start plus 24 hours" would end a spring-forward day an hour late, and
-    "end minus 24 hours" date its last day to the day before)."""
+    An all-day event (calendarView's isAllDay) blocks whole days in the event's own zone.
+    Graph sends its dates, not instants: midnights on the wall clock of the event's zone,
+    labelled "UTC" (or the Prefer zone) all the same; the zone is originalStartTimeZone.
+    Each edge is dated on its own and becomes that day's midnight in the event's zone:
+    nothing is derived from the other edge ("end minus 24 hours" dates a spring-forward last
+    day, 23 hours long, to the day before)."""
     word = _STATUS.get(str(status or "busy").lower(), "Busy")
-    if word == "Free":
-        return None
     start, end = item.get("start"), item.get("end")
     if not start or not end:
         return None
+    if item.get("isAllDay"):
+        return BusyInterval(
+            start=_all_day_edge(start, item.get("originalStartTimeZone")),
+            end=_all_day_edge(end, item.get("originalEndTimeZone")),
+            status=word,
+        )
     return BusyInterval(start=_utc(start), end=_utc(end), status=word)
+
+
+def _all_day_edge(value: dict[str, Any], zone_name: Any) -> datetime:
+    """The UTC instant of an all-day edge: its day's midnight in the event's zone (UTC when
+    Graph names none this app knows). A wall clock at midnight is the date as Graph dates
+    all-day events; any other time is read as the instant it says and rounded to the
+    nearest midnight in the event's zone (an answer giving the true instant instead)."""
+    zone = ZoneInfo(_iana_zone(str(zone_name or ""), ()) or "UTC")
+    wall = datetime.fromisoformat(str(value["dateTime"]))
+    if wall.tzinfo is None and wall.time() == time(0):
+        day = wall.date()
+    else:
+        local = _utc(value).astimezone(zone).replace(tzinfo=None)
+        day = (local + timedelta(hours=12)).date()
+    # A midnight skipped by DST reads with the offset before the change: the instant the
+    # day's first existing minute begins.
+    return datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC)
 
 
 def _utc(value: dict[str, Any]) -> datetime:

@@ -172,3 +172,43 @@ def test_get_event_by_id(sim: Simulator, new_user: NewUser, as_app: AsApp) -> No
     assert got.status_code == 200 and got.json()["subject"] == "One"
     assert missing.status_code == 404
     assert missing.json()["error"]["code"] == "ErrorItemNotFound"
+
+
+def test_an_all_day_event_comes_as_its_dates_in_its_own_zone_whatever_the_answers_zone(
+    sim: Simulator, new_user: NewUser, as_app: AsApp
+) -> None:
+    # Exchange Online dates all-day events rather than timing them: the midnights of the
+    # event's own zone's wall clock, under the answer's zone name (UTC, or the Prefer zone),
+    # and the event's zone in originalStartTimeZone. Here London's spring-forward Sunday,
+    # 23 hours long: 2027-03-28T00:00Z to 2027-03-28T23:00Z as instants.
+    from zoneinfo import ZoneInfo
+
+    london = ZoneInfo("Europe/London")
+    alice = new_user("alice")
+    sim.add_event(
+        alice.email,
+        datetime(2027, 3, 28, tzinfo=london),
+        datetime(2027, 3, 29, tzinfo=london),
+        "Holiday",
+        all_day=True,
+        tz="Europe/London",
+    )
+    window = "startDateTime=2027-03-27T00:00:00Z&endDateTime=2027-03-30T00:00:00Z"
+    path = f"/users/{alice.email}/calendarView?{window}"
+    graph = as_app()
+
+    (plain,) = graph.get(path).json()["value"]
+    (tokyo,) = graph.get(path, headers={"Prefer": 'outlook.timezone="Tokyo Standard Time"'}).json()[
+        "value"
+    ]
+
+    assert plain["isAllDay"] is True
+    assert (plain["start"], plain["end"]) == (
+        {"dateTime": "2027-03-28T00:00:00.0000000", "timeZone": "UTC"},
+        {"dateTime": "2027-03-29T00:00:00.0000000", "timeZone": "UTC"},
+    )
+    assert (tokyo["start"]["dateTime"], tokyo["start"]["timeZone"]) == (
+        "2027-03-28T00:00:00.0000000",
+        "Tokyo Standard Time",
+    )
+    assert plain["originalStartTimeZone"] == plain["originalEndTimeZone"] == "GMT Standard Time"

@@ -314,3 +314,25 @@ def test_a_delegate_creates_through_the_shared_entry_of_their_calendar_list(
 
     assert response.status_code == 201
     assert [e.subject for e in sim.events(alice.email)] == ["For Alice"]
+
+
+def test_expanding_calendar_names_the_calendar_the_event_is_in_now(
+    sim: Simulator, new_user: NewUser, as_app: AsApp
+) -> None:
+    """event.calendar is "the calendar that contains the event": after the owner moved it,
+    or deleted it into Deleted Items, it is no longer the calendar it was created in."""
+    alice = new_user("alice")
+    graph = as_app()
+    prefer = {"Prefer": 'IdType="ImmutableId"'}
+    primary = graph.get(f"/users/{alice.email}/calendar").json()["id"]
+    created = graph.post(f"/users/{alice.email}/events", _event(), headers=prefer).json()
+    url = f"/users/{alice.email}/events/{created['id']}?$expand=calendar($select=id)"
+
+    assert graph.get(url, headers=prefer).json()["calendar"]["id"] == primary
+    graph.delete(f"/users/{alice.email}/events/{created['id']}", headers=prefer)
+    moved = graph.get(url, headers=prefer).json()
+    assert moved["id"] == created["id"] and moved["calendar"]["id"] != primary
+    assert (
+        "calendar"
+        not in graph.get(f"/users/{alice.email}/events/{created['id']}", headers=prefer).json()
+    )

@@ -72,6 +72,7 @@ _EXT_FILTER = re.compile(
     r"\1/value\s+eq\s+'(.*?)'\s*\)\s*$",
     re.IGNORECASE,
 )
+_CALENDAR_EXPAND = re.compile(r"(?:^|,)\s*calendar\b", re.IGNORECASE)
 _EXT_EXPAND = re.compile(
     r"singleValueExtendedProperties(?:\(\s*\$filter\s*=\s*id\s+eq\s+'(.+?)'\s*\))?",
     re.IGNORECASE,
@@ -254,9 +255,12 @@ def _get_event(request: Request, params: Params, *, mailbox_wide: bool) -> Respo
         access.require_read(request, folder)
     private = access.sees_private(request, folder)
     expand = _expand(request)
-    return Response(
-        200, render.event_json(inst, request, show_private=private, expand_extended=expand)
-    )
+    body = render.event_json(inst, request, show_private=private, expand_extended=expand)
+    if _CALENDAR_EXPAND.search(request.query.get("$expand") or ""):
+        # event.calendar, "the calendar that contains the event" (event.md relationships):
+        # where the item is now, whichever calendar (or Deleted Items) the path named.
+        body["calendar"] = {"id": render.graph_id(folder.id), "name": folder.name}
+    return Response(200, body)
 
 
 @route("GET", "/users/{user}/calendar/events/{event}")

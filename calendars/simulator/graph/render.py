@@ -203,6 +203,34 @@ _TYPES = {
 }
 
 
+def _original_zone(item: CalendarItem) -> str:
+    """The event's zone as Graph names it (Windows ids, as Outlook sets them)."""
+    try:
+        return timezones.ms_id_from_tz(item.tz)
+    except timezones.UnknownTimeZoneError:
+        return item.tz
+
+
+def _event_times(inst: Instance, request: Request) -> dict[str, dict[str, str]]:
+    """start and end. A timed event's are its instants in the answer's zone. An all-day
+    event's are its dates: midnights on the wall clock of the event's own zone, labelled with
+    the answer's zone all the same (Exchange Online answers a London all-day event on a
+    spring-forward Sunday as 2027-03-28T00:00 to 2027-03-29T00:00 "UTC", and with
+    `Prefer: outlook.timezone` the same midnights under that zone's name). The event's zone
+    is in originalStartTimeZone/originalEndTimeZone."""
+    if not inst.item.is_all_day:
+        return {
+            "start": date_time_time_zone(inst.start, request),
+            "end": date_time_time_zone(inst.end, request),
+        }
+    _, name = output_zone(request)
+    own = zoneinfo.ZoneInfo(inst.item.tz)
+    return {
+        "start": {"dateTime": format_datetime(inst.start, own), "timeZone": name},
+        "end": {"dateTime": format_datetime(inst.end, own), "timeZone": name},
+    }
+
+
 def event_json(
     inst: Instance,
     request: Request,
@@ -240,8 +268,9 @@ def event_json(
         "showAs": SHOW_AS.get(item.status, "unknown"),
         "type": _TYPES[inst.kind],
         "seriesMasterId": item_id(master, immutable) if master is not None else None,
-        "start": date_time_time_zone(inst.start, request),
-        "end": date_time_time_zone(inst.end, request),
+        **_event_times(inst, request),
+        "originalStartTimeZone": _original_zone(item),
+        "originalEndTimeZone": _original_zone(item),
         "location": {"displayName": "" if hidden else item.location},
         "organizer": email_address(item.organizer[0], item.organizer[1]),
         "attendees": [
