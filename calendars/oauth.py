@@ -161,6 +161,7 @@ def access_token_for(conn: ExchangeConnection, *, force: bool = False) -> dict[s
 # credentials cache does this for app-only tokens, but a refresh-token redemption always goes
 # to the authority, and Graph calls are many and short.
 _graph_tokens: dict[tuple[Any, ...], tuple[str, float]] = {}
+_fetching: dict[tuple[Any, ...], threading.Lock] = {}
 _EXPIRY_MARGIN = 300  # seconds: never hand out a token about to expire mid-request
 
 
@@ -175,15 +176,24 @@ def graph_access_token(conn: ExchangeConnection, *, force: bool = False) -> str:
     key = ("conn", conn.pk, conn.credential_version, conn.auth_type, digest)
     with _lock:
         cached = _graph_tokens.get(key)
+        fetching = _fetching.setdefault(key, threading.Lock())
     if cached and not force and cached[1] > time.time():
         return cached[0]
-    result = _acquire(conn, [GRAPH_SCOPE_APP], list(GRAPH_SCOPES_USER), force=force)
-    token, lifetime = result["access_token"], int(result.get("expires_in", 3600))
-    # Renewed a little early (Entra's tokens live an hour: 5 minutes early), never used up.
-    renew_at = time.time() + lifetime - min(_EXPIRY_MARGIN, lifetime / 10)
-    with _lock:
-        _graph_tokens[key] = (token, renew_at)
-    return token
+    # One redemption per connection at a time: the threads of a parallel read that all
+    # find the token expired wait for the first one's answer instead of each redeeming (and
+    # rotating, and storing) the refresh token.
+    with fetching:
+        with _lock:
+            fresh = _graph_tokens.get(key)
+        if fresh and fresh is not cached and fresh[1] > time.time():
+            return fresh[0]
+        result = _acquire(conn, [GRAPH_SCOPE_APP], list(GRAPH_SCOPES_USER), force=force)
+        token, lifetime = result["access_token"], int(result.get("expires_in", 3600))
+        # Renewed a little early (Entra's tokens live an hour: 5 minutes early), never used up.
+        renew_at = time.time() + lifetime - min(_EXPIRY_MARGIN, lifetime / 10)
+        with _lock:
+            _graph_tokens[key] = (token, renew_at)
+        return token
 
 
 @sensitive_variables()
@@ -223,3 +233,5 @@ def forget_connection(conn_pk: int) -> None:
             del _apps[key]
         for key in [k for k in _graph_tokens if k[1] == conn_pk]:
             del _graph_tokens[key]
+        for key in [k for k in _fetching if k[1] == conn_pk]:
+            del _fetching[key]

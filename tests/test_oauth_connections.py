@@ -335,3 +335,24 @@ def prove_as(user, mailbox: str) -> None:  # type: ignore[no-untyped-def]
 @pytest.fixture(scope="module")
 def sim(tls_simulator: Simulator) -> Simulator:
     return tls_simulator
+
+
+# Committed for real: the redeeming thread stores the rotated refresh token from outside
+# the test's own transaction, as a pool thread does in production.
+@pytest.mark.django_db(transaction=True)
+def test_threads_needing_a_graph_token_at_once_redeem_the_refresh_token_once(
+    sim: Simulator, idp: IdentityProvider, microsoft: None, staff: Any
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    email, password = microsoft_user(sim, idp)
+    conn = connect.connect_microsoft(
+        staff, email, sign_in_with_microsoft(idp, email, password)["refresh_token"]
+    )
+    connect.forget_cached(conn)  # as in a new process: no access token yet
+    before = sum(1 for e in idp.request_log if e.grant_type == "refresh_token")
+    with ThreadPoolExecutor(8) as pool:
+        tokens = list(pool.map(lambda _: oauth.graph_access_token(conn), range(8)))
+    redeemed = sum(1 for e in idp.request_log if e.grant_type == "refresh_token") - before
+    assert redeemed == 1
+    assert len(set(tokens)) == 1
