@@ -360,9 +360,6 @@ MICROSOFT_CLIENT_SECRET = env.str("MICROSOFT_CLIENT_SECRET", default="")
 MICROSOFT_TENANT = env.str("MICROSOFT_TENANT", default="organizations")
 # Overrides https://login.microsoftonline.com/<tenant> (sovereign clouds, the simulator).
 MICROSOFT_AUTHORITY = env.str("MICROSOFT_AUTHORITY", default="")
-MICROSOFT_EWS_URL = env.str(
-    "MICROSOFT_EWS_URL", default="https://outlook.office365.com/EWS/Exchange.asmx"
-)
 # Microsoft Graph's v1.0 endpoint (national clouds have their own; the demo points it at the
 # simulator). Exchange Online connections read and write calendars here.
 MICROSOFT_GRAPH_URL = env.str("MICROSOFT_GRAPH_URL", default="https://graph.microsoft.com/v1.0")

@@ -92,7 +92,7 @@ def microsoft_browser(chromium, live_server, eager_writes, settings, ca, idp, tl
     settings.MICROSOFT_CLIENT_ID = client_id
     settings.MICROSOFT_CLIENT_SECRET = "site-app-secret"
     settings.MICROSOFT_AUTHORITY = idp.authority
-    settings.MICROSOFT_EWS_URL = tls_simulator.ews_url
+    settings.MICROSOFT_GRAPH_URL = tls_simulator.graph_url
     settings.EXCHANGE_CA_BUNDLE = str(ca.ca_cert_path)
     settings.EXCHANGE_ALLOW_HTTP = False
     settings.EXCHANGE_ALLOW_PRIVATE_HOSTS = True

@@ -3,17 +3,30 @@ corporate connection itself pointing at the Exchange simulator started by `make 
 booking pages: one that also reads a colleague's shared calendar for busy time, one that
 puts a copy of every booking in an additional calendar.
 
-Idempotent: running it again resets the demo logins' passwords and keeps everything else.
+When "Connect with Microsoft" is configured (MICROSOFT_CLIENT_ID, pointing at the simulator's
+identity provider), also Megan, whose mailbox is in Exchange Online: a staff login connected
+with Microsoft (Graph), and her page that makes every booking a Teams meeting.
+
+Idempotent: running it again resets the demo logins' passwords and keeps everything else
+(Megan's connection too, while it still works).
 """
 
-from datetime import time
-from typing import Any
+from __future__ import annotations
 
+from datetime import time
+from html.parser import HTMLParser
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import requests
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandParser
+from django.urls import reverse
 
 from bookings.models import BookingPage, PageCalendar, PageCalendarOwner, Question, WeeklyHours
-from calendars import connect, discovery
+from calendars import connect, discovery, oauth
+from calendars.errors import ExchangeError
 from calendars.models import AuthType, ConnectionKind, ExchangeConnection, WriteGrant
 
 # These mirror calendars/simulator/demo_seed.yaml.
@@ -21,6 +34,10 @@ DEDICATED_MAILBOX = "booking-sync@contoso.example"
 DEDICATED_PASSWORD = "Sync-Demo-2016!"  # noqa: S105 (the demo mailbox in demo_seed.yaml)
 STAFF_MAILBOX = "alice@contoso.example"
 CAROL_MAILBOX = "carol@contoso.example"
+# In Exchange Online: she signs in to the identity provider with her mailbox's password.
+MEGAN_MAILBOX = "megan@contoso.example"
+MEGAN_CLOUD_PASSWORD = "Megan-Cloud-1!"  # noqa: S105 (the demo mailbox in demo_seed.yaml)
+MEGAN_LOGIN = ("megan", "demo-megan-password", MEGAN_MAILBOX, "Megan", "Bowen")
 
 LOGINS = {
     "admin": ("demo-admin-password", True, "admin@contoso.example", "Ada", "Admin"),
@@ -72,6 +89,41 @@ class Command(BaseCommand):
         )
         for spec in PAGES:
             self._page(users["staff"], conn, spec)
+        self._megan()
+
+    def _megan(self) -> None:
+        """Megan's login, her connection with Microsoft and her Teams page."""
+        if not settings.MICROSOFT_CLIENT_ID:
+            self.stdout.write(
+                "Skipping Megan (Exchange Online): Connect with Microsoft is not configured "
+                "(MICROSOFT_CLIENT_ID is empty; `make run` starts the identity provider)."
+            )
+            return
+        username, password, email, first, last = MEGAN_LOGIN
+        user, _ = get_user_model().objects.get_or_create(username=username)
+        user.email = email
+        user.first_name, user.last_name = first, last
+        user.is_staff = True
+        user.set_password(password)
+        user.save()
+
+        existing = ExchangeConnection.objects.filter(user=user).first()
+        if existing is not None and connect.verify(existing) is None:
+            conn = existing
+            self.stdout.write(f"Megan's Microsoft 365 connection as {conn.email} works.")
+        else:
+            # A restarted simulator has a new identity provider: the stored refresh token
+            # means nothing to it, so sign in again, as she would.
+            connect.disconnect(user)
+            try:
+                signed_in_as, refresh_token = microsoft_sign_in(email, MEGAN_CLOUD_PASSWORD)
+                conn = connect.connect_microsoft(user, signed_in_as, refresh_token)
+            except (ExchangeError, requests.RequestException, ValueError) as exc:
+                message = getattr(exc, "message", None) or str(exc)
+                self.stdout.write(f"Megan could not connect with Microsoft: {message}")
+                return
+            self.stdout.write(f"Megan connected with Microsoft as {conn.email} (Graph).")
+        self._page(user, conn, TEAMS_PAGE)
 
     def _page(self, owner: Any, conn: ExchangeConnection, spec: dict[str, Any]) -> None:
         page, created = BookingPage.objects.get_or_create(
@@ -107,6 +159,58 @@ class Command(BaseCommand):
         problems = page.setup_problems()
         state = "ready" if not problems else "needs attention: " + " ".join(problems)
         self.stdout.write(f"Booking page /{page.slug}/ {state}")
+
+
+class _FormFields(HTMLParser):
+    """The hidden inputs of the identity provider's auto-submitting form_post answer."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fields: dict[str, str] = {}
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = dict(attrs)
+        if tag == "input" and values.get("name"):
+            self.fields[values["name"] or ""] = values.get("value") or ""
+
+
+def microsoft_sign_in(email: str, password: str) -> tuple[str, str]:
+    """What "Connect with Microsoft" does, with the person typing into the login form: msal's
+    authorization code flow (PKCE) on the site's app, the form POSTed over HTTPS. Returns the
+    signed-in address (from the ID token) and the refresh token."""
+    app = oauth.site_app()
+    redirect_uri = settings.SITE_URL + reverse("connection-microsoft-callback")
+    flow = app.initiate_auth_code_flow(
+        list(oauth.GRAPH_SCOPES_USER),
+        redirect_uri=redirect_uri,
+        login_hint=email,
+        response_mode="form_post",
+    )
+    with requests.Session() as session:
+        # The identity provider's certificate comes from the demo's own CA, which the app
+        # trusts through EXCHANGE_CA_BUNDLE; REQUESTS_CA_BUNDLE must not override that.
+        session.trust_env = False
+        session.verify = settings.EXCHANGE_CA_BUNDLE or True
+        response = session.post(
+            flow["auth_uri"],
+            data={"login": email, "passwd": password},
+            allow_redirects=False,
+            timeout=30,
+        )
+    if response.status_code in (302, 303):
+        answer = dict(parse_qsl(urlsplit(response.headers["Location"]).query))
+    else:
+        parser = _FormFields()
+        parser.feed(response.text)
+        answer = parser.fields
+    if "code" not in answer:
+        raise ExchangeError(
+            f"The identity provider refused the sign-in (HTTP {response.status_code})."
+        )
+    result = app.acquire_token_by_auth_code_flow(flow, answer)
+    oauth.raise_for_error(result)
+    claims = result.get("id_token_claims") or {}
+    return claims.get("preferred_username") or email, result["refresh_token"]
 
 
 RETIRED_LOCATIONS = {"Microsoft Teams (the link comes with the confirmation)"}
@@ -157,3 +261,21 @@ PAGES = [
         ],
     },
 ]
+
+TEAMS_PAGE = {
+    "slug": "teams-call",
+    "fields": {
+        "title": "Teams call with Megan",
+        "description": "A 30-minute video call. Every booking gets its own Teams meeting.",
+        "location": "Microsoft Teams",
+        "timezone": "Europe/London",
+        "duration_minutes": 30,
+        "interval_minutes": 30,
+        "min_notice_minutes": 60,
+        "window_days": 30,
+        "create_teams_meeting": True,
+    },
+    # Her mailbox is in Exchange Online: the booking is written over Graph, which creates
+    # the Teams meeting and answers with its join link.
+    "roles": [(MEGAN_MAILBOX, "", "main")],
+}
