@@ -6,6 +6,8 @@ and the load test (load_test.py).
 - the EWS simulator in a child process of its own, driven through a pipe (`SimulatorProcess`):
   it has the whole in-process API (add_mailbox, add_event, set_latency, the request log), but
   its request handling does not compete for the GIL with the benchmark's client threads;
+  with ``graph=True`` it also serves Microsoft Graph (same HTTP server, under /v1.0) with
+  Bearer tokens from its identity provider (HTTPS, a throw-away CA), which the child runs too;
 - a fresh PostgreSQL database (``bench_<pid>``), migrated, dropped at the end;
 - the app under gunicorn (sync workers) with DEBUG off and production-like settings, Redis as
   the shared cache (keys under a per-run prefix, deleted at the end) and a Celery broker in a
@@ -73,13 +75,30 @@ def _item_summary(item: Any) -> dict[str, Any]:
     }
 
 
-def _simulator_child(conn: Connection, latency: float) -> None:
+def _simulator_child(conn: Connection, latency: float, identity_provider: bool) -> None:
     from calendars.simulator import Simulator
 
     # Ctrl-C reaches the whole process group; the parent decides when the simulator stops.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    sim = Simulator(latency=latency).start()
-    conn.send(sim.ews_url)
+    ca: Any = None
+    idp: Any = None
+    if identity_provider:
+        from calendars.simulator.idp import IdentityProvider
+        from calendars.simulator.tls import TestCA
+
+        # Here, not in the parent: the Simulator validates Graph tokens in-process, so the
+        # provider must live beside it; only the CA certificate (public) goes to the parent.
+        ca = TestCA()
+        idp = IdentityProvider(ca=ca).start()
+    sim = Simulator(latency=latency, identity_provider=idp).start()
+    conn.send(
+        {
+            "ews_url": sim.ews_url,
+            "graph_url": sim.graph_url,
+            "authority": idp.authority if idp else None,
+            "ca_pem": ca.ca_cert_pem if ca else None,
+        }
+    )
     try:
         while True:
             try:
@@ -91,6 +110,11 @@ def _simulator_child(conn: Connection, latency: float) -> None:
             try:
                 if name == "_items":  # calendar items as plain values (SimulatorProcess.items)
                     value = [_item_summary(item) for item in sim.events(*args, **kwargs)]
+                elif name == "_idp":  # a method of the identity provider
+                    if idp is None:
+                        raise RuntimeError("the simulator was started without an identity provider")
+                    attr = getattr(idp, args[0])
+                    value = attr(*args[1:], **kwargs) if callable(attr) else attr
                 else:
                     attr = getattr(sim, name)
                     value = attr(*args, **kwargs) if callable(attr) else attr
@@ -103,26 +127,44 @@ def _simulator_child(conn: Connection, latency: float) -> None:
                 conn.send(("ok", None))
     finally:
         sim.stop()
+        if idp is not None:
+            idp.stop()
+            ca.close()
 
 
 class SimulatorProcess:
     """calendars.simulator.Simulator in a child process; call its methods as usual:
-    ``sim.add_mailbox(...)``, ``sim.set_latency(0.05)``, ``sim.log()`` (a list of LogEntry)."""
+    ``sim.add_mailbox(...)``, ``sim.set_latency(0.05)``, ``sim.log()`` (a list of LogEntry).
 
-    def __init__(self, latency: float = 0.0) -> None:
+    With `ca_path`, the child also runs the simulator's identity provider (HTTPS, a throw-away
+    CA) so Microsoft Graph works: the CA certificate is written to `ca_path` for the app to
+    trust (EXCHANGE_CA_BUNDLE), and `idp(...)` calls the provider's methods."""
+
+    def __init__(self, latency: float = 0.0, ca_path: Path | None = None) -> None:
         # fork, not spawn: spawn would re-run the benchmark's main module in the child. It is
         # safe here because it happens first, before any thread or connection exists.
         ctx = multiprocessing.get_context("fork")
         self._conn, child = ctx.Pipe()
         self._process = ctx.Process(
-            target=_simulator_child, args=(child, latency), name="ews-simulator", daemon=True
+            target=_simulator_child,
+            args=(child, latency, ca_path is not None),
+            name="ews-simulator",
+            daemon=True,
         )
         self._process.start()
         child.close()
         if not self._conn.poll(30):
             self.stop()
             raise RuntimeError("the EWS simulator did not start")
-        self.ews_url: str = self._conn.recv()
+        started: dict[str, Any] = self._conn.recv()
+        self.ews_url: str = started["ews_url"]
+        self.graph_url: str = started["graph_url"]
+        # The identity provider's authority (https://127.0.0.1:<port>/<tenant>), or None.
+        self.authority: str | None = started["authority"]
+        self.ca_path: Path | None = None
+        if ca_path is not None:
+            ca_path.write_bytes(started["ca_pem"])
+            self.ca_path = ca_path
         # One request and its answer at a time on the pipe, whichever thread asks.
         self._lock = threading.Lock()
 
@@ -148,6 +190,11 @@ class SimulatorProcess:
         subject, recurring, and extended = {PublicStrings property name: [values]}. Model
         objects themselves may not survive the pipe (``events`` would then answer None)."""
         return self._call("_items", (owner,), {"calendar": calendar})
+
+    def idp(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        """A method (or attribute) of the child's identity provider, e.g.
+        ``sim.idp("register_application", client_id, secret, roles=[...])``."""
+        return self._call("_idp", (method, *args), kwargs)
 
     def cpu_seconds(self) -> float:
         return process_cpu_seconds([self._process.pid])
@@ -198,6 +245,56 @@ def ews_round_trips(ews_url: str, email: str, password: str, n: int) -> list[flo
             timings.append(time.perf_counter() - started)
             if response.status != 200 or b"NoError" not in payload:
                 raise RuntimeError(f"raw EWS request failed: HTTP {response.status}")
+    finally:
+        conn.close()
+    return timings[1:]
+
+
+def graph_token(sim: SimulatorProcess, client_id: str, secret: str) -> str:
+    """An app-only Graph access token from the simulator's identity provider, fetched the
+    way msal does (client credentials over HTTPS, trusting only the throw-away CA)."""
+    import requests
+
+    if sim.authority is None or sim.ca_path is None:
+        raise RuntimeError("the simulator was started without an identity provider")
+    response = requests.post(
+        f"{sim.authority}/oauth2/v2.0/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": client_id,
+            "client_secret": secret,
+            "scope": "https://graph.microsoft.com/.default",
+        },
+        verify=str(sim.ca_path),
+        timeout=30,
+    )
+    if response.status_code != 200:
+        raise RuntimeError(f"token request failed: HTTP {response.status_code}")
+    return response.json()["access_token"]
+
+
+def graph_round_trips(graph_url: str, token: str, email: str, n: int) -> list[float]:
+    """Seconds for each of `n` raw Graph requests (GET /users/{email}/calendar, Bearer) on one
+    keep-alive connection, as the app's pooled requests session keeps its connections: the
+    floor for any Graph call the app makes (after one untimed, which opens the connection)."""
+    url = urlsplit(graph_url)
+    path = f"{url.path.rstrip('/')}/users/{email}/calendar"
+    headers = {"Accept": "application/json", "Authorization": f"Bearer {token}"}
+    conn: http.client.HTTPConnection = (
+        http.client.HTTPSConnection(url.hostname, url.port, timeout=30)
+        if url.scheme == "https"
+        else http.client.HTTPConnection(url.hostname, url.port, timeout=30)
+    )
+    timings = []
+    try:
+        for _ in range(n + 1):
+            started = time.perf_counter()
+            conn.request("GET", path, headers=headers)
+            response = conn.getresponse()
+            payload = response.read()
+            timings.append(time.perf_counter() - started)
+            if response.status != 200 or b'"id"' not in payload:
+                raise RuntimeError(f"raw Graph request failed: HTTP {response.status}")
     finally:
         conn.close()
     return timings[1:]
@@ -553,16 +650,22 @@ def running_stack(
     conn_max_age: int = 60,
     broker_url: str | None = None,
     extra_env: dict[str, str] | None = None,
+    graph: bool = False,
 ) -> Iterator[Stack]:
     """`broker_url`: a Redis Celery broker instead of the filesystem one nobody consumes (the
     caller runs a `CeleryWorker` and empties that Redis database); `extra_env`: settings for
-    every process (gunicorn, workers, this one), e.g. WRITE_MAX_BACKOFF_SECONDS."""
+    every process (gunicorn, workers, this one), e.g. WRITE_MAX_BACKOFF_SECONDS; `graph`: the
+    simulator also runs its identity provider, and every process reaches Microsoft Graph at
+    the simulator (MICROSOFT_GRAPH_URL) and trusts the provider's CA (EXCHANGE_CA_BUNDLE), so
+    `graph_connection()` works."""
     signal.signal(signal.SIGTERM, _sigterm)
     with contextlib.ExitStack() as cleanup:
         tmp = Path(tempfile.mkdtemp(prefix="bench-"))
         cleanup.callback(shutil.rmtree, tmp, ignore_errors=True)
 
-        sim = SimulatorProcess()
+        # The CA file in our temporary directory: readable by gunicorn (same user), removed
+        # with the directory at the end.
+        sim = SimulatorProcess(ca_path=tmp / "graph-ca.pem" if graph else None)
         cleanup.callback(sim.stop)
 
         database = f"bench_{os.getpid()}"
@@ -607,6 +710,12 @@ def running_stack(
             "SITE_URL": f"http://127.0.0.1:{port}",
         }
         env.pop("BUSY_CACHE_SECONDS", None)  # the app's default, whatever the shell says
+        if sim.ca_path is not None:
+            # Graph over the simulator's plain HTTP, as EWS is here (EXCHANGE_ALLOW_HTTP), so
+            # the two compare on the same footing; the identity provider is HTTPS (msal
+            # refuses anything else), signed by the CA every process now trusts.
+            env["MICROSOFT_GRAPH_URL"] = sim.graph_url
+            env["EXCHANGE_CA_BUNDLE"] = str(sim.ca_path)
         if broker_url:
             env["CELERY_BROKER_URL"] = broker_url
             del env["CELERY_FILESYSTEM_DIR"]
@@ -666,6 +775,29 @@ def corporate_connection(sim: SimulatorProcess) -> Any:
     )
 
 
+def graph_connection(sim: SimulatorProcess) -> Any:
+    """The site's dedicated mailbox on Microsoft Graph with an app registration granted
+    application Calendars.ReadWrite (client credentials), as for Exchange Online: app-only
+    reaches every mailbox (no RBAC scope set in the simulator). Needs
+    ``running_stack(graph=True)``. The secret is on the connection (oauth_client_secret)."""
+    from calendars.models import AuthType, ConnectionKind, ExchangeConnection, Protocol
+
+    if sim.authority is None:
+        raise RuntimeError("graph_connection needs running_stack(graph=True)")
+    client_id, secret = str(uuid.uuid4()), f"secret-{secrets.token_hex(16)}"
+    sim.idp("register_application", client_id, secret, roles=["Calendars.ReadWrite"])
+    sync = person(sim, "graph-sync")
+    return ExchangeConnection.objects.create(
+        kind=ConnectionKind.CORPORATE,
+        email=sync.email,
+        protocol=Protocol.GRAPH,
+        auth_type=AuthType.OAUTH_APP,
+        oauth_authority=sim.authority,
+        oauth_client_id=client_id,
+        oauth_client_secret=secret,
+    )
+
+
 def staff_user(sim: SimulatorProcess, connection: Any, who: Person) -> Any:
     """A staff user whose mailbox delegates its calendar to the corporate mailbox."""
     from django.contrib.auth.models import User
@@ -708,8 +840,9 @@ def booking_page(
 
 
 def assign_calendars(page: Any, connection: Any, roles: list[tuple[str, str, str]]) -> list[str]:
-    """(owner email, sub-calendar name or "" for the primary, role): discovered over EWS, as
-    the page editor does. Returns a description of each calendar for the report."""
+    """(owner email, sub-calendar name or "" for the primary, role): discovered over the
+    connection's protocol (EWS or Graph), as the page editor does. Returns a description of
+    each calendar for the report."""
     from bookings.models import PageCalendar, PageCalendarOwner
     from calendars import discovery
 
