@@ -57,7 +57,13 @@ AUTHENTICATING_FIELDS = frozenset(
     }
 )
 # Names a secret could be posted under (an old page, a script); the change form has none.
-SECRET_NAMES = ("password", "new_secret", "oauth_client_secret", "oauth_refresh_token")
+SECRET_NAMES = (
+    "password",
+    "new_secret",
+    "oauth_client_secret",
+    "oauth_client_certificate",
+    "oauth_refresh_token",
+)
 # Basic and NTLM sign in with the same password, so one can become the other on the change
 # form; OAuth needs a different credential, so its auth type changes only by a new connection.
 PASSWORD_AUTH = (AuthType.BASIC, AuthType.NTLM)

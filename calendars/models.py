@@ -43,6 +43,10 @@ class Protocol(models.TextChoices):
 
     EWS = "ews", "EWS (Exchange Server)"
     GRAPH = "graph", "Microsoft Graph (Exchange Online)"
+    # Hybrid organisations: on-premises mailboxes over EWS (the dedicated mailbox's password),
+    # Exchange Online mailboxes over Graph (the app registration's client credentials), each
+    # mailbox routed where Autodiscover says it lives (MailboxRoute).
+    HYBRID = "hybrid", "Hybrid (EWS on-premises, Microsoft Graph in Exchange Online)"
 
 
 class ExchangeVersion(models.TextChoices):
@@ -113,6 +117,11 @@ class ExchangeConnection(models.Model):
     oauth_client_secret_expires_on = models.DateField(
         "OAuth client secret expires on", null=True, blank=True
     )
+    # App-only with a certificate instead of a secret (Entra's recommendation): the PEM
+    # private key and certificate, encrypted; the thumbprint and expiry are read from it.
+    oauth_client_certificate = EncryptedTextField(blank=True, default="")
+    oauth_certificate_thumbprint = models.CharField(max_length=64, blank=True, editable=False)
+    oauth_certificate_expires_on = models.DateField(null=True, blank=True, editable=False)
     oauth_refresh_token = EncryptedTextField(blank=True, default="")
     members_may_book_into_any_calendar = models.BooleanField(
         "members may book into any calendar it reaches",
@@ -407,6 +416,29 @@ def allowed_roles(*, can_create: bool) -> list[str]:
     if can_create:
         roles = [CalendarRole.MAIN.value, CalendarRole.BUSY.value, CalendarRole.ADDITIONAL.value]
     return roles
+
+
+class MailboxRoute(models.Model):
+    """Where a hybrid connection reaches one mailbox: on-premises over EWS, or in Exchange
+    Online over Graph, as Autodiscover said when it was last asked (`checked_at`)."""
+
+    connection = models.ForeignKey(
+        ExchangeConnection, on_delete=models.CASCADE, related_name="mailbox_routes"
+    )
+    mailbox = models.EmailField()
+    protocol = models.CharField(
+        max_length=8,
+        choices=[(Protocol.EWS, Protocol.EWS.label), (Protocol.GRAPH, Protocol.GRAPH.label)],
+    )
+    checked_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["connection", "mailbox"], name="one_route_per_mailbox")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.mailbox}: {self.get_protocol_display()}"
 
 
 class FolderSyncState(models.Model):

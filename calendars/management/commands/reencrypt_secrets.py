@@ -11,7 +11,12 @@ from django.db import transaction
 
 from calendars.models import ExchangeConnection
 
-SECRET_FIELDS = ["password", "oauth_client_secret", "oauth_refresh_token"]
+SECRET_FIELDS = [
+    "password",
+    "oauth_client_secret",
+    "oauth_client_certificate",
+    "oauth_refresh_token",
+]
 
 
 class Command(BaseCommand):
