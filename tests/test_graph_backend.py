@@ -546,3 +546,38 @@ def test_each_call_is_in_the_sync_log_without_tokens_or_content(
     assert ("getSchedule", owner, True) in rows
     for row in SyncLogEntry.objects.all():
         assert "Secret subject" not in f"{row.operation} {row.outcome} {row.target_mailbox}"
+
+
+# --- rotating the app registration's client secret ----------------------------------------
+
+
+def test_a_rotated_client_secret_is_checked_against_graph_first_and_applies_at_once(
+    sim: Simulator, idp: IdentityProvider, app: App
+) -> None:
+    from calendars import connect
+    from calendars.models import CredentialRotation, RotationResult
+
+    conn = app_only(sim, idp, app)
+    assert connect.verify(conn) is None
+    version = conn.credential_version
+
+    # A secret Entra doesn't know is refused and not saved; the old one keeps working.
+    with pytest.raises(AuthenticationFailed):
+        connect.rotate_secret(conn, "not-the-new-secret", None)
+    conn.refresh_from_db()
+    assert conn.oauth_client_secret == app.secret and conn.credential_version == version
+    assert connect.verify(conn) is None
+
+    # The admin made a new secret in Entra (the old one stops at once there).
+    idp.set_client_secret(app.client_id, "the-new-secret")
+    rotation = connect.rotate_secret(conn, "the-new-secret", None)
+
+    assert rotation.result == RotationResult.VERIFIED
+    conn.refresh_from_db()
+    assert conn.oauth_client_secret == "the-new-secret"
+    assert conn.credential_version == version + 1
+    # Every process compares credential versions: a copy loaded now uses the new secret.
+    fresh = ExchangeConnection.objects.get(pk=conn.pk)
+    assert connect.verify(fresh) is None
+    results = {r.result for r in CredentialRotation.objects.filter(connection=conn)}
+    assert results == {RotationResult.REJECTED, RotationResult.VERIFIED}
