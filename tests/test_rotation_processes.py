@@ -25,7 +25,7 @@ from django.db import connection as db_connection
 
 from calendars import connect
 from calendars.errors import ExchangeError
-from calendars.models import AuthType, ConnectionKind, ExchangeConnection
+from calendars.models import AuthType, ConnectionKind, ExchangeConnection, Protocol
 from calendars.simulator import Simulator
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,10 +34,10 @@ ROOT = Path(__file__).resolve().parents[1]
 # does, but keeps exchangelib's protocol for it between calls (calendars.backends.ews caches
 # one Configuration per connection); `config` shows which one served the call.
 WORKER = """
-import json, sys, threading, time
+import hashlib, json, sys, threading, time
 import django
 django.setup()
-from calendars import connect
+from calendars import connect, oauth
 from calendars.errors import ExchangeError
 from calendars.backends import ews
 from calendars.models import ExchangeConnection
@@ -52,7 +52,15 @@ while not stop.is_set():
         "ok": error is None,
         "code": error.code if error else "",
         "version": conn.credential_version,
-        "config": id(ews.configuration(conn)),
+        # Which credentials served the call: exchangelib's cached protocol over EWS, a
+        # digest of the cached access token over Graph (never the token itself).
+        "config": (
+            id(ews.configuration(conn))
+            if conn.protocol == "ews"
+            else hashlib.sha256(oauth.graph_access_token(conn).encode()).hexdigest()[:12]
+            if error is None
+            else ""
+        ),
         "delegated": None,
     }
     if error is None:
@@ -73,7 +81,7 @@ def _database_url() -> str:
 class Worker:
     """The second process, with its output lines parsed as they arrive."""
 
-    def __init__(self, pk: int, mailbox: str) -> None:
+    def __init__(self, pk: int, mailbox: str, **settings: str) -> None:
         env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "scheduler_site.settings",
@@ -81,6 +89,7 @@ class Worker:
             "EXCHANGE_ALLOW_HTTP": "true",
             "EXCHANGE_ALLOW_PRIVATE_HOSTS": "true",
             "PYTHONPATH": str(ROOT),
+            **settings,
         }
         self.proc = subprocess.Popen(
             [sys.executable, "-c", WORKER, str(pk), mailbox],
@@ -195,6 +204,60 @@ def test_a_rotated_password_reaches_a_running_second_process_without_a_restart(
     later = [worker.wait_for(lambda line: True)[-1] for _ in range(3)]
     assert all(line["ok"] for line in later)
     assert {line["config"] for line in later} == {recovered["config"]}
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("protocol", ["graph"], indirect=True)
+def test_a_rotated_client_secret_reaches_a_running_second_process_over_graph(
+    exchange_settings: Simulator, django_user_model: Any
+) -> None:
+    """Exchange Online, app-only: the second process keeps its Graph access token between
+    calls; after the admin rotates the client secret here it gets a new one with the new
+    secret on its next call, through the credential version alone."""
+    sim = exchange_settings
+    idp = sim.identity_provider
+    tag = uuid.uuid4().hex[:8]
+    member = f"alice-{tag}@contoso.example"
+    sim.add_mailbox(member, "Alice", f"alice-{tag}")
+    client_id, old_secret = str(uuid.uuid4()), f"old-{tag}"
+    idp.register_application(client_id, old_secret, roles=["Calendars.ReadWrite"])
+    conn = ExchangeConnection.objects.create(
+        kind=ConnectionKind.CORPORATE,
+        email=member,
+        protocol=Protocol.GRAPH,
+        auth_type=AuthType.OAUTH_APP,
+        oauth_authority=idp.authority,
+        oauth_client_id=client_id,
+        oauth_client_secret=old_secret,
+    )
+    admin = django_user_model.objects.create_superuser("admin", "admin@contoso.example", None)
+    worker = Worker(
+        conn.pk,
+        member,
+        MICROSOFT_GRAPH_URL=sim.graph_url,
+        EXCHANGE_CA_BUNDLE=str(idp.ca_cert_path),
+    )
+    try:
+        first = worker.wait_for(lambda line: line["ok"])[-1]
+        more = [worker.wait_for(lambda line: True)[-1] for _ in range(3)]
+        assert all(line["ok"] and line["delegated"] for line in more)
+        assert {line["config"] for line in more} == {first["config"]}  # one token, reused
+
+        # A new secret in Entra (the old one stops there at once) and rotated here.
+        idp.set_client_secret(client_id, f"new-{tag}")
+        idp.expire_tokens()  # the worker's token would otherwise live out its hour
+        failing = worker.wait_for(lambda line: not line["ok"])[-1]
+        assert failing["code"] == "auth_failed"
+        connect.rotate_secret(conn, f"new-{tag}", admin)
+
+        recovered = worker.wait_for(lambda line: line["ok"], timeout=10)[-1]
+        assert recovered["version"] == conn.credential_version == failing["version"] + 1
+        assert recovered["config"] != first["config"]
+        assert recovered["delegated"] is True
+        assert worker.proc.poll() is None  # the same process, never restarted
+    finally:
+        worker.stop()
 
 
 # --- the re-queue hook ---------------------------------------------------------------------
