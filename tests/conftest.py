@@ -147,6 +147,18 @@ def eager_writes():
     app.conf.task_always_eager = before
 
 
+@pytest.fixture
+def mid_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The rate limiter's windows are fixed (per minute): a test whose requests straddled a
+    minute boundary would see its count start again. Hold the limiter's clock 30 s into a
+    window."""
+    from types import SimpleNamespace
+
+    from bookings import ratelimit
+
+    monkeypatch.setattr(ratelimit, "time", SimpleNamespace(time=lambda: 1_800_000_030.0))
+
+
 @pytest.fixture(autouse=True)
 def _empty_cache():
     """Every test starts with an empty cache (busy time, rate-limit counters). Each xdist

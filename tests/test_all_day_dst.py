@@ -18,7 +18,6 @@ from django.test import Client
 from bookings.models import Booking
 from calendars.backends.base import BusyInterval, CalendarTarget
 from calendars.connect import backend_for
-from calendars.simulator.graph.render import graph_id
 
 pytestmark = [pytest.mark.django_db, pytest.mark.backends("ews", "graph")]
 
@@ -55,7 +54,7 @@ def read_all_day_event(world, where: str, zone_name: str, first: date, last: dat
         # Only the sub-calendar is shared (discovery can't list it), so the target is built
         # from the simulator's folder id, as the connection's protocol spells it.
         folder_id = world.sub_calendar(owner.email, "Rota")
-        target = CalendarTarget(owner.email, graph_id(folder_id) if world.graph else folder_id)
+        target = CalendarTarget(owner.email, world.folder_ref(folder_id))
         calendar = "Rota"
     world.sim.add_event(
         owner.email,

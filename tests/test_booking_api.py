@@ -10,7 +10,6 @@ from django.core import mail
 from django.test import Client
 
 from bookings.models import Booking, Question, WriteState
-from calendars.simulator.graph.render import graph_id
 from tests.world import monday_after
 
 pytestmark = [pytest.mark.django_db, pytest.mark.backends("ews", "graph")]
@@ -49,7 +48,7 @@ def test_it_books_a_free_slot_and_the_event_lands_in_the_main_calendar(
         (start, "Consultation: Ann Customer", "Busy")
     ]
     # The app keeps the event's id: EWS's ItemId, or over Graph its immutable id.
-    assert (graph_id(events[0].immutable_id) if world.graph else events[0].id) == write.item_id
+    assert world.item_ref(events[0]) == write.item_id
     assert events[0].tz == "Europe/London"
 
     customer, owner = sorted(mail.outbox, key=lambda m: m.to != ["ann@example.com"])
@@ -138,7 +137,7 @@ def test_a_json_body_that_is_not_an_object_is_400(page) -> None:
     assert response.status_code == 400
 
 
-def test_clients_are_rate_limited(page, settings) -> None:
+def test_clients_are_rate_limited(page, settings, mid_window) -> None:
     settings.BOOKING_RATE_LIMIT = 3
     codes = [post(page.slug, start="bad").status_code for _ in range(4)]
     assert codes == [400, 400, 400, 429]

@@ -18,7 +18,6 @@ from calendars.backends.base import BusyInterval, CalendarTarget
 from calendars.backends.ews import UTC_TZ, configuration
 from calendars.backends.ews_busy import CalendarViewTimes
 from calendars.connect import backend_for
-from calendars.simulator.graph.render import graph_id
 
 pytestmark = [pytest.mark.django_db, pytest.mark.backends("ews", "graph")]
 # What only the EWS backend has: exchangelib's requests, version cache and transport.
@@ -78,7 +77,7 @@ def sub_calendar(world, owner: str) -> tuple[str, CalendarTarget]:  # type: igno
     """The "Rota" sub-calendar, shared as Reviewer: its EWS folder id, and the backend's
     target (Graph spells the same folder's id its own way)."""
     folder_id = world.sub_calendar(owner, "Rota", "Reviewer")
-    return folder_id, CalendarTarget(owner, graph_id(folder_id) if world.graph else folder_id)
+    return folder_id, CalendarTarget(owner, world.folder_ref(folder_id))
 
 
 def exchangelib_view(account: Account, folder_id: str) -> list[BusyInterval]:

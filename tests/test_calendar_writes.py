@@ -11,8 +11,6 @@ from django.core import mail
 from bookings import actions, write_status, writes
 from bookings.models import EventWrite, WriteState
 from calendars import connect
-from calendars.simulator.graph.render import graph_id
-from calendars.simulator.graph.render import store_id as graph_store_id
 from tests.world import monday_after
 
 pytestmark = [pytest.mark.django_db, pytest.mark.backends("ews", "graph")]
@@ -33,24 +31,6 @@ def book(page, hour: int = 10):  # type: ignore[no-untyped-def]
 
 def subjects(world, owner: str, calendar: str | None = None) -> list[str]:  # type: ignore[no-untyped-def]
     return [e.subject for e in world.sim.events(owner, calendar)]
-
-
-def app_id(world, item) -> str:  # type: ignore[no-untyped-def]
-    """The id the app knows a simulator item by: EWS's ItemId, or Graph's immutable id."""
-    return graph_id(item.immutable_id) if world.graph else str(item.id)
-
-
-def in_store(world, item_id: str) -> str:  # type: ignore[no-untyped-def]
-    """The simulator's id of the item the app knows as `item_id`."""
-    if not world.graph:
-        return item_id
-    wanted = graph_store_id(item_id)
-    with world.sim.store.lock:
-        for folder in world.sim.store.folders.values():
-            for item in folder.items.values():
-                if item.immutable_id == wanted:
-                    return str(item.id)
-    raise KeyError(item_id)
 
 
 def test_a_write_throttled_by_exchange_is_retried_after_its_back_off(world, page) -> None:
@@ -105,7 +85,7 @@ def test_a_retried_write_does_not_duplicate_the_event(world, page) -> None:
     write.refresh_from_db()
     assert write.state == WriteState.DONE
     assert len(world.sim.events(page.owner.email)) == 1
-    assert write.item_id == app_id(world, world.sim.events(page.owner.email)[0])
+    assert write.item_id == world.item_ref(world.sim.events(page.owner.email)[0])
 
 
 def test_a_write_that_already_holds_its_lease_is_not_run_twice(world, page) -> None:
@@ -236,7 +216,7 @@ def test_cancelling_deletes_the_event_and_rescheduling_moves_the_same_event(worl
     actions.reschedule(booking, new_start, by="staff")
     writes.perform(write.pk)
     events = world.sim.events(page.owner.email)
-    assert [(app_id(world, e), e.start) for e in events] == [(item_id, new_start)]
+    assert [(world.item_ref(e), e.start) for e in events] == [(item_id, new_start)]
 
     world.sim.clear_log()
     actions.cancel(booking, by="customer")
@@ -409,7 +389,7 @@ def test_rescheduling_an_event_the_owner_made_all_day_makes_it_a_timed_event_aga
     write.refresh_from_db()
     # The owner ticks "All day" in Outlook: Exchange snaps it to the day's midnights.
     with world.sim.store.lock:
-        _, item = world.sim.store.find_item(in_store(world, write.item_id))
+        _, item = world.sim.store.find_item(world.in_store(write.item_id))
         item.is_all_day = True
         snap_all_day(item)
 
@@ -436,7 +416,7 @@ def test_a_reschedule_lands_although_the_owner_changed_the_event_in_between(worl
         # ChangeKey, so Exchange refuses the app's update as a conflict. Over Graph the app
         # PATCHes without an If-Match: the owner's save just before it is the same race.
         with world.sim.store.lock:
-            _, item = world.sim.store.find_item(in_store(world, write.item_id))
+            _, item = world.sim.store.find_item(world.in_store(write.item_id))
             item.categories = ["Customer"]
             item.touch()
 
@@ -449,7 +429,7 @@ def test_a_reschedule_lands_although_the_owner_changed_the_event_in_between(worl
     write.refresh_from_db()
     assert write.state == WriteState.DONE, write.last_error
     (event,) = world.sim.events(page.owner.email)
-    assert (app_id(world, event), event.start, event.categories) == (
+    assert (world.item_ref(event), event.start, event.categories) == (
         write.item_id,
         new_start,
         ["Customer"],

@@ -248,7 +248,9 @@ def test_an_unknown_action_is_a_400(page: BookingPage) -> None:
     assert Client().post(manage_url(booking), {"action": "delete"}).status_code == 400
 
 
-def test_changes_through_the_manage_link_are_rate_limited(page: BookingPage, settings) -> None:
+def test_changes_through_the_manage_link_are_rate_limited(
+    page: BookingPage, settings, mid_window
+) -> None:
     booking = book(page, london(10))
     settings.BOOKING_RATE_LIMIT = 2
     client = Client()

@@ -308,7 +308,7 @@ def test_exchange_being_down_means_cant_confirm_and_nothing_stored(
     assert not Booking.objects.exists()
 
 
-def test_the_form_is_rate_limited(page: BookingPage, settings) -> None:
+def test_the_form_is_rate_limited(page: BookingPage, settings, mid_window) -> None:
     settings.BOOKING_RATE_LIMIT = 2
     client = Client()
     for _ in range(2):

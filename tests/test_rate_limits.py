@@ -8,26 +8,18 @@ a busy-time lookup: the limit is checked before anything else.
 from __future__ import annotations
 
 from datetime import UTC, datetime, time
-from types import SimpleNamespace
 
 import pytest
 from django.test import Client
 from django.urls import reverse
 
-from bookings import actions, ratelimit
+from bookings import actions
 from bookings.models import Booking, BookingPage
 from tests.world import monday_after
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("mid_window")]
 
 NGINX = "10.0.0.5"
-
-
-@pytest.fixture(autouse=True)
-def _mid_window(monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    """The windows are fixed (per minute): a test whose requests straddled a minute boundary
-    would see its count start again. Hold the limiter's clock 30 s into a window."""
-    monkeypatch.setattr(ratelimit, "time", SimpleNamespace(time=lambda: 1_800_000_030.0))
 
 
 @pytest.fixture

@@ -108,7 +108,7 @@ def test_a_rediscovered_calendar_is_read_the_new_way_at_once(world, page) -> Non
     world.assign(page, {f"{owner.email}/Rota": "busy"})
     assert starts(page, day.date()) == ["09:00", "09:30"]
     ref = page.page_calendars.get(role="busy").calendar
-    ref.folder_id = world.sub_calendar(owner.email, "Rota 2", "Reviewer")
+    ref.folder_id = world.folder_ref(world.sub_calendar(owner.email, "Rota 2", "Reviewer"))
     ref.save()  # one row at a time, as discovery's update_or_create saves it
     world.sim.add_event(
         owner.email, day.replace(hour=9), day.replace(hour=10), "Shift", calendar="Rota 2"

@@ -9,7 +9,6 @@ from django.core import mail
 
 from bookings import actions, syncback, writes
 from bookings.models import Booking, WriteState
-from calendars.simulator.graph.render import store_id as graph_store_id
 from tests.world import monday_after
 
 pytestmark = [pytest.mark.django_db, pytest.mark.backends("ews", "graph")]
@@ -29,25 +28,11 @@ def booked(world, **page_kwargs):  # type: ignore[no-untyped-def]
     return owner, booking, main
 
 
-def in_store(world, item_id: str) -> str:  # type: ignore[no-untyped-def]
-    """The simulator's id of the item the app knows as `item_id` (over Graph an immutable
-    id, which the store keeps beside the item's EWS id)."""
-    if not world.graph:
-        return item_id
-    wanted = graph_store_id(item_id)
-    with world.sim.store.lock:
-        for folder in world.sim.store.folders.values():
-            for item in folder.items.values():
-                if item.immutable_id == wanted:
-                    return str(item.id)
-    raise KeyError(item_id)
-
-
 def test_an_event_deleted_in_outlook_cancels_the_booking_and_tells_the_customer(
     world, eager_writes, django_capture_on_commit_callbacks
 ) -> None:
     owner, booking, main = booked(world)
-    world.sim.delete_event(owner.email, in_store(world, main.item_id))
+    world.sim.delete_event(owner.email, world.in_store(main.item_id))
     with django_capture_on_commit_callbacks(execute=True):
         result = syncback.sync_back()
     assert result.cancelled == [str(booking.pk)]
@@ -69,7 +54,7 @@ def test_an_event_moved_in_outlook_moves_the_booking_and_its_copies(
     main = booking.writes.get(role="main")
     new_start = monday_after().replace(hour=15)
     world.sim.move_event(
-        owner.email, in_store(world, main.item_id), new_start, new_start + timedelta(minutes=30)
+        owner.email, world.in_store(main.item_id), new_start, new_start + timedelta(minutes=30)
     )
 
     with django_capture_on_commit_callbacks(execute=True):

@@ -14,7 +14,6 @@ from bookings.models import Booking, WriteState
 from calendars.backends.base import CalendarTarget, SyncStateLost
 from calendars.connect import backend_for
 from calendars.models import FolderSyncState
-from calendars.simulator.graph.render import store_id as graph_store_id
 from tests.world import monday_after
 
 pytestmark = [pytest.mark.django_db, pytest.mark.backends("ews", "graph")]
@@ -47,20 +46,6 @@ def read(world) -> str:  # type: ignore[no-untyped-def]
     return "graph:getEvent" if world.graph else "GetItem"
 
 
-def in_store(world, item_id: str) -> str:  # type: ignore[no-untyped-def]
-    """The simulator's id of the item the app knows as `item_id` (over Graph an immutable
-    id, which the store keeps beside the item's EWS id)."""
-    if not world.graph:
-        return item_id
-    wanted = graph_store_id(item_id)
-    with world.sim.store.lock:
-        for folder in world.sim.store.folders.values():
-            for item in folder.items.values():
-                if item.immutable_id == wanted:
-                    return str(item.id)
-    raise KeyError(item_id)
-
-
 def test_the_first_run_reads_every_booked_event_and_starts_a_sync_state(world) -> None:
     _, _, main = booked(world)
     world.sim.clear_log()
@@ -86,7 +71,7 @@ def test_an_event_the_owner_deleted_in_outlook_cancels_the_booking(
 ) -> None:
     owner, booking, main = booked(world)
     syncback.sync_back()  # the state from before the owner's change
-    moved_id = world.sim.delete_event(owner.email, in_store(world, main.item_id))  # to Deleted
+    moved_id = world.sim.delete_event(owner.email, world.in_store(main.item_id))  # to Deleted
     assert [i.id for i in world.sim.deleted_items(owner.email)] == [moved_id]
     with django_capture_on_commit_callbacks(execute=True):
         result = syncback.sync_back()
@@ -99,7 +84,7 @@ def test_an_event_the_owner_deleted_in_outlook_cancels_the_booking(
 def test_an_event_deleted_for_good_in_outlook_cancels_the_booking(world) -> None:
     owner, booking, main = booked(world)
     syncback.sync_back()
-    world.sim.delete_event(owner.email, in_store(world, main.item_id), hard=True)
+    world.sim.delete_event(owner.email, world.in_store(main.item_id), hard=True)
     assert syncback.sync_back().cancelled == [str(booking.pk)]
 
 
@@ -112,7 +97,7 @@ def test_an_event_moved_in_outlook_moves_the_booking_and_only_that_one_is_read(w
     syncback.sync_back()
     new_start = monday_after().replace(hour=15)
     world.sim.move_event(
-        owner.email, in_store(world, main.item_id), new_start, new_start + timedelta(minutes=30)
+        owner.email, world.in_store(main.item_id), new_start, new_start + timedelta(minutes=30)
     )
     world.sim.clear_log()
 
@@ -144,7 +129,7 @@ def test_a_lost_sync_state_falls_back_to_reading_every_event_and_still_finds_the
         refused = ("SyncFolderItems", "ErrorInvalidSyncStateData")
     new_start = monday_after().replace(hour=14)
     world.sim.move_event(
-        owner.email, in_store(world, main.item_id), new_start, new_start + timedelta(minutes=30)
+        owner.email, world.in_store(main.item_id), new_start, new_start + timedelta(minutes=30)
     )
     world.sim.clear_log()
 
@@ -180,7 +165,7 @@ def test_a_run_that_fails_keeps_the_old_state_so_the_change_is_seen_next_time(wo
     before = FolderSyncState.objects.get().state
     new_start = monday_after().replace(hour=16)
     world.sim.move_event(
-        owner.email, in_store(world, main.item_id), new_start, new_start + timedelta(minutes=30)
+        owner.email, world.in_store(main.item_id), new_start, new_start + timedelta(minutes=30)
     )
     world.sim.go_down()
     assert syncback.sync_back().errors
@@ -197,7 +182,7 @@ def test_an_event_found_outside_its_calendar_counts_as_gone(world) -> None:
     world.sub_calendar(owner.email, "Private")
     store = world.sim.store
     with store.lock:
-        folder, item = store.find_item(in_store(world, main.item_id))
+        folder, item = store.find_item(world.in_store(main.item_id))
         (private,) = [f for f in store.calendars(owner.email) if f.name == "Private"]
         del folder.items[item.id]
         item.folder_id = private.id
@@ -234,7 +219,7 @@ def test_the_backend_tracks_a_primary_calendar_named_only_by_its_owner(world) ->
     first = backend.changes(target, "")
     assert first.changed_ids == {main.item_id} and first.deleted_ids == frozenset()
     assert not backend.changes(target, first.state).any
-    moved_id = world.sim.delete_event(owner.email, in_store(world, main.item_id))
+    moved_id = world.sim.delete_event(owner.email, world.in_store(main.item_id))
     after = backend.changes(target, first.state)
     # Over Graph the immutable id stays the item's in Deleted Items: the change list still
     # names it as removed from the calendar, never as changed.

@@ -28,6 +28,8 @@ from calendars.models import (
     WriteConsent,
 )
 from calendars.simulator import Simulator
+from calendars.simulator.graph.render import graph_id
+from calendars.simulator.graph.render import store_id as graph_store_id
 
 
 @dataclass
@@ -62,6 +64,29 @@ class World:
             self.sim.identity_provider.register_user(email, password)
         self.people[email] = Person(email, password, login)
         return self.people[email]
+
+    # Ids as the app knows them. Graph spells a folder's id its own way (URL-safe) and names
+    # events by their immutable ids, which the store keeps beside each item's EWS id.
+
+    def folder_ref(self, folder_id: str) -> str:
+        """The simulator's folder id as this world's protocol names the folder."""
+        return graph_id(folder_id) if self.graph else folder_id
+
+    def item_ref(self, item: Any) -> str:
+        """The id the app knows a simulator item by: EWS's ItemId, or Graph's immutable id."""
+        return graph_id(item.immutable_id) if self.graph else str(item.id)
+
+    def in_store(self, item_id: str) -> str:
+        """The simulator's (EWS) id of the item the app knows as `item_id`."""
+        if not self.graph:
+            return item_id
+        wanted = graph_store_id(item_id)
+        with self.sim.store.lock:
+            for folder in self.sim.store.folders.values():
+                for item in folder.items.values():
+                    if item.immutable_id == wanted:
+                        return str(item.id)
+        raise KeyError(item_id)
 
     def microsoft_sign_in(self, email: str) -> str:
         """What "Connect with Microsoft" does for `email`: msal's authorization code flow
