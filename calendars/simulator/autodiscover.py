@@ -8,6 +8,9 @@ the same for the settings it does not model.
 
 from __future__ import annotations
 
+from typing import Any
+from urllib.parse import unquote
+
 from lxml import etree
 
 from .ews.soap import SERVER_BUILDS, SOAP_NS
@@ -108,3 +111,77 @@ def _user_response(
             _sub(error, "ErrorCode", "SettingIsNotAvailable")
             _sub(error, "ErrorMessage", "User setting is not available.")
             _sub(error, "SettingName", name)
+
+
+# --- Autodiscover v2 (JSON) ----------------------------------------------------------------
+
+# Exchange Online's EWS endpoint: what Autodiscover v2 names for a mailbox in the cloud.
+EXCHANGE_ONLINE_EWS_URL = "https://outlook.office365.com/EWS/Exchange.asmx"
+JSON_PATH = "/autodiscover/autodiscover.json"
+# The protocols Exchange's v2 endpoint names a URL for; the simulator answers EWS and
+# AutodiscoverV1 (the SOAP/POX endpoint), the others are refused as Exchange refuses a name
+# it doesn't know.
+_V2_PROTOCOLS = {"ews": "EWS", "autodiscoverv1": "AutodiscoverV1"}
+
+
+def json_answer(
+    store: Store, path: str, query: dict[str, list[str]], base_url: str, ews_url: str
+) -> tuple[int, dict[str, Any], str | None]:
+    """Autodiscover v2: `GET /autodiscover/autodiscover.json/v1.0/{email}?Protocol=EWS` (or
+    the older spelling `/autodiscover/autodiscover.json?Email={email}&Protocol=EWS`), no
+    authentication. Returns (HTTP status, JSON body, the mailbox asked about).
+
+    As Exchange answers in a hybrid organisation (Microsoft's "Autodiscover for Exchange",
+    and the Test-Autodiscover scripts Microsoft's support engineers publish): each side
+    knows every mailbox of the organisation, so either endpoint names where the mailbox
+    lives. An on-premises mailbox gets the organisation's EWS URL, one in Exchange Online
+    `{"Protocol": "EWS", "Url": "https://outlook.office365.com/EWS/Exchange.asmx"}`. An
+    address nobody knows gets the Exchange Online URL too: the front door doesn't tell
+    unknown addresses apart (no address harvesting without signing in), so the caller
+    finds out only when it asks the mailbox itself (Graph: ErrorInvalidUser). An unknown
+    protocol is HTTP 400 `{"ErrorCode": "InvalidProtocol", ...}`; a request without an
+    address is 400 too.
+    """
+    rest = path[len(JSON_PATH) :].strip("/")
+    email = ""
+    if rest.lower().startswith("v1.0/"):
+        email = rest[len("v1.0/") :]
+    elif not rest:
+        email = (query.get("Email") or query.get("email") or [""])[0]
+    email = unquote(email).strip().lower()
+    asked = (query.get("Protocol") or query.get("protocol") or [""])[0]
+    protocol = _V2_PROTOCOLS.get(asked.lower())
+    if protocol is None:
+        supported = ",".join(_V2_PROTOCOLS.values())
+        return (
+            400,
+            {
+                "ErrorCode": "InvalidProtocol",
+                "ErrorMessage": f"The given protocol value '{asked}' is invalid. Supported values "
+                f"are '{supported}'",
+            },
+            email or None,
+        )
+    if "@" not in email:
+        return (
+            400,
+            {
+                "ErrorCode": "InvalidUser",
+                "ErrorMessage": "The request must name an email address.",
+            },
+            None,
+        )
+    if protocol == "AutodiscoverV1":
+        return (
+            200,
+            {"Protocol": protocol, "Url": f"{base_url}/autodiscover/autodiscover.xml"},
+            email,
+        )
+    with store.lock:
+        mbx = store.find_mailbox(email)
+    on_premises = mbx is not None and mbx.on_premises
+    return (
+        200,
+        {"Protocol": protocol, "Url": ews_url if on_premises else EXCHANGE_ONLINE_EWS_URL},
+        email,
+    )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import json
 import random
 import socket
 import ssl
@@ -23,6 +24,7 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 from zoneinfo import ZoneInfo
 
 from lxml import etree
@@ -996,6 +998,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._graph("GET")
             return
         self._read_body()
+        if self.path.lower().startswith(autodiscover.JSON_PATH):
+            self._autodiscover_json()
+            return
         self._send(404, b"Not Found", "text/plain")
 
     def do_PATCH(self) -> None:
@@ -1158,6 +1163,39 @@ class _Handler(BaseHTTPRequestHandler):
         identity = sim._identity_for_principal(step.principal or "")
         self._ntlm_identity = identity
         return identity
+
+    def _autodiscover_json(self) -> None:
+        """Autodiscover v2 (autodiscover.py's json_answer): anonymous, as Exchange serves it.
+        The HTTP faults apply, so a test can take Autodiscover down."""
+        sim = self.server.sim
+        started = time.monotonic()
+        path, _, query = self.path.partition("?")
+
+        def record(outcome: str, status: int, target: str | None) -> None:
+            sim._record(
+                LogEntry(
+                    datetime.now(UTC),
+                    "AutodiscoverJson",
+                    None,
+                    target,
+                    outcome,
+                    status,
+                    time.monotonic() - started,
+                    None,
+                    self.headers.get("Host"),
+                )
+            )
+
+        if sim._take("http_count"):
+            status = sim._faults.http_status
+            record(f"HTTP {status}", status, None)
+            self._send(status, b"Service Unavailable", "text/html")
+            return
+        status, answer, target = autodiscover.json_answer(
+            sim.store, path, parse_qs(query), sim.base_url, sim.ews_url
+        )
+        record(answer.get("ErrorCode", "NoError"), status, target)
+        self._send(status, json.dumps(answer).encode(), "application/json; charset=utf-8")
 
     def _autodiscover(self, body: bytes) -> tuple[bytes, int, str, str | None]:
         sim = self.server.sim
