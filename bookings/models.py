@@ -24,7 +24,7 @@ from django.urls import reverse
 from django.utils.timezone import now as utcnow
 
 from calendars.membership import write_refusal
-from calendars.models import CalendarRef, CalendarRole, Protocol
+from calendars.models import CalendarRef, CalendarRole
 
 DEFAULT_BLOCKING_STATUSES = ["Busy", "Tentative", "OOF", "WorkingElsewhere"]
 ALL_STATUSES = ["Free", "Tentative", "Busy", "OOF", "WorkingElsewhere", "NoData"]
@@ -483,7 +483,7 @@ class PageCalendar(models.Model):
         if (
             self.role == CalendarRole.MAIN
             and self.page.create_teams_meeting
-            and cal.connection.protocol != Protocol.GRAPH
+            and not cal.reached_over_graph()
         ):
             return TEAMS_NEEDS_GRAPH.format(calendar=f"{cal.owner_email} / {cal.name}")
         return ""

@@ -223,10 +223,15 @@ def _teams_unavailable(user: AbstractBaseUser, page: BookingPage | None) -> str:
     """Why this page can't create Teams meetings, or "": only Exchange Online can, through
     Microsoft Graph (EWS's IsOnlineMeeting is read-only)."""
     main = page.main_calendar() if page else None
-    conn = main.calendar.connection if main else connection_for(user)
-    if conn is None or conn.protocol == Protocol.GRAPH:
-        return ""
-    where = "This page's main booking calendar is" if main else "Your Exchange connection is"
+    if main is not None:
+        if main.calendar.reached_over_graph():
+            return ""
+        where = "This page's main booking calendar is"
+    else:
+        conn = connection_for(user)
+        if conn is None or conn.protocol != Protocol.EWS:
+            return ""  # no calendar chosen yet, and one in Exchange Online can be
+        where = "Your Exchange connection is"
     return (
         f"{where} on Exchange Server (EWS), which can't create Microsoft Teams meetings: they "
         "need a main booking calendar in Exchange Online, reached through Microsoft Graph."

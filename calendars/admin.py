@@ -2,8 +2,9 @@
 
 Secrets are write-only here: the add form takes one once (PasswordInput(render_value=False),
 never an initial value), the change form has no secret field at all, and a secret changes
-only through its own action ("Change mailbox password" / "Rotate client secret"), which checks it
-against Exchange before saving. No page, form value or error ever contains a stored secret.
+only through its own action ("Change mailbox password" / "Rotate client secret" / "Rotate
+certificate"), which checks it against Exchange before saving. No page, form value or error
+ever contains a stored secret or private key.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from django.utils.decorators import method_decorator
 from django.utils.html import format_html
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
-from calendars import connect, membership, to_graph
+from calendars import connect, membership, oauth, to_graph
 from calendars.errors import ExchangeError, UrlNotAllowed
 from calendars.models import (
     AuthType,
@@ -32,6 +33,7 @@ from calendars.models import (
     CredentialRotation,
     DelegationState,
     ExchangeConnection,
+    MailboxRoute,
     Protocol,
     SyncLogEntry,
     WriteGrant,
@@ -60,8 +62,10 @@ AUTHENTICATING_FIELDS = frozenset(
 SECRET_NAMES = (
     "password",
     "new_secret",
+    "new_graph_secret",
     "oauth_client_secret",
     "oauth_client_certificate",
+    "new_certificate",
     "oauth_refresh_token",
 )
 # Basic and NTLM sign in with the same password, so one can become the other on the change
@@ -72,6 +76,14 @@ OAUTH_APP_FIELDS = (
     "oauth_authority",
     "oauth_client_id",
     "oauth_client_secret_expires_on",
+)
+# A certificate connection shows its certificate (never the key) instead of a secret's expiry.
+OAUTH_CERTIFICATE_FIELDS = (
+    "oauth_tenant",
+    "oauth_authority",
+    "oauth_client_id",
+    "certificate_thumbprint",
+    "certificate_expires_on",
 )
 STATUS_FIELDS = (
     "credential_version",
@@ -87,6 +99,8 @@ def rotation_label(conn: ExchangeConnection) -> str | None:
     staff member's "Connect with Microsoft" renews itself; they reconnect if it stops)."""
     if conn.kind == ConnectionKind.CORPORATE and conn.auth_type == AuthType.OAUTH_USER:
         return "Sign in with Microsoft again"
+    if conn.auth_type == AuthType.OAUTH_APP and conn.oauth_client_certificate:
+        return "Rotate certificate"
     if conn.auth_type == AuthType.OAUTH_APP:
         return "Rotate client secret"
     if conn.auth_type in PASSWORD_AUTH:
@@ -94,11 +108,50 @@ def rotation_label(conn: ExchangeConnection) -> str | None:
     return None
 
 
+HYBRID_GRAPH_ROTATION = "Rotate Graph client secret"
+
+
 def rotation_url(conn: ExchangeConnection) -> str:
     """Where the rotation action goes: the secret form, or a new sign-in with Microsoft."""
     if conn.auth_type == AuthType.OAUTH_USER:
         return reverse("admin:calendars_exchangeconnection_microsoft_sign_in")
     return reverse("admin:calendars_exchangeconnection_rotate", args=[conn.pk])
+
+
+def credential_expiry_warning(conn: ExchangeConnection) -> str | None:
+    """The 14-day warning before the app-only credential expires (ExchangeConnection's one
+    rule for secrets and certificates)."""
+    if conn.auth_type != AuthType.OAUTH_APP or not conn.client_secret_expires_soon():
+        return None
+    if conn.oauth_client_certificate:
+        return (
+            f"The OAuth certificate (thumbprint {conn.oauth_certificate_thumbprint}) expires "
+            f"on {conn.app_credential_expires_on}. Create a new certificate, upload its public "
+            "part to the app registration in Entra ID and rotate it here before then."
+        )
+    return (
+        f"The OAuth client secret expires on {conn.app_credential_expires_on}. "
+        "Create a new secret in Entra ID and rotate it here before then."
+    )
+
+
+class WriteOnlyTextarea(forms.Textarea):
+    """A textarea for a private key: what was typed is never rendered back (not even after
+    an error), like PasswordInput(render_value=False)."""
+
+    def format_value(self, value: Any) -> None:
+        return None
+
+
+def posted_certificate(form: forms.Form, text_field: str, file_field: str) -> str:
+    """The PEM pasted into the textarea or uploaded as a file (at most 64 KB: a key and a
+    certificate chain fit easily)."""
+    upload = form.cleaned_data.get(file_field)
+    if upload:
+        if upload.size > 65536:
+            raise forms.ValidationError("The file is too large for a PEM certificate.")
+        return upload.read().decode("utf-8", "replace")
+    return form.cleaned_data.get(text_field) or ""
 
 
 def rotation_refused(conn: ExchangeConnection, exc: ExchangeError) -> str:
@@ -176,11 +229,38 @@ class ConnectionAddForm(ConnectionForm):
     new_secret = forms.CharField(
         label="Password or client secret",
         strip=False,
-        error_messages={"required": "Enter the mailbox's password or client secret."},
+        # Required unless an app-only connection signs in with a certificate (clean()).
+        required=False,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
         help_text="The password for Basic or NTLM, the client secret for OAuth. Never shown "
         "again; later, change it with “Change mailbox password” or “Rotate client secret” on the "
         "connection's page.",
+    )
+    new_certificate = forms.CharField(
+        label="Certificate (instead of a client secret)",
+        strip=False,
+        required=False,
+        widget=WriteOnlyTextarea(attrs={"rows": 6, "autocomplete": "off", "spellcheck": "false"}),
+        help_text="OAuth 2.0 client credentials only: the private key and the certificate in "
+        "PEM format (-----BEGIN PRIVATE KEY----- … -----BEGIN CERTIFICATE----- …), whose public "
+        "part is uploaded to the app registration. Never shown again; later, change it with "
+        "“Rotate certificate”.",
+    )
+    new_certificate_file = forms.FileField(
+        label="or upload the PEM file",
+        required=False,
+        widget=forms.ClearableFileInput(attrs={"accept": ".pem,.crt,.key,.txt"}),
+    )
+
+    # A hybrid connection's second secret: the app registration's, for its Graph side (the
+    # first is the dedicated mailbox's password for its EWS side).
+    new_graph_secret = forms.CharField(
+        label="Client secret (Microsoft Graph side of a hybrid connection)",
+        required=False,
+        strip=False,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text="Hybrid only: the app registration's client secret, with its tenant and "
+        "client id, for the mailboxes in Exchange Online. Never shown again.",
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -198,6 +278,7 @@ class ConnectionAddForm(ConnectionForm):
             self.add_error("user", "A personal connection belongs to a staff member: choose one.")
         if kind == ConnectionKind.CORPORATE and user is not None:
             self.add_error("user", "The corporate connection belongs to no one: leave it blank.")
+        self._clean_credential(data)
         if data.get("protocol") == Protocol.GRAPH and data.get("auth_type") != AuthType.OAUTH_APP:
             # Microsoft Graph takes OAuth tokens only; Exchange Online refuses passwords.
             self.add_error(
@@ -205,7 +286,62 @@ class ConnectionAddForm(ConnectionForm):
                 "Microsoft Graph signs in with OAuth: choose OAuth 2.0 client credentials and "
                 "enter the app registration's client secret.",
             )
+        if data.get("protocol") == Protocol.HYBRID:
+            self._clean_hybrid(data)
         return data
+
+    def _clean_hybrid(self, data: dict[str, Any]) -> None:
+        """Both sides at once: EWS with the dedicated mailbox's password for on-premises
+        mailboxes, Graph with the app's client credentials for those in Exchange Online."""
+        if data.get("kind") != ConnectionKind.CORPORATE:
+            self.add_error("protocol", "Only the corporate connection can be hybrid.")
+        if data.get("auth_type") not in PASSWORD_AUTH:
+            self.add_error(
+                "auth_type",
+                "A hybrid connection signs in to Exchange Server with the dedicated mailbox's "
+                "password: choose Basic or NTLM (the Graph side uses the client secret below).",
+            )
+        if not data.get("ews_url"):
+            self.add_error("ews_url", "Enter the on-premises EWS URL.")
+        if not data.get("oauth_client_id"):
+            self.add_error("oauth_client_id", "Enter the app registration's client id.")
+        if not (data.get("oauth_tenant") or data.get("oauth_authority")):
+            self.add_error("oauth_tenant", "Enter the Microsoft 365 tenant (or an authority).")
+        if not data.get("new_graph_secret"):
+            self.add_error("new_graph_secret", "Enter the app registration's client secret.")
+
+    @sensitive_variables()
+    def _clean_credential(self, data: dict[str, Any]) -> None:
+        """A password, a client secret, or (app-only OAuth) a certificate checked as Entra ID
+        will use it; data["certificate"] is the parsed certificate."""
+        try:
+            pem = posted_certificate(self, "new_certificate", "new_certificate_file")
+        except forms.ValidationError as exc:
+            self.add_error("new_certificate", exc)
+            return
+        secret = data.get("new_secret") or ""
+        if data.get("auth_type") != AuthType.OAUTH_APP:
+            if pem.strip():
+                self.add_error(
+                    "new_certificate",
+                    "Only OAuth 2.0 client credentials sign in with a certificate; Basic and "
+                    "NTLM take the mailbox's password.",
+                )
+            elif not secret:
+                self.add_error("new_secret", "Enter the mailbox's password or client secret.")
+            return
+        if pem.strip() and secret:
+            self.add_error("new_certificate", "Enter a client secret or a certificate, not both.")
+        elif pem.strip():
+            try:
+                data["certificate"] = oauth.parse_client_certificate(pem)
+            except oauth.CertificateInvalid as exc:
+                self.add_error("new_certificate", exc.message)
+        elif not secret:
+            self.add_error(
+                "new_secret",
+                "Enter the app registration's client secret, or its certificate below.",
+            )
 
 
 class ConnectionChangeForm(ConnectionForm):
@@ -232,6 +368,7 @@ class MemberInline(admin.TabularInline):
         "proof",
         "access_ok",
         "delegation",
+        "route",
         "checked_at",
         "error",
     )
@@ -239,6 +376,16 @@ class MemberInline(admin.TabularInline):
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    @admin.display(description="reached over")
+    def route(self, member: CorporateMember) -> str:
+        """Hybrid connections: where Autodiscover said the mailbox lives (calendars.routing)."""
+        if member.connection.protocol != Protocol.HYBRID:
+            return "-"
+        found = MailboxRoute.objects.filter(
+            connection_id=member.connection_id, mailbox=member.mailbox.strip().lower()
+        ).first()
+        return found.get_protocol_display() if found else "Not asked yet"
 
 
 class MemberStateFilter(admin.SimpleListFilter):
@@ -392,10 +539,47 @@ class RotateForm(forms.Form):
         label="Save even though Exchange could not be reached to verify it",
     )
 
-    def __init__(self, *args: Any, oauth: bool = False, **kwargs: Any) -> None:
+    new_certificate_file = forms.FileField(label="or upload the PEM file", required=False)
+
+    def __init__(
+        self, *args: Any, oauth: bool = False, certificate: bool = False, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
+        self.certificate = certificate
         if oauth:
             self.fields["new_secret"].label = "New client secret"
+        if certificate:
+            # The PEM (key and certificate) pasted or uploaded; its expiry is read from it.
+            self.fields["new_secret"] = forms.CharField(
+                label="New certificate",
+                strip=False,
+                required=False,
+                widget=WriteOnlyTextarea(attrs={"rows": 8, "spellcheck": "false"}),
+                help_text="The private key and the certificate in PEM format. Upload the "
+                "certificate's public part to the app registration first: it is tried there "
+                "before it is saved.",
+            )
+            del self.fields["expires_on"]
+        else:
+            del self.fields["new_certificate_file"]
+
+    @sensitive_variables()
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if self.certificate:
+            try:
+                pem = posted_certificate(self, "new_secret", "new_certificate_file")
+            except forms.ValidationError as exc:
+                self.add_error("new_secret", exc)
+                return data
+            if not pem.strip():
+                self.add_error("new_secret", "Paste the new certificate or upload its file.")
+                return data
+            try:
+                data["new_secret"] = oauth.parse_client_certificate(pem).stored
+            except oauth.CertificateInvalid as exc:
+                self.add_error("new_secret", exc.message)
+        return data
 
 
 @admin.register(ExchangeConnection)
@@ -441,11 +625,15 @@ class ExchangeConnectionAdmin(admin.ModelAdmin):
                         )
                     },
                 ),
-                ("OAuth 2.0 client credentials only", {"fields": OAUTH_APP_FIELDS}),
+                (
+                    "OAuth 2.0 client credentials only (and the Graph side of a hybrid one)",
+                    {"fields": (*OAUTH_APP_FIELDS, "new_certificate", "new_certificate_file")},
+                ),
                 (
                     "Corporate connection only",
                     {"fields": ("members_may_book_into_any_calendar",)},
                 ),
+                *self._hybrid_add_fieldsets(request),
             ]
         main = ["kind"]
         if obj.kind == ConnectionKind.PERSONAL:
@@ -457,11 +645,25 @@ class ExchangeConnectionAdmin(admin.ModelAdmin):
             main.append("secret")
         fieldsets: list = [(None, {"fields": main})]
         if obj.auth_type == AuthType.OAUTH_APP:
-            fieldsets.append(("OAuth 2.0 client credentials", {"fields": OAUTH_APP_FIELDS}))
+            oauth_fields = (
+                OAUTH_CERTIFICATE_FIELDS if obj.oauth_client_certificate else OAUTH_APP_FIELDS
+            )
+            fieldsets.append(("OAuth 2.0 client credentials", {"fields": oauth_fields}))
+        elif obj.protocol == Protocol.HYBRID:
+            fieldsets.append(
+                ("Microsoft Graph side (app-only client credentials)", {"fields": OAUTH_APP_FIELDS})
+            )
         if obj.kind == ConnectionKind.CORPORATE:
             fieldsets.append(("Members", {"fields": ("members_may_book_into_any_calendar",)}))
         fieldsets.append(("Status", {"fields": STATUS_FIELDS}))
         return fieldsets
+
+    def _hybrid_add_fieldsets(self, request: HttpRequest) -> list:
+        """The Graph side's secret, once Hybrid is chosen (`?protocol=hybrid`, or posted):
+        every other kind of connection takes one secret, and the form says so."""
+        if (request.POST or request.GET).get("protocol") != Protocol.HYBRID:
+            return []
+        return [("Hybrid: the Microsoft Graph side", {"fields": ("new_graph_secret",)})]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
         if obj is None:
@@ -471,6 +673,8 @@ class ExchangeConnectionAdmin(admin.ModelAdmin):
         # PASSWORD_AUTH).
         # The protocol changes only by the migration to Graph, which keeps pages and bookings.
         fixed = ("kind", "user", "secret", "protocol")
+        if obj.oauth_client_certificate:
+            fixed += ("certificate_thumbprint", "certificate_expires_on")
         if obj.auth_type not in PASSWORD_AUTH:
             fixed += ("auth_type",)
         return fixed + STATUS_FIELDS
@@ -500,6 +704,16 @@ class ExchangeConnectionAdmin(admin.ModelAdmin):
             "this page: the new one is checked against Exchange before it is saved."
         )
 
+    @admin.display(description="Certificate thumbprint (SHA-1)")
+    def certificate_thumbprint(self, obj: ExchangeConnection) -> str:
+        """As Entra ID's Certificates & secrets lists it; the key is never shown."""
+        return obj.oauth_certificate_thumbprint or "-"
+
+    @admin.display(description="Certificate expires on")
+    def certificate_expires_on(self, obj: ExchangeConnection) -> str:
+        expires = obj.oauth_certificate_expires_on
+        return f"{expires:%d %B %Y}" if expires else "-"
+
     @admin.display(description="Credentials")
     def rotate_link(self, obj: ExchangeConnection) -> str:
         label = rotation_label(obj)
@@ -510,10 +724,17 @@ class ExchangeConnectionAdmin(admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: ExchangeConnection, form: Any, change: bool):
         if not change:
             secret = form.cleaned_data["new_secret"]
-            if obj.auth_type == AuthType.OAUTH_APP:
+            certificate = form.cleaned_data.get("certificate")
+            if certificate is not None:
+                obj.oauth_client_certificate = certificate.stored
+                obj.oauth_certificate_thumbprint = certificate.thumbprint
+                obj.oauth_certificate_expires_on = certificate.expires_on
+            elif obj.auth_type == AuthType.OAUTH_APP:
                 obj.oauth_client_secret = secret
             else:
                 obj.password = secret
+            if obj.protocol == Protocol.HYBRID:
+                obj.oauth_client_secret = form.cleaned_data["new_graph_secret"]
         super().save_model(request, obj, form, change)
         if change and AUTHENTICATING_FIELDS.intersection(form.changed_data):
             obj.bump_credential_version()
@@ -536,6 +757,9 @@ class ExchangeConnectionAdmin(admin.ModelAdmin):
                 **(extra_context or {}),
                 "rotation_label": rotation_label(obj),
                 "rotation_url": rotation_url(obj),
+                "graph_rotation_label": HYBRID_GRAPH_ROTATION
+                if obj.protocol == Protocol.HYBRID
+                else "",
                 "can_move_to_graph": obj.auth_type == AuthType.OAUTH_APP and to_graph.can_move(obj),
             }
             if request.method == "POST" and any(request.POST.get(n) for n in SECRET_NAMES):
@@ -547,13 +771,15 @@ class ExchangeConnectionAdmin(admin.ModelAdmin):
                     f"“{rotation_label(obj) or 'Change mailbox password'}”, which checks them "
                     "against Exchange first.",
                 )
-            if obj.client_secret_expires_soon():
-                messages.warning(
-                    request,
-                    f"The OAuth client secret expires on {obj.oauth_client_secret_expires_on}. "
-                    "Create a new secret in Entra ID and rotate it here before then.",
-                )
-        return super().changeform_view(request, object_id, form_url, extra_context)
+            expiry_warning = credential_expiry_warning(obj)
+            if expiry_warning:
+                messages.warning(request, expiry_warning)
+        response = super().changeform_view(request, object_id, form_url, extra_context)
+        form = getattr(response, "context_data", None) and response.context_data.get("adminform")
+        if request.method == "POST" and form and form.form.has_error("new_certificate"):
+            # A certificate that can't be used is the request's fault: say so to scripts too.
+            response.status_code = 400
+        return response
 
     @admin.action(description="Test connection against Exchange")
     def test_connection(self, request: HttpRequest, queryset: QuerySet) -> None:
@@ -587,7 +813,7 @@ class ExchangeConnectionAdmin(admin.ModelAdmin):
         ]
         return extra + super().get_urls()
 
-    @method_decorator(sensitive_post_parameters("new_secret"))
+    @method_decorator(sensitive_post_parameters(*SECRET_NAMES))
     @method_decorator(sensitive_variables())
     def rotate_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         conn = get_object_or_404(ExchangeConnection, pk=pk)
@@ -596,8 +822,20 @@ class ExchangeConnectionAdmin(admin.ModelAdmin):
         label = rotation_label(conn)
         if label is None or conn.auth_type == AuthType.OAUTH_USER:
             raise Http404("This connection has no password or secret to rotate.")
+        # A hybrid connection has two secrets: the mailbox's password, and (side=graph) the
+        # app registration's client secret its Graph side signs in with.
+        graph_side = conn.protocol == Protocol.HYBRID and request.GET.get("side") == "graph"
+        if graph_side:
+            label = HYBRID_GRAPH_ROTATION
         offer_save_anyway = False
-        form = RotateForm(request.POST or None, oauth=conn.auth_type == AuthType.OAUTH_APP)
+        certificate = conn.auth_type == AuthType.OAUTH_APP and bool(conn.oauth_client_certificate)
+        posted = request.method == "POST"  # a file alone is a POST with an empty request.POST
+        form = RotateForm(
+            request.POST if posted else None,
+            request.FILES if posted else None,
+            oauth=conn.auth_type == AuthType.OAUTH_APP or graph_side,
+            certificate=certificate,
+        )
         if request.method == "POST" and form.is_valid():
             try:
                 rotation = connect.rotate_secret(
@@ -605,7 +843,8 @@ class ExchangeConnectionAdmin(admin.ModelAdmin):
                     form.cleaned_data["new_secret"],
                     request.user,
                     save_anyway=form.cleaned_data["save_anyway"],
-                    expires_on=form.cleaned_data["expires_on"],
+                    expires_on=form.cleaned_data.get("expires_on"),
+                    graph_side=graph_side,
                 )
             except connect.RotationNotVerified as exc:
                 offer_save_anyway = True
@@ -623,9 +862,14 @@ class ExchangeConnectionAdmin(admin.ModelAdmin):
             "connection": conn,
             "form": form,
             "offer_save_anyway": offer_save_anyway,
+            "certificate": certificate,
+            "oauth": conn.auth_type == AuthType.OAUTH_APP or graph_side,
+            "graph_side": graph_side,
             "opts": self.model._meta,
         }
-        return TemplateResponse(request, "admin/calendars/rotate.html", context)
+        # A certificate that can't be used (no key, another key, expired) is a 400.
+        status = 400 if certificate and form.has_error("new_secret") else 200
+        return TemplateResponse(request, "admin/calendars/rotate.html", context, status=status)
 
     def microsoft_sign_in_view(self, request: HttpRequest) -> HttpResponse:
         """Exchange Online, delegated: the booking mailbox signs in with Microsoft once (and

@@ -20,7 +20,7 @@ from exchangelib import Configuration, Credentials, FailFast
 from exchangelib.autodiscover.protocol import AutodiscoverProtocol
 
 from calendars import membership, oauth
-from calendars.backends import ews, graph
+from calendars.backends import ews, graph, hybrid
 from calendars.backends.base import Backend
 from calendars.errors import (
     IMPERSONATION_DENIED,
@@ -54,9 +54,12 @@ credentials_rotated = Signal()
 
 
 def backend_for(connection: ExchangeConnection) -> Backend:
-    """EWS for Exchange Server, Microsoft Graph for Exchange Online."""
+    """EWS for Exchange Server, Microsoft Graph for Exchange Online, and per mailbox for a
+    hybrid organisation (backends/hybrid.py)."""
     if connection.protocol == Protocol.GRAPH:
         return graph.GraphBackend(connection)
+    if connection.protocol == Protocol.HYBRID:
+        return hybrid.HybridBackend(connection)
     return ews.EwsBackend(connection)
 
 
@@ -379,7 +382,15 @@ def attach(user: AbstractBaseUser, mailbox: str = "") -> CorporateMember:
 
 
 def delegation_instructions(member: CorporateMember) -> str:
-    if member.connection.uses_app_only_oauth and member.connection.protocol == Protocol.GRAPH:
+    conn = member.connection
+    # A hybrid connection reaches a cloud member through its app registration (Graph), an
+    # on-premises one through the dedicated mailbox: the route remembered for the mailbox
+    # says which (routing.py; none yet means the member was never checked).
+    in_cloud = (
+        conn.protocol == Protocol.HYBRID
+        and conn.mailbox_routes.filter(mailbox=member.mailbox, protocol=Protocol.GRAPH).exists()
+    )
+    if in_cloud or (conn.uses_app_only_oauth and conn.protocol == Protocol.GRAPH):
         # Graph's app-only access is scoped by Exchange's RBAC for Applications, which only
         # an Exchange administrator can change (see the README's PowerShell).
         return (
@@ -535,14 +546,28 @@ def rotate_secret(
     *,
     save_anyway: bool = False,
     expires_on: object = None,
+    graph_side: bool = False,
 ) -> CredentialRotation:
-    """Replace the password (or OAuth client secret) after Exchange accepted it.
+    """Replace the password (or OAuth client secret, or certificate) after Exchange
+    accepted it.
 
+    A connection that signs in with a certificate takes a new one as PEM (private key and
+    certificate): oauth.CertificateInvalid before anything else if it can't be used, then
+    verified by fetching a token with it, saved with its thumbprint and expiry.
     Saving bumps credential_version, which every process compares with its cached
-    protocol: the next call anywhere uses the new secret, without a restart.
+    protocol: the next call anywhere uses the new secret, without a restart. `graph_side`:
+    a hybrid connection's app registration secret (its Graph side) instead of the dedicated
+    mailbox's password; both sides are verified with the new one before it is saved.
     """
-    is_oauth = connection.auth_type == AuthType.OAUTH_APP
-    what = "client secret" if is_oauth else "password"
+    is_oauth = connection.auth_type == AuthType.OAUTH_APP or (
+        graph_side and connection.protocol == Protocol.HYBRID
+    )
+    certificate = (
+        oauth.parse_client_certificate(new_secret)
+        if is_oauth and connection.oauth_client_certificate
+        else None
+    )
+    what = "certificate" if certificate else "client secret" if is_oauth else "password"
     candidate = ExchangeConnection(
         **{
             f.attname: getattr(connection, f.attname)
@@ -550,7 +575,10 @@ def rotate_secret(
             if f.attname != "id"
         }
     )
-    if is_oauth:
+    if certificate is not None:
+        candidate.oauth_client_certificate = certificate.stored
+        candidate.oauth_certificate_thumbprint = certificate.thumbprint
+    elif is_oauth:
         candidate.oauth_client_secret = new_secret
     else:
         candidate.password = new_secret
@@ -574,7 +602,19 @@ def rotate_secret(
             ) from exc
         result, message = RotationResult.SAVED_UNVERIFIED, exc.message
     with transaction.atomic():
-        if is_oauth:
+        if certificate is not None:
+            connection.oauth_client_certificate = certificate.stored
+            connection.oauth_certificate_thumbprint = certificate.thumbprint
+            connection.oauth_certificate_expires_on = certificate.expires_on
+            connection.save(
+                update_fields=[
+                    "oauth_client_certificate",
+                    "oauth_certificate_thumbprint",
+                    "oauth_certificate_expires_on",
+                    "updated",
+                ]
+            )
+        elif is_oauth:
             connection.oauth_client_secret = new_secret
             if expires_on is not None:
                 connection.oauth_client_secret_expires_on = expires_on

@@ -6,7 +6,7 @@ encrypted columns and in memory; nothing here renders, logs or returns them.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -193,8 +193,21 @@ class ExchangeConnection(models.Model):
             status=self.status, last_checked_at=now, last_error=message
         )
 
+    @property
+    def app_credential(self) -> str:
+        """What the app registration signs in with: "certificate" or "client secret"."""
+        return "certificate" if self.oauth_client_certificate else "client secret"
+
+    @property
+    def app_credential_expires_on(self) -> date | None:
+        """A certificate's not-after date, or the client secret's expiry as typed in."""
+        if self.oauth_client_certificate:
+            return self.oauth_certificate_expires_on
+        return self.oauth_client_secret_expires_on
+
     def client_secret_expires_soon(self, within: timedelta = timedelta(days=14)) -> bool:
-        expires = self.oauth_client_secret_expires_on
+        """The app-only credential (secret or certificate) expires within two weeks."""
+        expires = self.app_credential_expires_on
         return expires is not None and expires <= (timezone.now() + within).date()
 
 
@@ -408,6 +421,18 @@ class CalendarRef(models.Model):
     @property
     def allowed_roles(self) -> list[str]:
         return allowed_roles(can_create=self.can_create)
+
+    def reached_over_graph(self) -> bool:
+        """Whether this calendar is in Exchange Online, reached through Graph (what Teams
+        meetings need): a Graph connection's always are; a hybrid connection's are when the
+        owner's mailbox was last found in the cloud (MailboxRoute, no call to Exchange)."""
+        if self.connection.protocol == Protocol.GRAPH:
+            return True
+        return self.connection.protocol == Protocol.HYBRID and (
+            self.connection.mailbox_routes.filter(
+                mailbox=self.owner_email, protocol=Protocol.GRAPH
+            ).exists()
+        )
 
 
 def allowed_roles(*, can_create: bool) -> list[str]:

@@ -1,20 +1,26 @@
 """OAuth 2.0 tokens for Exchange, always through msal.
 
-Two flows: the corporate connection's app-only client credentials (client id + secret of an
-app registration, impersonating members), and a staff member's "Connect with Microsoft"
-(authorization code with PKCE; the refresh token is stored encrypted and used to get new
-access tokens). Tokens live in msal's in-memory cache, per process; nothing is logged.
+Two flows: the corporate connection's app-only client credentials (client id + secret, or a
+certificate, of an app registration, impersonating members), and a staff member's "Connect
+with Microsoft" (authorization code with PKCE; the refresh token is stored encrypted and used
+to get new access tokens). Tokens live in msal's in-memory cache, per process; nothing is logged.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 import threading
 import time
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from typing import Any
 
 import msal
 import requests
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from django.conf import settings
 from django.views.decorators.debug import sensitive_variables
 
@@ -37,6 +43,11 @@ _AADSTS_MESSAGES = {
     "AADSTS7000215": "The OAuth client secret is wrong. Enter the secret's value, not its id.",
     "AADSTS7000222": "The OAuth client secret has expired. Create a new one and enter it here.",
     "AADSTS700016": "No application with this client id exists in the tenant.",
+    "AADSTS700027": "Entra ID refused the certificate: it is not (or no longer) uploaded to the "
+    "app registration, it has expired, or the private key is not the certificate's. Upload the "
+    "certificate's public part under Certificates & secrets.",
+    "AADSTS700024": "Entra ID refused the sign-in as outside its valid time. Check this "
+    "server's clock.",
     "AADSTS50034": "No such user in the directory.",
     "AADSTS50053": "The account is locked. Ask your IT department to unlock it.",
     "AADSTS50126": "Wrong user name or password.",
@@ -45,6 +56,116 @@ _AADSTS_MESSAGES = {
     "AADSTS70008": "The sign-in has expired. Connect with Microsoft again.",
     "AADSTS700082": "The sign-in has expired. Connect with Microsoft again.",
 }
+
+
+class CertificateInvalid(ExchangeError):
+    """An uploaded certificate the app can't sign in with; said before anything is saved."""
+
+    code = "certificate_invalid"
+    default_message = "This is not a certificate with its private key in PEM format."
+
+
+@dataclass(frozen=True)
+class ClientCertificate:
+    """An app registration's certificate credential: the key signs msal's client assertion,
+    Entra ID holds the certificate (public part) and finds it by its SHA-1 thumbprint."""
+
+    private_key_pem: str
+    certificate_pem: str
+    thumbprint: str  # SHA-1, upper-case hex, as Entra's "Certificates & secrets" shows it
+    expires_on: date  # the certificate's not-after date (UTC)
+
+    def __repr__(self) -> str:  # never the key, whatever prints this
+        return f"ClientCertificate(thumbprint={self.thumbprint!r}, expires_on={self.expires_on})"
+
+    @property
+    def stored(self) -> str:
+        """What the encrypted column holds: the key (unencrypted PKCS#8) and the certificate."""
+        return self.private_key_pem + self.certificate_pem
+
+
+_PEM_BLOCK = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----.+?-----END \1-----", re.DOTALL)
+
+
+@sensitive_variables()
+def parse_client_certificate(pem: str | bytes, *, check_expiry: bool = True) -> ClientCertificate:
+    """The private key and certificate from one PEM (key and certificate pasted together, or
+    a file with both), checked as Entra ID and msal would use them; CertificateInvalid says
+    what is wrong. Nothing of the key is ever in a message."""
+    text = pem.decode("utf-8", "replace") if isinstance(pem, bytes) else pem
+    blocks = [(m.group(1), m.group(0)) for m in _PEM_BLOCK.finditer(text)]
+    certificates = [block for label, block in blocks if label in ("CERTIFICATE",)]
+    keys = [(label, block) for label, block in blocks if label.endswith("PRIVATE KEY")]
+    if not certificates:
+        raise CertificateInvalid(
+            "No certificate found: paste the certificate (-----BEGIN CERTIFICATE-----) and its "
+            "private key in PEM format, or upload a .pem file with both."
+        )
+    if not keys:
+        raise CertificateInvalid(
+            "The PEM has no private key: the app signs in with the key, Entra ID holds only the "
+            "certificate. Paste the private key (-----BEGIN PRIVATE KEY-----) with the "
+            "certificate."
+        )
+    if len(keys) > 1:
+        raise CertificateInvalid("The PEM holds more than one private key: paste just one.")
+    label, key_block = keys[0]
+    if label == "ENCRYPTED PRIVATE KEY" or "Proc-Type: 4,ENCRYPTED" in key_block:
+        raise CertificateInvalid(
+            "The private key is protected by a passphrase. Export it without one (openssl pkey "
+            "-in key.pem -out key-plain.pem); it is stored encrypted here."
+        )
+    try:
+        key = serialization.load_pem_private_key(key_block.encode(), password=None)
+    except TypeError as exc:  # "Password was not given but private key is encrypted"
+        raise CertificateInvalid(
+            "The private key is protected by a passphrase. Export it without one (openssl pkey "
+            "-in key.pem -out key-plain.pem); it is stored encrypted here."
+        ) from exc
+    except ValueError:
+        raise CertificateInvalid("The private key could not be read.") from None
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise CertificateInvalid(
+            "The private key is not an RSA key. Entra ID's certificate sign-in takes RSA "
+            "(2048 bits or more): create the certificate with an RSA key."
+        )
+    public = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    certificate: x509.Certificate | None = None
+    for block in certificates:
+        try:
+            candidate = x509.load_pem_x509_certificate(block.encode())
+        except ValueError:
+            continue
+        spki = candidate.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        if spki == public:  # the app's own certificate; others are a chain
+            certificate = candidate
+            break
+    if certificate is None:
+        raise CertificateInvalid(
+            "The private key does not belong to the certificate: paste the key the "
+            "certificate was made with."
+        )
+    expires = certificate.not_valid_after_utc
+    if check_expiry and expires <= datetime.now(UTC):
+        raise CertificateInvalid(
+            f"The certificate expired on {expires:%d %B %Y}. Create a new one, upload its "
+            "public part to the app registration, and use it here."
+        )
+    return ClientCertificate(
+        private_key_pem=key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ).decode(),
+        certificate_pem=certificate.public_bytes(serialization.Encoding.PEM).decode(),
+        # SHA-1 is Entra's identifier for the certificate (x5t), not a signature.
+        thumbprint=certificate.fingerprint(hashes.SHA1()).hex().upper(),  # noqa: S303
+        expires_on=expires.date(),
+    )
 
 
 def _http_client() -> requests.Session:
@@ -72,11 +193,28 @@ _apps: dict[tuple[Any, ...], msal.ConfidentialClientApplication] = {}
 # Functions holding a client secret or tokens show no local variables in an error report,
 # nor does anything they call (msal, requests).
 @sensitive_variables()
-def _app(client_id: str, secret: str, authority: str, key: tuple[Any, ...]) -> Any:
+def _app(
+    client_id: str,
+    secret: str,
+    authority: str,
+    key: tuple[Any, ...],
+    certificate: ClientCertificate | None = None,
+) -> Any:
     # The app's own settings are part of the key: a primary key can be reused (SQLite does,
     # after the last row is deleted) and an unsaved candidate has none, so (pk, version)
-    # alone could hand one registration's cached tokens to another.
-    digest = hashlib.sha256(secret.encode()).hexdigest()
+    # alone could hand one registration's cached tokens to another. A certificate is told
+    # apart by its thumbprint, a secret by its digest.
+    if certificate is not None:
+        digest = f"certificate:{certificate.thumbprint}"
+        # msal signs the client assertion RS256 with x5t (the SHA-1 thumbprint), which
+        # Entra ID and ADFS both accept.
+        credential: str | dict[str, str] = {
+            "private_key": certificate.private_key_pem,
+            "thumbprint": certificate.thumbprint,
+        }
+    else:
+        digest = hashlib.sha256(secret.encode()).hexdigest()
+        credential = secret
     key = (*key, client_id, authority, digest)
     with _lock:
         app = _apps.get(key)
@@ -84,7 +222,7 @@ def _app(client_id: str, secret: str, authority: str, key: tuple[Any, ...]) -> A
             try:
                 app = msal.ConfidentialClientApplication(
                     client_id,
-                    client_credential=secret,
+                    client_credential=credential,
                     authority=authority,
                     # Instance discovery asks Microsoft about the authority: off for
                     # on-premises identity providers and the simulator.
@@ -103,6 +241,17 @@ def _app(client_id: str, secret: str, authority: str, key: tuple[Any, ...]) -> A
         return app
 
 
+@sensitive_variables()
+def connection_certificate(conn: ExchangeConnection) -> ClientCertificate | None:
+    """The connection's certificate credential, or None where it signs in with a secret."""
+    if conn.auth_type != AuthType.OAUTH_APP or not conn.oauth_client_certificate:
+        return None
+    # Not refused here when expired: Entra ID says so (AADSTS700027), and the admin is warned
+    # 14 days ahead.
+    return parse_client_certificate(conn.oauth_client_certificate, check_expiry=False)
+
+
+@sensitive_variables()
 def _connection_app(conn: ExchangeConnection) -> Any:
     if conn.auth_type == AuthType.OAUTH_APP:
         return _app(
@@ -110,6 +259,7 @@ def _connection_app(conn: ExchangeConnection) -> Any:
             conn.oauth_client_secret,
             authority_for(conn.oauth_tenant, conn.oauth_authority),
             ("conn", conn.pk, conn.credential_version),
+            certificate=connection_certificate(conn),
         )
     return site_app()
 
@@ -169,9 +319,19 @@ _EXPIRY_MARGIN = 300  # seconds: never hand out a token about to expire mid-requ
 def graph_access_token(conn: ExchangeConnection, *, force: bool = False) -> str:
     """A valid Microsoft Graph access token for this connection (app-only or delegated)."""
     # Who the token is for is part of the key (a primary key can be reused, an unsaved
-    # candidate has none): the app and its secret, or the signed-in mailbox. Not the refresh
-    # token itself, which rotates with every redemption.
-    who = conn.oauth_client_secret if conn.auth_type == AuthType.OAUTH_APP else conn.email
+    # candidate has none): the app and its certificate's thumbprint or its secret, or the
+    # signed-in mailbox. Not the refresh token itself, which rotates with every redemption.
+    if conn.auth_type != AuthType.OAUTH_APP:
+        who = conn.email
+    elif conn.oauth_client_certificate:
+        # The thumbprint as stored beside the PEM (rotation sets both); the PEM's digest if
+        # a row was written without it.
+        who = "certificate:" + (
+            conn.oauth_certificate_thumbprint
+            or hashlib.sha256(conn.oauth_client_certificate.encode()).hexdigest()
+        )
+    else:
+        who = conn.oauth_client_secret
     digest = hashlib.sha256(f"{conn.oauth_client_id}\0{who}".encode()).hexdigest()
     key = ("conn", conn.pk, conn.credential_version, conn.auth_type, digest)
     with _lock:

@@ -43,11 +43,12 @@ def warn_expiring_client_secrets() -> None:
         if conn.client_secret_expires_soon()
     ]
     for conn in expiring:
+        what = conn.app_credential
         mail_admins(
-            f"OAuth client secret of {conn.email} expires on {conn.oauth_client_secret_expires_on}",
-            "Create a new client secret for the app registration in Entra ID and rotate it in "
-            "the site's admin (Exchange connections > the corporate connection > Rotate client "
-            "secret) before it expires; after that every calendar lookup fails.",
+            f"OAuth {what} of {conn.email} expires on {conn.app_credential_expires_on}",
+            f"Create a new {what} for the app registration in Entra ID and rotate it in the "
+            f"site's admin (Exchange connections > the corporate connection > Rotate {what}) "
+            "before it expires; after that every calendar lookup fails.",
         )
 
 

@@ -144,10 +144,11 @@ def needs_attention(user: AbstractBaseUser, pages: list[BookingPage]) -> list[At
         if corporate is not None and corporate.client_secret_expires_soon():
             items.append(
                 Attention(
-                    "The corporate connection's OAuth client secret expires soon",
+                    f"The corporate connection's OAuth {corporate.app_credential} expires soon",
                     [
-                        f"It expires on {corporate.oauth_client_secret_expires_on:%d %B %Y}. "
-                        "Create a new secret in Entra ID and rotate it in Django admin."
+                        f"It expires on {corporate.app_credential_expires_on:%d %B %Y}. "
+                        f"Create a new {corporate.app_credential} in Entra ID and rotate it in "
+                        "Django admin."
                     ],
                     _admin_change_url(corporate),
                     "Open it in Django admin",

@@ -19,7 +19,8 @@ Endpoints, under ``/<tenant>/`` where tenant is the name given or ``tenant_id`` 
 * ``GET v2.0/.well-known/openid-configuration`` and ``GET discovery/v2.0/keys`` (JWKS).
 * ``POST oauth2/v2.0/token``: ``client_credentials`` (one ``<resource>/.default`` scope; the token
   carries the application's roles), ``authorization_code`` (PKCE S256/plain verified; single-use
-  codes valid 10 minutes) and ``refresh_token``. Client secrets in the body or HTTP Basic.
+  codes valid 10 minutes) and ``refresh_token``. Client secrets in the body or HTTP Basic, or
+  a certificate (below).
 * ``GET/POST oauth2/v2.0/authorize``: a login form (fields labelled "Email address" and
   "Password", named ``login`` and ``passwd``). POSTing those two fields to the very URL msal's
   ``initiate_auth_code_flow`` returned (``flow["auth_uri"]``) signs in and redirects to the
@@ -53,6 +54,22 @@ failures are HTTP 401 ``invalid_client`` (AADSTS7000215 wrong secret, AADSTS7000
 secret, AADSTS7000218 no secret), an unknown client 400 ``unauthorized_client`` (AADSTS700016),
 bad grants 400 ``invalid_grant``.
 
+Certificate credentials, as Entra checks them: the client sends
+``client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer`` and
+``client_assertion``, a JWT signed with the private key of a certificate registered on the app
+(``register_application(..., certificates=[pem])`` or ``add_client_certificate``). msal signs
+RS256 with an ``x5t`` header (the certificate's SHA-1 thumbprint, base64url) when given
+``{"private_key": ..., "thumbprint": ...}``, and PS256 with ``x5t#S256`` (SHA-256) and ``x5c``
+when given ``{"private_key": ..., "public_certificate": ...}``; both are accepted. Claims: ``aud``
+the token endpoint, ``iss`` = ``sub`` = the client id, ``jti``, ``exp`` (and ``nbf``/``iat``),
+with five minutes' clock skew. Refusals, all HTTP 401 ``invalid_client``: AADSTS700027 (no
+registered certificate has the thumbprint, the certificate has expired, or the signature does
+not verify), AADSTS700024 (the assertion is not within its valid time range), AADSTS700021
+(``iss``/``sub`` is not the client id), AADSTS700023 (``aud`` is not this token endpoint),
+AADSTS50027 (not a JWT, an unsupported ``alg`` or ``client_assertion_type``). A certificate
+removed from the app (``remove_client_certificate``) stops working at once, as a rotated
+secret does; tokens issued with it stay valid until they expire.
+
 ``request_log`` records endpoint, grant type, client id, user and outcome of every request; it
 never holds secrets, passwords, codes or tokens, and the HTTP server prints nothing.
 """
@@ -69,7 +86,7 @@ import secrets
 import threading
 import uuid
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from http.server import BaseHTTPRequestHandler
@@ -78,6 +95,8 @@ from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import requests
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
@@ -91,6 +110,8 @@ ID_TOKEN_LIFETIME = timedelta(hours=1)
 # OIDC scopes: they shape the reply (id_token, refresh_token) but are not resource permissions.
 OIDC_SCOPES = frozenset({"openid", "profile", "offline_access", "email"})
 GRAPH_RESOURCE = "https://graph.microsoft.com"  # Entra's resource for bare names like User.Read
+JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+CLOCK_SKEW = timedelta(minutes=5)  # what Entra tolerates on an assertion's exp and nbf
 _MAX_BODY = 1 << 20
 
 
@@ -141,6 +162,9 @@ class _Application:
     secret_expires_at: datetime | None
     roles: frozenset[str]
     redirect_uris: tuple[str, ...]
+    # Uploaded certificates (public part only, as in Entra), by SHA-1 thumbprint in upper-case
+    # hex, the way the portal shows it.
+    certificates: dict[str, x509.Certificate] = field(default_factory=dict)
 
 
 @dataclass
@@ -220,6 +244,19 @@ def _resource_and_name(scope: str) -> tuple[str, str]:
 
 def _same_secret(given: str, expected: str) -> bool:
     return hmac.compare_digest(given.encode(), expected.encode())
+
+
+def _b64url_decode(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _load_certificate(pem: str | bytes) -> x509.Certificate:
+    return x509.load_pem_x509_certificate(pem.encode() if isinstance(pem, str) else pem)
+
+
+def certificate_thumbprint(certificate: x509.Certificate) -> str:
+    """SHA-1 of the DER certificate in upper-case hex: what Entra shows as the thumbprint."""
+    return certificate.fingerprint(hashes.SHA1()).hex().upper()  # noqa: S303 - an identifier, not a signature
 
 
 def _pkce_matches(verifier: str, challenge: str, method: str) -> bool:
@@ -367,19 +404,26 @@ class IdentityProvider:
     def register_application(
         self,
         client_id: str,
-        client_secret: str,
+        client_secret: str = "",
         *,
         roles: Iterable[str] = frozenset(),
         secret_expires_at: datetime | None = None,
         redirect_uris: list[str] | None = None,
+        certificates: Iterable[str | bytes] = (),
     ) -> None:
-        """Register (or replace) an app; without redirect URIs only client credentials work."""
+        """Register (or replace) an app; without redirect URIs only client credentials work.
+
+        ``certificates`` are PEM certificates (the public part) the app may sign client
+        assertions with; an app with only certificates has no secret ("" matches none).
+        """
+        loaded = [_load_certificate(pem) for pem in certificates]
         application = _Application(
             client_id=client_id,
             secret=client_secret,
             secret_expires_at=_aware(secret_expires_at),
             roles=frozenset(roles),
             redirect_uris=tuple(redirect_uris or ()),
+            certificates={certificate_thumbprint(c): c for c in loaded},
         )
         with self._lock:
             self._applications[client_id] = application
@@ -392,6 +436,23 @@ class IdentityProvider:
             application = self._applications[client_id]
             application.secret = secret
             application.secret_expires_at = _aware(expires_at)
+
+    def add_client_certificate(self, client_id: str, pem: str | bytes) -> str:
+        """Upload a certificate's public part to the app; returns its SHA-1 thumbprint."""
+        certificate = _load_certificate(pem)
+        thumbprint = certificate_thumbprint(certificate)
+        with self._lock:
+            application = self._applications[client_id]
+            application.certificates = {**application.certificates, thumbprint: certificate}
+        return thumbprint
+
+    def remove_client_certificate(self, client_id: str, thumbprint: str) -> None:
+        """Delete a certificate from the app: assertions it signs are refused at once."""
+        with self._lock:
+            application = self._applications[client_id]
+            application.certificates = {
+                t: c for t, c in application.certificates.items() if t != thumbprint.upper()
+            }
 
     def set_application_roles(self, client_id: str, roles: Iterable[str]) -> None:
         """Change granted app roles; tokens issued before keep the roles they had."""
@@ -502,7 +563,11 @@ class IdentityProvider:
             "grant_types_supported": ["authorization_code", "client_credentials", "refresh_token"],
             "subject_types_supported": ["pairwise"],
             "id_token_signing_alg_values_supported": ["RS256"],
-            "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
+            "token_endpoint_auth_methods_supported": [
+                "client_secret_post",
+                "private_key_jwt",
+                "client_secret_basic",
+            ],
             "code_challenge_methods_supported": ["S256", "plain"],
             "scopes_supported": sorted(OIDC_SCOPES),
             "claims_supported": [
@@ -563,6 +628,9 @@ class IdentityProvider:
                 f"Application with identifier '{client_id}' was not found in the directory "
                 f"'{self.tenant}'.",
             )
+        if form.get("client_assertion") or form.get("client_assertion_type"):
+            self._check_client_assertion(application, form)
+            return application
         secret = form.get("client_secret")
         if not secret:
             raise OAuthError(
@@ -591,6 +659,117 @@ class IdentityProvider:
                 status=401,
             )
         return application
+
+    def _check_client_assertion(self, application: _Application, form: Mapping[str, str]) -> None:
+        """Entra's certificate credential check: the JWT's signature against a certificate
+        registered on the app (found by thumbprint), then its claims."""
+        client_id = application.client_id
+        malformed = OAuthError(
+            "invalid_client", 50027, "JWT token is invalid or malformed.", status=401
+        )
+        if form.get("client_assertion_type") != JWT_BEARER:
+            raise OAuthError(
+                "invalid_client",
+                50027,
+                f"Invalid client_assertion_type; expected '{JWT_BEARER}'.",
+                status=401,
+            )
+        parts = form.get("client_assertion", "").split(".")
+        if len(parts) != 3:
+            raise malformed
+        try:
+            header = json.loads(_b64url_decode(parts[0]))
+            claims = json.loads(_b64url_decode(parts[1]))
+            signature = _b64url_decode(parts[2])
+        except ValueError as exc:
+            raise malformed from exc
+        if not isinstance(header, dict) or not isinstance(claims, dict):
+            raise malformed
+        algorithm = header.get("alg")
+        if algorithm not in {"RS256", "PS256"}:
+            raise malformed
+        certificate, thumbprint = self._assertion_certificate(application, header)
+        if certificate is None:
+            raise OAuthError(
+                "invalid_client",
+                700027,
+                "The certificate with identifier used to sign the client assertion is not "
+                "registered on application. [Reason - The key was not found., Thumbprint of "
+                f"key used by client: '{thumbprint}', Please visit the Azure Portal to see "
+                f"configured keys for app Id '{client_id}'.]",
+                status=401,
+            )
+        now = _now()
+        if certificate.not_valid_after_utc <= now:
+            raise OAuthError(
+                "invalid_client",
+                700027,
+                "Client assertion failed signature validation. [Reason - The key used is "
+                f"expired., Thumbprint of key used by client: '{thumbprint}']",
+                status=401,
+            )
+        public_key = certificate.public_key()
+        if not isinstance(public_key, rsa.RSAPublicKey):
+            raise malformed
+        pad: padding.AsymmetricPadding = (
+            padding.PKCS1v15()
+            if algorithm == "RS256"
+            else padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.AUTO)
+        )
+        try:
+            public_key.verify(signature, f"{parts[0]}.{parts[1]}".encode(), pad, hashes.SHA256())
+        except InvalidSignature as exc:
+            raise OAuthError(
+                "invalid_client",
+                700027,
+                "Client assertion contains an invalid signature.",
+                status=401,
+            ) from exc
+        if claims.get("iss") != client_id or claims.get("sub") != client_id:
+            raise OAuthError(
+                "invalid_client",
+                700021,
+                "Client assertion application identifier doesn't match 'client_id' parameter.",
+                status=401,
+            )
+        if claims.get("aud") != self.token_endpoint:
+            raise OAuthError(
+                "invalid_client",
+                700023,
+                "Client assertion audience claim does not match Realm issuer.",
+                status=401,
+            )
+        try:
+            expires = datetime.fromtimestamp(float(claims["exp"]), UTC)
+            not_before = datetime.fromtimestamp(float(claims.get("nbf", 0)), UTC)
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
+            raise malformed from exc
+        if expires + CLOCK_SKEW <= now or not_before - CLOCK_SKEW > now:
+            raise OAuthError(
+                "invalid_client",
+                700024,
+                f"Client assertion is not within its valid time range. Current time: "
+                f"{now:%Y-%m-%dT%H:%M:%SZ}, assertion valid from {not_before:%Y-%m-%dT%H:%M:%SZ}, "
+                f"expiry time of assertion {expires:%Y-%m-%dT%H:%M:%SZ}.",
+                status=401,
+            )
+
+    @staticmethod
+    def _assertion_certificate(
+        application: _Application, header: Mapping[str, Any]
+    ) -> tuple[x509.Certificate | None, str]:
+        """The registered certificate the header names (x5t: SHA-1, x5t#S256: SHA-256)."""
+        try:
+            if header.get("x5t#S256"):
+                wanted = _b64url_decode(str(header["x5t#S256"]))
+                for thumbprint, certificate in application.certificates.items():
+                    if certificate.fingerprint(hashes.SHA256()) == wanted:
+                        return certificate, thumbprint
+                return None, wanted.hex().upper()
+            thumbprint = _b64url_decode(str(header.get("x5t", ""))).hex().upper()
+        except ValueError:
+            return None, ""
+        return application.certificates.get(thumbprint), thumbprint
 
     def _grant_client_credentials(
         self, application: _Application, form: Mapping[str, str]

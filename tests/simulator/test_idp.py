@@ -518,3 +518,216 @@ def test_ca_and_keys_are_removed_when_the_provider_stops() -> None:
 
 def unb64(value: str) -> bytes:
     return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+
+
+# -- certificate credentials -------------------------------------------------------------------
+
+CERT_APP_ID = "77777777-8888-9999-aaaa-bbbbbbbbbbbb"
+
+
+def make_certificate(days: int = 365, key: rsa.RSAPrivateKey | None = None) -> tuple[str, str]:
+    """A self-signed certificate as an admin would make one: (private key PEM, cert PEM)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.x509.oid import NameOID
+
+    key = key or rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Booking app")])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=abs(days) + 1))
+        .not_valid_after(now + timedelta(days=days))
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    return key_pem, certificate.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def sha1_thumbprint(cert_pem: str) -> str:
+    from cryptography import x509
+
+    certificate = x509.load_pem_x509_certificate(cert_pem.encode())
+    return certificate.fingerprint(hashes.SHA1()).hex().upper()  # noqa: S303 - Entra's id
+
+
+def certificate_app(
+    idp: IdentityProvider, credential: dict[str, str], client_id: str = CERT_APP_ID
+) -> msal.ConfidentialClientApplication:
+    return msal.ConfidentialClientApplication(
+        client_id,
+        client_credential=credential,
+        authority=idp.authority,
+        instance_discovery=False,
+        http_client=http_client(idp),
+    )
+
+
+@pytest.fixture
+def certificate(idp: IdentityProvider) -> tuple[str, str]:
+    key_pem, cert_pem = make_certificate()
+    idp.register_application(CERT_APP_ID, roles={"Calendars.ReadWrite"}, certificates=[cert_pem])
+    return key_pem, cert_pem
+
+
+def test_msal_signs_in_with_a_certificate_by_sha1_thumbprint_rs256(
+    idp: IdentityProvider, certificate: tuple[str, str]
+) -> None:
+    key_pem, cert_pem = certificate
+    credential = {"private_key": key_pem, "thumbprint": sha1_thumbprint(cert_pem)}
+
+    result = certificate_app(idp, credential).acquire_token_for_client(
+        scopes=["https://graph.microsoft.com/.default"]
+    )
+
+    info = idp.validate_access_token(result["access_token"])
+    assert info is not None and info.client_id == CERT_APP_ID and info.user is None
+    assert info.roles == frozenset({"Calendars.ReadWrite"})
+
+
+def test_msal_signs_in_with_a_certificate_given_whole_ps256_and_x5c(
+    idp: IdentityProvider, certificate: tuple[str, str]
+) -> None:
+    key_pem, cert_pem = certificate
+    credential = {"private_key": key_pem, "public_certificate": cert_pem}
+
+    result = certificate_app(idp, credential).acquire_token_for_client([EWS_DEFAULT])
+
+    assert idp.validate_access_token(result["access_token"]) is not None
+
+
+def test_a_certificate_the_app_does_not_have_is_refused_with_its_thumbprint(
+    idp: IdentityProvider, certificate: tuple[str, str]
+) -> None:
+    key_pem, cert_pem = make_certificate()  # never uploaded to the app registration
+    credential = {"private_key": key_pem, "thumbprint": sha1_thumbprint(cert_pem)}
+
+    result = certificate_app(idp, credential).acquire_token_for_client([EWS_DEFAULT])
+
+    assert result["error"] == "invalid_client"
+    assert aadsts(result) == "AADSTS700027"
+    assert sha1_thumbprint(cert_pem) in result["error_description"]
+    assert key_pem not in json.dumps(result)
+
+
+def test_a_key_that_does_not_match_the_registered_certificate_fails_its_signature(
+    idp: IdentityProvider, certificate: tuple[str, str]
+) -> None:
+    other_key, _ = make_certificate()
+    _, cert_pem = certificate
+    credential = {"private_key": other_key, "thumbprint": sha1_thumbprint(cert_pem)}
+
+    result = certificate_app(idp, credential).acquire_token_for_client([EWS_DEFAULT])
+
+    assert aadsts(result) == "AADSTS700027"
+    assert "invalid signature" in result["error_description"]
+
+
+def test_an_expired_certificate_is_refused(idp: IdentityProvider) -> None:
+    key_pem, cert_pem = make_certificate(days=-1)
+    idp.register_application(CERT_APP_ID, certificates=[cert_pem])
+    credential = {"private_key": key_pem, "thumbprint": sha1_thumbprint(cert_pem)}
+
+    result = certificate_app(idp, credential).acquire_token_for_client([EWS_DEFAULT])
+
+    assert aadsts(result) == "AADSTS700027"
+    assert "expired" in result["error_description"]
+
+
+def test_a_removed_certificate_stops_at_once_and_an_added_one_works(
+    idp: IdentityProvider, certificate: tuple[str, str]
+) -> None:
+    key_pem, cert_pem = certificate
+    new_key, new_cert = make_certificate()
+    new_thumbprint = idp.add_client_certificate(CERT_APP_ID, new_cert)
+    assert new_thumbprint == sha1_thumbprint(new_cert)
+
+    idp.remove_client_certificate(CERT_APP_ID, sha1_thumbprint(cert_pem))
+    old = {"private_key": key_pem, "thumbprint": sha1_thumbprint(cert_pem)}
+    new = {"private_key": new_key, "thumbprint": new_thumbprint}
+
+    assert aadsts(certificate_app(idp, old).acquire_token_for_client([EWS_DEFAULT])) == (
+        "AADSTS700027"
+    )
+    assert "access_token" in certificate_app(idp, new).acquire_token_for_client([EWS_DEFAULT])
+
+
+def post_assertion(
+    idp: IdentityProvider, key_pem: str, cert_pem: str, **claims: Any
+) -> dict[str, Any]:
+    """A hand-made assertion, for the claims msal always gets right."""
+    import jwt
+
+    now = int(datetime.now(UTC).timestamp())
+    payload = {
+        "aud": idp.token_endpoint,
+        "iss": CERT_APP_ID,
+        "sub": CERT_APP_ID,
+        "jti": "one",
+        "nbf": now,
+        "exp": now + 600,
+        **claims,
+    }
+    x5t = base64.urlsafe_b64encode(bytes.fromhex(sha1_thumbprint(cert_pem))).decode()
+    assertion = jwt.encode(payload, key_pem, algorithm="RS256", headers={"x5t": x5t})
+    form = {
+        "grant_type": "client_credentials",
+        "client_id": CERT_APP_ID,
+        "scope": EWS_DEFAULT,
+        "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        "client_assertion": assertion,
+    }
+    return http_client(idp).post(idp.token_endpoint, data=form).json()
+
+
+@pytest.mark.parametrize(
+    ("claims", "code"),
+    [
+        ({"exp": 1_000_000_000, "nbf": 999_999_000}, "AADSTS700024"),  # expired in 2001
+        ({"nbf": 4_000_000_000}, "AADSTS700024"),  # not yet valid
+        ({"iss": "someone-else"}, "AADSTS700021"),
+        ({"sub": "someone-else"}, "AADSTS700021"),
+        ({"aud": "https://login.microsoftonline.com/other/oauth2/v2.0/token"}, "AADSTS700023"),
+    ],
+)
+def test_an_assertion_with_wrong_claims_is_refused(
+    idp: IdentityProvider, certificate: tuple[str, str], claims: dict[str, Any], code: str
+) -> None:
+    result = post_assertion(idp, *certificate, **claims)
+
+    assert result["error"] == "invalid_client" and aadsts(result) == code
+
+
+def test_a_well_made_hand_signed_assertion_works_and_a_garbled_one_is_malformed(
+    idp: IdentityProvider, certificate: tuple[str, str]
+) -> None:
+    assert "access_token" in post_assertion(idp, *certificate)
+    garbled = http_client(idp).post(
+        idp.token_endpoint,
+        data={
+            "grant_type": "client_credentials",
+            "client_id": CERT_APP_ID,
+            "scope": EWS_DEFAULT,
+            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            "client_assertion": "not.a-jwt",
+        },
+    )
+    assert garbled.status_code == 401 and aadsts(garbled.json()) == "AADSTS50027"
+
+
+def test_an_app_with_only_a_certificate_has_no_secret(
+    idp: IdentityProvider, certificate: tuple[str, str]
+) -> None:
+    result = confidential_app(idp, CERT_APP_ID, secret="guess").acquire_token_for_client(
+        [EWS_DEFAULT]
+    )
+
+    assert aadsts(result) == "AADSTS7000215"
