@@ -343,3 +343,20 @@ def _drop_exceptions(item: CalendarItem) -> None:
     same pattern sent again (exchangelib's full save) keeps them."""
     item.modified_occurrences.clear()
     item.deleted_occurrences.clear()
+
+
+def merged_statuses(
+    entries: list[Instance], start: datetime, end: datetime, minutes: int, priority: list[str]
+) -> list[str]:
+    """The status of each `minutes`-long slot from `start` to `end`: the one ranked highest
+    in `priority` among the entries overlapping it ("Free" when none does). Both faces' merged
+    free/busy strings are this, spelled in their own digits."""
+    step = timedelta(minutes=minutes)
+    statuses = []
+    slot = start
+    while slot < end:
+        slot_end = slot + step
+        seen = [e.item.status for e in entries if e.start < slot_end and e.end > slot]
+        statuses.append(max(seen, key=priority.index, default="Free"))
+        slot = slot_end
+    return statuses

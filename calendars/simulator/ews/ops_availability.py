@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, tzinfo
 from lxml import etree
 
 from .. import timezones
-from ..items import Instance, instances_in
+from ..items import Instance, instances_in, merged_statuses
 from ..model import Mailbox
 from ..permissions import Rights, rights_for
 from .operations import Context
@@ -58,16 +58,7 @@ _PRIORITY = ["Free", "NoData", "Tentative", "WorkingElsewhere", "Busy", "OOF"]
 
 
 def _merged(entries: list[Instance], start: datetime, end: datetime, minutes: int) -> str:
-    step = timedelta(minutes=minutes)
-    digits = []
-    slot = start
-    while slot < end:
-        slot_end = slot + step
-        statuses = [e.item.status for e in entries if e.start < slot_end and e.end > slot]
-        best = max(statuses, key=_PRIORITY.index, default="Free")
-        digits.append(_DIGIT[best])
-        slot = slot_end
-    return "".join(digits)
+    return "".join(_DIGIT[s] for s in merged_statuses(entries, start, end, minutes, _PRIORITY))
 
 
 # The longest TimeWindow Exchange answers free/busy for, by default; an administrator can

@@ -27,7 +27,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from ..items import instances_in
+from ..items import instances_in, merged_statuses
 from ..model import Mailbox
 from ..permissions import RIGHTS, Level, Rights, rights_for
 from . import access, render
@@ -154,16 +154,7 @@ def _rights(request: Request, mbx: Mailbox) -> Rights | None:
 
 
 def _view(entries: list[Any], start: datetime, end: datetime, minutes: int) -> str:
-    step = timedelta(minutes=minutes)
-    digits = []
-    slot = start
-    while slot < end:
-        slot_end = slot + step
-        statuses = [e.item.status for e in entries if e.start < slot_end and e.end > slot]
-        best = max(statuses, key=_PRIORITY.index, default="Free")
-        digits.append(_DIGIT[best])
-        slot = slot_end
-    return "".join(digits)
+    return "".join(_DIGIT[s] for s in merged_statuses(entries, start, end, minutes, _PRIORITY))
 
 
 def _working_hours(mbx: Mailbox) -> dict[str, Any]:
