@@ -199,3 +199,17 @@ def tls_simulator(ca, idp):
     context = server_context(issued.cert_path, issued.key_path)
     with Simulator(ssl_context=context, identity_provider=idp) as simulator:
         yield simulator
+
+
+@pytest.fixture
+def graph_tls(settings, ca, tls_simulator):
+    """The HTTPS simulator as Exchange Online, for app-only Graph tests: the app trusts the
+    test CA and reaches Graph there; faults and RBAC scopes are reset after each test."""
+    settings.EXCHANGE_CA_BUNDLE = str(ca.ca_cert_path)
+    settings.EXCHANGE_ALLOW_HTTP = False  # everything here is https
+    settings.EXCHANGE_ALLOW_PRIVATE_HOSTS = True
+    settings.MICROSOFT_GRAPH_URL = tls_simulator.graph_url
+    tls_simulator.clear_faults()
+    yield tls_simulator
+    tls_simulator.clear_faults()
+    tls_simulator.store.app_scopes.clear()

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -41,7 +40,6 @@ from calendars.models import (
 )
 from calendars.simulator import Simulator
 from calendars.simulator.idp import IdentityProvider
-from calendars.simulator.tls import TestCA
 
 pytestmark = pytest.mark.django_db
 
@@ -94,20 +92,9 @@ def assert_no_key(text: str, *certificates: Certificate) -> None:
             assert line not in text
 
 
-@pytest.fixture
-def sim(tls_simulator: Simulator) -> Simulator:
-    return tls_simulator
-
-
 @pytest.fixture(autouse=True)
-def _settings(settings: Any, ca: TestCA, sim: Simulator) -> Iterator[None]:
-    settings.EXCHANGE_CA_BUNDLE = str(ca.ca_cert_path)
-    settings.EXCHANGE_ALLOW_HTTP = False
-    settings.EXCHANGE_ALLOW_PRIVATE_HOSTS = True
-    settings.MICROSOFT_GRAPH_URL = sim.graph_url
-    sim.clear_faults()
-    yield
-    sim.clear_faults()
+def sim(graph_tls: Simulator) -> Simulator:
+    return graph_tls
 
 
 def mailbox(sim: Simulator, name: str) -> str:

@@ -29,7 +29,6 @@ from calendars.errors import (
 from calendars.models import AuthType, ConnectionKind, ExchangeConnection, Protocol
 from calendars.simulator import Simulator
 from calendars.simulator.idp import IdentityProvider
-from calendars.simulator.tls import TestCA
 
 pytestmark = pytest.mark.django_db
 
@@ -37,21 +36,9 @@ REDIRECT_URI = "http://localhost:8000/connection/microsoft/callback"
 MONDAY = datetime(2027, 3, 1, tzinfo=UTC)  # a Monday, well in the simulator's future
 
 
-@pytest.fixture
-def sim(tls_simulator: Simulator) -> Simulator:
-    return tls_simulator
-
-
 @pytest.fixture(autouse=True)
-def _settings(settings: Any, ca: TestCA, sim: Simulator) -> Iterator[None]:
-    settings.EXCHANGE_CA_BUNDLE = str(ca.ca_cert_path)
-    settings.EXCHANGE_ALLOW_HTTP = False  # everything here is https
-    settings.EXCHANGE_ALLOW_PRIVATE_HOSTS = True
-    settings.MICROSOFT_GRAPH_URL = sim.graph_url
-    sim.clear_faults()
-    yield
-    sim.clear_faults()
-    sim.store.app_scopes.clear()
+def sim(graph_tls: Simulator) -> Simulator:
+    return graph_tls
 
 
 def mailbox(sim: Simulator, name: str) -> str:
