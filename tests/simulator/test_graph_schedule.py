@@ -194,3 +194,20 @@ def test_times_come_in_the_preferred_time_zone(
         "dateTime": "2027-03-01T10:00:00.0000000",
         "timeZone": "W. Europe Standard Time",
     }
+
+
+def test_the_actions_parameters_are_matched_without_regard_to_case(
+    sim: Simulator, new_user: NewUser, as_user: AsUser
+) -> None:
+    # Graph's metadata names them "Schedules", "StartTime"... (what msgraph-sdk sends); the
+    # documentation writes them in camel case. Both reach the same action.
+    alice, bob = new_user("alice"), new_user("bob")
+    sim.add_event(bob.email, DAY + timedelta(hours=9), DAY + timedelta(hours=10), "Standup")
+    window = {key[0].upper() + key[1:]: value for key, value in _window().items()}
+
+    response = as_user(alice).post("/me/calendar/getSchedule", {"Schedules": [bob.email], **window})
+
+    assert response.status_code == 200, response.text
+    [info] = response.json()["value"]
+    assert info["scheduleId"] == bob.email
+    assert info["availabilityView"][8:11] == "020"  # busy 09:00-10:00 only

@@ -43,7 +43,11 @@ _PRIORITY = ["Free", "NoData", "WorkingElsewhere", "Tentative", "Busy", "OOF"]
 @route("POST", "/users/{user}/calendar/getSchedule")
 def get_schedule(request: Request, params: Params) -> Response:
     access.calendar_mailbox(request, params["user"])
-    body = request.body if isinstance(request.body, dict) else {}
+    raw = request.body if isinstance(request.body, dict) else {}
+    # getSchedule is an OData action, whose parameters Graph matches without regard to case:
+    # the documentation writes "schedules", Graph's metadata (and so msgraph-sdk) "Schedules".
+    names = {"schedules", "startTime", "endTime", "availabilityViewInterval"}
+    body = {n: v for key, v in raw.items() for n in names if key.lower() == n.lower()}
     schedules = body.get("schedules")
     if not isinstance(schedules, list) or not schedules:
         raise GraphError(400, "ErrorInvalidParameter", "The schedules parameter is required.")
