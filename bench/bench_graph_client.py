@@ -209,7 +209,6 @@ class Sdk:
         self.adapter.base_url = settings.MICROSOFT_GRAPH_URL
         self.client = GraphServiceClient(request_adapter=self.adapter)
         self.sync, self.people, self.owner, self.folder = sync, people, owner, folder
-        self.body_class = _camel_case_body()
 
     def _config(self, query: Any = None) -> Any:
         from kiota_abstractions.base_request_configuration import RequestConfiguration
@@ -220,6 +219,9 @@ class Sdk:
 
     async def get_schedule(self, start: datetime, end: datetime) -> list[list[Any]]:
         from msgraph.generated.models.date_time_time_zone import DateTimeTimeZone
+        from msgraph.generated.users.item.calendar.get_schedule.get_schedule_post_request_body import (  # noqa: E501
+            GetSchedulePostRequestBody,
+        )
 
         from calendars.backends.graph import _graph_time
 
@@ -227,7 +229,7 @@ class Sdk:
             value = _graph_time(moment)
             return DateTimeTimeZone(date_time=value["dateTime"], time_zone=value["timeZone"])
 
-        body = self.body_class(
+        body = GetSchedulePostRequestBody(
             schedules=self.people,
             start_time=when(start),
             end_time=when(end),
@@ -295,26 +297,6 @@ class Sdk:
             start,
             end,
         )
-
-
-def _camel_case_body() -> type:
-    """msgraph-sdk's GetSchedulePostRequestBody writing its four names as Graph documents
-    them (schedules, startTime...). The generated class writes "Schedules", "StartTime" (the
-    names in Graph's metadata), which Graph accepts (it is Microsoft's own SDK) but the
-    simulator, matching the documented casing, answers 400. Same writer calls, same cost."""
-    from msgraph.generated.users.item.calendar.get_schedule.get_schedule_post_request_body import (
-        GetSchedulePostRequestBody,
-    )
-
-    class CamelCase(GetSchedulePostRequestBody):
-        def serialize(self, writer: Any) -> None:
-            writer.write_int_value("availabilityViewInterval", self.availability_view_interval)
-            writer.write_object_value("endTime", self.end_time)
-            writer.write_collection_of_primitive_values("schedules", self.schedules)
-            writer.write_object_value("startTime", self.start_time)
-            writer.write_additional_data_value(self.additional_data)
-
-    return CamelCase
 
 
 def _sdk_interval(
