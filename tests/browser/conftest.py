@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -139,3 +140,57 @@ def login(page, username: str, password: str = "staff-password") -> None:  # typ
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
+
+
+# --- Exchange Online worlds in the browser ---------------------------------------------------
+
+SIZES = {
+    "desktop": {"viewport": {"width": 1280, "height": 900}},
+    "phone": {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True},
+}
+
+
+@pytest.fixture
+def cloud(request: pytest.FixtureRequest, protocol: str, settings: Any) -> Iterator[Any]:
+    """A Graph world the live server's "Connect with Microsoft" can sign in to."""
+    assert protocol == "graph"  # named here so the module's parametrize reaches `world`
+    # live_server before world: the world's rows must be in the live server's database.
+    live_server = request.getfixturevalue("live_server")
+    world = request.getfixturevalue("world")
+    request.getfixturevalue("eager_writes")
+    settings.SITE_URL = live_server.url
+    # The session's site app knows only the suite's fixed redirect URI; Entra refuses any
+    # other, so register the live server's callback (its port changes every run) as well.
+    from django.urls import reverse
+
+    from tests.conftest import SITE_APP_ID, SITE_APP_SECRET, SITE_REDIRECT_URI
+
+    idp = world.sim.identity_provider
+    callback = live_server.url + reverse("connection-microsoft-callback")
+    idp.register_application(
+        SITE_APP_ID, SITE_APP_SECRET, redirect_uris=[SITE_REDIRECT_URI, callback]
+    )
+    yield world
+    idp.register_application(SITE_APP_ID, SITE_APP_SECRET, redirect_uris=[SITE_REDIRECT_URI])
+
+
+@pytest.fixture
+def tabs(chromium: Any, live_server: Any) -> Iterator[Callable[..., Any]]:
+    """Opens watched pages, each in a fresh context; at the end the contexts close and the
+    test fails on any console error or uncaught exception one of them saw."""
+    contexts: list[Any] = []
+    seen: list[list[str]] = []
+
+    def open_tab(size: str = "desktop", **options: Any) -> Any:
+        context = chromium.new_context(base_url=live_server.url, **SIZES[size], **options)
+        context.set_default_timeout(15_000)
+        contexts.append(context)
+        page = context.new_page()
+        seen.append(watch(page))
+        return page
+
+    yield open_tab
+    for context in contexts:
+        context.close()
+    problems = [problem for page_problems in seen for problem in page_problems]
+    assert not problems, "the browser reported:\n" + "\n".join(problems)

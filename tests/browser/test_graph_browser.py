@@ -9,68 +9,18 @@ meeting it creates) is done by the time the browser shows the confirmation.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable
 
 import pytest
 from django.contrib.auth.models import User
-from django.urls import reverse
-from playwright.sync_api import BrowserContext, Page, expect
+from playwright.sync_api import Page, expect
 
 from bookings.models import Booking, BookingPage
 from calendars.models import CalendarRole, ExchangeConnection, Protocol
-from tests.browser.conftest import assert_fits, login, watch
-from tests.conftest import SITE_APP_ID, SITE_APP_SECRET, SITE_REDIRECT_URI
+from tests.browser.conftest import SIZES, assert_fits, login
 from tests.world import World
 
 pytestmark = pytest.mark.parametrize("protocol", ["graph"], indirect=True)
-
-SIZES = {
-    "desktop": {"viewport": {"width": 1280, "height": 900}},
-    "phone": {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True},
-}
-
-
-@pytest.fixture
-def cloud(request: pytest.FixtureRequest, protocol: str, settings: Any) -> Iterator[World]:
-    """A Graph world the live server's "Connect with Microsoft" can sign in to."""
-    assert protocol == "graph"  # named here so the module's parametrize reaches `world`
-    # live_server before world: the world's rows must be in the live server's database.
-    live_server = request.getfixturevalue("live_server")
-    world: World = request.getfixturevalue("world")
-    request.getfixturevalue("eager_writes")
-    settings.SITE_URL = live_server.url
-    # The session's site app knows only the suite's fixed redirect URI; Entra refuses any
-    # other, so register the live server's callback (its port changes every run) as well.
-    idp = world.sim.identity_provider
-    callback = live_server.url + reverse("connection-microsoft-callback")
-    idp.register_application(
-        SITE_APP_ID, SITE_APP_SECRET, redirect_uris=[SITE_REDIRECT_URI, callback]
-    )
-    yield world
-    idp.register_application(SITE_APP_ID, SITE_APP_SECRET, redirect_uris=[SITE_REDIRECT_URI])
-
-
-@pytest.fixture
-def tabs(chromium: Any, live_server: Any) -> Iterator[Callable[..., Page]]:
-    """Opens watched pages, each in a fresh context; at the end the contexts close and the
-    test fails on any console error or uncaught exception one of them saw."""
-    contexts: list[BrowserContext] = []
-    seen: list[list[str]] = []
-
-    def open_tab(size: str = "desktop", **options: Any) -> Page:
-        context = chromium.new_context(base_url=live_server.url, **SIZES[size], **options)
-        context.set_default_timeout(15_000)
-        contexts.append(context)
-        page = context.new_page()
-        seen.append(watch(page))
-        return page
-
-    yield open_tab
-    for context in contexts:
-        context.close()
-    problems = [problem for page_problems in seen for problem in page_problems]
-    assert not problems, "the browser reported:\n" + "\n".join(problems)
 
 
 def connect_with_microsoft(tab: Page, email: str, password: str) -> None:
