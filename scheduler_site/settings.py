@@ -332,6 +332,9 @@ MEMBERSHIP_CONFIRM_HOURS = env.int("MEMBERSHIP_CONFIRM_HOURS", default=24)
 # books or cancels. When Exchange can't be reached, a cached answer up to BUSY_CACHE_STALE_SECONDS
 # old is served (and flagged as such); older than that, slots are reported unknown (503).
 BUSY_CACHE_SECONDS = env.int("BUSY_CACHE_SECONDS", default=120)
+# How long a process reuses a page's readiness check (main calendar permission, consent) for
+# its slots answers; bookings always check afresh. 0: every request reads it.
+READINESS_CACHE_SECONDS = env.int("READINESS_CACHE_SECONDS", default=5)
 BUSY_CACHE_STALE_SECONDS = env.int("BUSY_CACHE_STALE_SECONDS", default=600)
 # Ranges requested within this many seconds are kept warm by a periodic task.
 BUSY_WARM_FOR_SECONDS = env.int("BUSY_WARM_FOR_SECONDS", default=600)

@@ -315,3 +315,44 @@ def test_another_staff_member_cant_set_the_main_calendar_of_a_page_not_theirs(
     response = client.post(f"/pages/{page.pk}/calendars/", {"action": "use_own_main"})
     assert response.status_code == 404
     assert page.main_calendar() is None
+
+
+def test_slots_reuse_the_readiness_check_for_a_few_seconds_but_a_booking_never_does(
+    world: World,
+    settings,
+    monkeypatch,  # type: ignore[no-untyped-def]
+) -> None:
+    from bookings import slots
+
+    settings.READINESS_CACHE_SECONDS = 5
+    clock = [1_000.0]
+    monkeypatch.setattr(slots, "monotonic", lambda: clock[0])
+    owner = world.staff("rita")
+    page = world.page(owner)
+    day = monday_after()
+    url, query = f"/api/v1/pages/{page.slug}/slots", {"start": day.date(), "end": day.date()}
+    assert Client().get(url, query).status_code == 200
+
+    # The connection loses write access to the main calendar (no version moves for that).
+    CalendarRef.objects.filter(connection=world.corporate(), owner_email=owner.email).update(
+        can_create=False
+    )
+    clock[0] += 4  # within the 5 seconds: slots are still offered...
+    assert Client().get(url, query).json()["slots"]
+    # ...but a booking checks afresh and is refused.
+    booking = Client().post(
+        f"/api/v1/pages/{page.slug}/bookings",
+        {
+            "name": "Ann",
+            "email": "ann@example.com",
+            "timezone": "UTC",
+            "start": day.replace(hour=10).isoformat(),
+        },
+        content_type="application/json",
+    )
+    assert booking.status_code == 409 and booking.json()["code"] == "not_taking_bookings"
+    assert not Booking.objects.exists()
+
+    clock[0] += 2  # past it: the slots API says so too
+    answer = Client().get(url, query)
+    assert answer.status_code == 409 and answer.json()["code"] == "not_taking_bookings"
