@@ -38,7 +38,13 @@ from bookings.models import (
     main_calendar_problem,
     notice_words,
 )
-from bookings.slots import AvailabilityUnknown, refusal_for, slots_for
+from bookings.slots import (
+    AvailabilityUnknown,
+    Schedule,
+    refusal_for,
+    schedule_for,
+    slots_for,
+)
 from calendars import busy
 from calendars.models import CalendarRole
 
@@ -185,10 +191,12 @@ def _check_slot_is_free(
     ignore: Booking | None,
     busy: list[Any] | None = None,
     now: datetime | None = None,
+    schedule: Schedule | None = None,
 ) -> list[Any]:
     """Raise unless `start` is a free slot. Without `busy`, reads busy time fresh from
     Exchange (never the cache); returns the busy intervals it used, so the re-check inside
-    the lock can reuse them and hold the lock only for database work."""
+    the lock can reuse them and hold the lock only for database work. `schedule`: the page's
+    hours and calendars as the caller read them afresh (else read here)."""
     end = start + page.duration
     try:
         result = slots_for(
@@ -199,6 +207,7 @@ def _check_slot_is_free(
             fresh=True,
             busy_intervals=busy,
             now=now,
+            schedule=schedule,
         )
     except AvailabilityUnknown:
         raise CannotConfirm(CANNOT_CONFIRM) from None
@@ -267,12 +276,14 @@ def book(page: BookingPage, start: datetime, customer: CustomerDetails) -> Booki
     start = start.astimezone(UTC)
     # Fresh from Exchange, outside the lock: the slow part must not hold up other bookings.
     now = timezone.now()
-    busy_now = _check_slot_is_free(page, start, ignore=None, now=now)
+    # The page's schedule read afresh once: the re-check inside the lock is about bookings.
+    schedule = schedule_for(page, fresh=True)
+    busy_now = _check_slot_is_free(page, start, ignore=None, now=now, schedule=schedule)
     with transaction.atomic():
         _lock_owner(page)
         # Inside the lock only our own bookings can have changed: same Exchange answer,
         # bookings re-read from the database.
-        _check_slot_is_free(page, start, ignore=None, busy=busy_now, now=now)
+        _check_slot_is_free(page, start, ignore=None, busy=busy_now, now=now, schedule=schedule)
         booking = Booking.objects.create(
             page=page,
             owner_id=page.owner_id,
@@ -320,12 +331,16 @@ def reschedule(booking: Booking, new_start: datetime, *, by: str) -> Booking:
     _check_changeable(booking, by)
     new_start = new_start.astimezone(UTC)
     now = timezone.now()
-    busy_now = _check_slot_is_free(page, new_start, ignore=booking, now=now)
+    # The page's schedule read afresh once: the re-check inside the lock is about bookings.
+    schedule = schedule_for(page, fresh=True)
+    busy_now = _check_slot_is_free(page, new_start, ignore=booking, now=now, schedule=schedule)
     with transaction.atomic():
         _lock_owner(page)
         booking = Booking.objects.select_for_update().select_related("page").get(pk=booking.pk)
         _check_changeable(booking, by)
-        _check_slot_is_free(page, new_start, ignore=booking, busy=busy_now, now=now)
+        _check_slot_is_free(
+            page, new_start, ignore=booking, busy=busy_now, now=now, schedule=schedule
+        )
         old_start = booking.start
         booking.start = new_start
         booking.end = new_start + page.duration

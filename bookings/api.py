@@ -35,7 +35,7 @@ from rest_framework.response import Response
 
 from bookings import actions, inputs, ratelimit, zones
 from bookings.models import Booking, BookingPage, available_timezones, booking_for_token
-from bookings.slots import AvailabilityUnknown, NotReady, slots_for
+from bookings.slots import AvailabilityUnknown, NotReady, not_ready_reason, slots_for
 
 MAX_RANGE_DAYS = 62
 
@@ -325,8 +325,10 @@ def create_booking(request: Request, slug: str) -> Response:
     if (limited := ratelimit.check(request)) is not None:
         message = "Too many booking attempts. Please wait a minute and try again."
         return limited.apply(_error(429, message))
-    # Before the fields: a customer must not correct a form the page can't take anyway.
-    if page.not_ready_reason():
+    # Before the fields: a customer must not correct a form the page can't take anyway. The
+    # slots API's answer (from memory, seconds old at most) is enough to say so early:
+    # actions.book checks the page afresh before anything is saved.
+    if not_ready_reason(page):
         return _not_taking_bookings()
     data = request.data
     if not isinstance(data, dict):

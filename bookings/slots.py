@@ -183,11 +183,12 @@ def slots_for(
     now: datetime | None = None,
     busy_intervals: list[Interval] | None = None,
     check_ready: bool = False,
+    schedule: Schedule | None = None,
 ) -> SlotsResult:
     """Free slots starting in [start, end). Raises AvailabilityUnknown rather than guess, and
     with `check_ready` NotReady for a page that takes no bookings."""
     now = now or timezone.now()
-    schedule = schedule_for(page, fresh=fresh)
+    schedule = schedule or schedule_for(page, fresh=fresh)
     if check_ready and schedule.main_id is None:
         raise NotReady(NO_MAIN_CALENDAR)  # known from memory: no request to Exchange
     rules = rules_for(page, schedule)
