@@ -14,6 +14,8 @@ RUN pip install --no-cache-dir -e . \
  && useradd --create-home scheduler && chown -R scheduler /app/var
 USER scheduler
 EXPOSE 8000
-# gunicorn believes X-Forwarded-Proto only from FORWARDED_ALLOW_IPS (default: 127.0.0.1,::1);
-# docker-compose.yml names its nginx there and in TRUSTED_PROXIES.
-CMD ["gunicorn", "scheduler_site.wsgi", "--workers", "2", "--threads", "4", "--bind", "0.0.0.0:8000"]
+# Serving model, port and trusted proxy from gunicorn.conf.py and the environment
+# (WEB_CONCURRENCY, WEB_THREADS, WORKER_CLASS, PORT). gunicorn believes X-Forwarded-Proto only
+# from FORWARDED_ALLOW_IPS (default: 127.0.0.1,::1); docker-compose.yml names its nginx there
+# and in TRUSTED_PROXIES.
+CMD ["gunicorn", "-c", "gunicorn.conf.py", "scheduler_site.wsgi"]

@@ -9,7 +9,9 @@ and the load test (load_test.py).
   with ``graph=True`` it also serves Microsoft Graph (same HTTP server, under /v1.0) with
   Bearer tokens from its identity provider (HTTPS, a throw-away CA), which the child runs too;
 - a fresh PostgreSQL database (``bench_<pid>``), migrated, dropped at the end;
-- the app under gunicorn (sync workers) with DEBUG off and production-like settings, Redis as
+- the app under gunicorn, started as the Procfile does (gunicorn.conf.py: its worker class,
+  workers and threads, which WORKER_CLASS, WEB_CONCURRENCY and WEB_THREADS override) with
+  DEBUG off and production-like settings, Redis as
   the shared cache (keys under a per-run prefix, deleted at the end) and a Celery broker in a
   temporary directory (nothing consumes it: calendar writes stay pending, which is what a
   booking request costs before the worker's part), or, with `broker_url`, a Redis broker
@@ -27,6 +29,8 @@ import json
 import multiprocessing
 import os
 import random
+import re
+import runpy
 import secrets
 import shutil
 import signal
@@ -314,8 +318,9 @@ class Response:
 
 
 def fetch(base_url: str, path: str, *, method: str = "GET", data: Any = None) -> Response:
-    """One request on a fresh connection: gunicorn's sync workers close it after each answer,
-    so reusing one would not be what a real client gets either."""
+    """One request on a fresh connection: what gunicorn gets behind nginx, whose proxy_pass
+    (HTTP/1.0, no upstream keepalive in deploy/nginx/scheduler.conf) opens one per request;
+    sync workers close it after each answer anyway."""
     url = urlsplit(base_url)
     body = json.dumps(data).encode() if data is not None else None
     headers = {"Accept": "application/json"}
@@ -447,22 +452,90 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+GUNICORN_CONFIG = REPO / "gunicorn.conf.py"
+
+
+@dataclass(frozen=True)
+class ServingModel:
+    """What gunicorn runs: worker class, worker processes, threads per worker."""
+
+    worker_class: str
+    workers: int
+    threads: int
+
+    def __str__(self) -> str:
+        threads = f"{self.threads} thread{'s' if self.threads != 1 else ''}"
+        return f"gunicorn: {self.workers} workers x {threads} ({self.worker_class})"
+
+    def env(self) -> dict[str, str]:
+        """The environment variables gunicorn.conf.py reads for this model."""
+        return {
+            "WORKER_CLASS": self.worker_class,
+            "WEB_CONCURRENCY": str(self.workers),
+            "WEB_THREADS": str(self.threads),
+        }
+
+    @classmethod
+    def parse(cls, text: str) -> ServingModel:
+        """``sync:2`` (2 sync workers), ``gthread:2x4`` (2 workers of 4 threads) or
+        ``gthread:2`` (2 workers of the config file's default threads)."""
+        kind, _, size = text.strip().partition(":")
+        workers, _, threads = size.partition("x")
+        if kind not in ("sync", "gthread") or not workers.isdigit():
+            raise ValueError(f"serving model {text!r}: expected sync:<workers> or gthread:<w>x<t>")
+        if kind == "sync" and threads:
+            raise ValueError(f"serving model {text!r}: sync workers have no threads")
+        if not threads:  # gunicorn.conf.py's default for this worker class
+            return serving_model({"WORKER_CLASS": kind, "WEB_CONCURRENCY": workers})
+        return cls(kind, int(workers), int(threads))
+
+
+def serving_model(env: dict[str, str] | None = None) -> ServingModel:
+    """The model gunicorn.conf.py chooses for this environment (default: ours): the config
+    file's own function, so the benchmarks can't drift from what the Procfile runs."""
+    config = runpy.run_path(str(GUNICORN_CONFIG))
+    worker_class, workers, threads = config["serving_model"](os.environ if env is None else env)
+    return ServingModel(worker_class, workers, threads)
+
+
 class Gunicorn:
-    def __init__(self, env: dict[str, str], port: int, workers: int, log_path: Path) -> None:
+    """gunicorn started as the Procfile starts it (``-c gunicorn.conf.py``): only the bind
+    address and the access log file are given here; the serving model comes from the config
+    file and the environment (WORKER_CLASS, WEB_CONCURRENCY, WEB_THREADS), which `workers`
+    (WEB_CONCURRENCY) and `model` override."""
+
+    def __init__(
+        self,
+        env: dict[str, str],
+        port: int,
+        workers: int | None,
+        log_path: Path,
+        *,
+        model: ServingModel | None = None,
+    ) -> None:
         self.port = port
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
+        env = dict(env)
+        if model is not None:
+            env.update(model.env())
+        if workers is not None:
+            env["WEB_CONCURRENCY"] = str(workers)
+        self.model = serving_model(env)
+        self.access_log_path = log_path.with_name(f"{log_path.stem}-access.log")
         self._log = open(log_path, "wb")  # noqa: SIM115 (closed in stop())
         self.process = subprocess.Popen(  # noqa: S603 (fixed argv)
             [
                 str(VENV_BIN / "gunicorn"),
+                "-c",
+                str(GUNICORN_CONFIG),
                 "scheduler_site.wsgi",
-                "--workers",
-                str(workers),
                 "--bind",
                 f"127.0.0.1:{self.port}",
-                "--backlog",
-                "512",
+                # Logged as in production (ACCESS_LOG), to a file of its own so that the
+                # error log stays readable in log_tail().
+                "--access-logfile",
+                str(self.access_log_path),
             ],
             cwd=REPO,
             env=env,
@@ -479,9 +552,19 @@ class Gunicorn:
                 raise RuntimeError(f"gunicorn exited early:\n{self.log_tail()}")
             with contextlib.suppress(OSError):
                 if fetch(self.base_url, "/healthz").status == 200:
+                    self._check_model()
                     return
             time.sleep(0.1)
         raise RuntimeError(f"gunicorn did not answer /healthz in {timeout} s:\n{self.log_tail()}")
+
+    def _check_model(self) -> None:
+        """gunicorn logs the worker class it loaded: it must be the one we print."""
+        self._log.flush()
+        found = re.search(r"Using worker: (\w+)", self.log_path.read_text(errors="replace"))
+        if found and found.group(1) != self.model.worker_class:
+            raise RuntimeError(
+                f"gunicorn runs {found.group(1)} workers, not {self.model.worker_class}"
+            )
 
     def cpu_seconds(self) -> float:
         """CPU time (user + system) used so far by the master and its workers. Unlike wall
@@ -617,10 +700,28 @@ class Stack:
     cache_prefix: str
     env: dict[str, str]
     tmp: Path
+    restarts: int = 0
 
     @property
     def base_url(self) -> str:
         return self.server.base_url
+
+    def restart_server(self, model: ServingModel | None = None) -> Gunicorn:
+        """Stop gunicorn and start a fresh one on the same port, database, cache and
+        environment, serving `model` (None: gunicorn.conf.py's choice for the environment),
+        with a log of its own; running_stack() stops whichever runs at the end."""
+        self.server.stop()
+        self.restarts += 1
+        self.server = Gunicorn(
+            self.env,
+            self.server.port,
+            None,
+            self.tmp / f"gunicorn-{self.restarts}.log",
+            model=model,
+        )
+        progress(f"restarted as {self.server.model} on 127.0.0.1:{self.server.port}")
+        self.server.wait_ready()
+        return self.server
 
     def clear_busy_cache(self) -> int:
         """No cached busy time answers the next request: what a booking does to its owner,
@@ -646,7 +747,7 @@ def _sigterm(signum: int, frame: Any) -> None:
 @contextlib.contextmanager
 def running_stack(
     *,
-    workers: int = 2,
+    workers: int | None = None,
     conn_max_age: int = 60,
     broker_url: str | None = None,
     extra_env: dict[str, str] | None = None,
@@ -657,7 +758,8 @@ def running_stack(
     every process (gunicorn, workers, this one), e.g. WRITE_MAX_BACKOFF_SECONDS; `graph`: the
     simulator also runs its identity provider, and every process reaches Microsoft Graph at
     the simulator (MICROSOFT_GRAPH_URL) and trusts the provider's CA (EXCHANGE_CA_BUNDLE), so
-    `graph_connection()` works."""
+    `graph_connection()` works; `workers`: WEB_CONCURRENCY for gunicorn (None: what
+    gunicorn.conf.py and the environment say, as in production)."""
     signal.signal(signal.SIGTERM, _sigterm)
     with contextlib.ExitStack() as cleanup:
         tmp = Path(tempfile.mkdtemp(prefix="bench-"))
@@ -734,15 +836,17 @@ def running_stack(
 
         cleanup.callback(connections.close_all)  # before the database is dropped
 
-        progress(f"starting gunicorn ({workers} workers) on 127.0.0.1:{port}")
         server = Gunicorn(env, port, workers, tmp / "gunicorn.log")
-        cleanup.callback(server.stop)
+        progress(f"started {server.model} on 127.0.0.1:{port}")
+        stack = Stack(sim, server, database, cache_prefix, env, tmp)
+        # Whichever server is running at the end (restart_server() replaces it).
+        cleanup.callback(lambda: stack.server.stop())
         cleanup.callback(progress, "stopping gunicorn, dropping the database")
         server.wait_ready()
         # Clean-up must run to the end once it starts, even if Ctrl-C is pressed again.
         cleanup.callback(signal.signal, signal.SIGINT, signal.SIG_IGN)
         cleanup.callback(signal.signal, signal.SIGTERM, signal.SIG_IGN)
-        yield Stack(sim, server, database, cache_prefix, env, tmp)
+        yield stack
 
 
 # --- seeding an Exchange world --------------------------------------------------------------

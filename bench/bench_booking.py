@@ -2,8 +2,8 @@
 
 Run: ``.venv/bin/python bench/bench_booking.py [-n 400] [--concurrency 16] [--latency 0]``;
 needs PostgreSQL and Redis on loopback (``scripts/services.sh postgres redis``). It starts the
-EWS simulator (child process), a fresh PostgreSQL database and gunicorn with 2 sync workers
-and DEBUG off (bench/_servers.py), and takes them all down again at the end.
+EWS simulator (child process), a fresh PostgreSQL database and gunicorn as the Procfile runs it
+(gunicorn.conf.py) and DEBUG off (bench/_servers.py), and takes them all down again at the end.
 
 The scenario: one owner whose primary calendar (delegated to the corporate mailbox) is the
 page's main booking calendar, with a few meetings in it; the page is open 06:00-22:00 every
@@ -218,7 +218,7 @@ def main(argv: list[str] | None = None) -> None:
         load_after = S.machine()
 
     print(
-        "Booking API on gunicorn (2 sync workers) + PostgreSQL (DB_CONN_MAX_AGE=60), Redis "
+        f"Booking API on {stack.server.model} + PostgreSQL (DB_CONN_MAX_AGE=60), Redis "
         f"cache, DEBUG off; {args.concurrency} concurrent clients; EWS simulator latency "
         f"{args.latency * 1000:.0f} ms"
     )

@@ -6,8 +6,9 @@ Run: ``.venv/bin/python bench/bench_slots_api.py [--uncached 20] [--cached 200]`
 PostgreSQL and Redis on loopback (``scripts/services.sh postgres redis``). It starts the
 simulator (child process; EWS and Graph on one plain-HTTP server, Graph's Bearer tokens from
 its identity provider over HTTPS with a throw-away CA that the app trusts through
-EXCHANGE_CA_BUNDLE), a fresh PostgreSQL database and gunicorn with 2 sync workers and DEBUG
-off (bench/_servers.py), and takes them all down again at the end. About 30 s with defaults.
+EXCHANGE_CA_BUNDLE), a fresh PostgreSQL database and gunicorn as the Procfile runs it
+(gunicorn.conf.py) and DEBUG off (bench/_servers.py), and takes them all down again at the end.
+About 30 s with defaults.
 
 Every calendar has a stand-up (recurring, weekdays), a weekly meeting (recurring) and two or
 three one-off events a day. A site has one corporate connection, so the run has two phases
@@ -333,7 +334,7 @@ def report(
 ) -> None:
     """The EWS pages' table (as it has always been printed)."""
     print(
-        f"Slots API, {first_day.date()}..{last_day.date()} (7 days), gunicorn 2 sync workers, "
+        f"Slots API, {first_day.date()}..{last_day.date()} (7 days), {S.serving_model()}, "
         "PostgreSQL (DB_CONN_MAX_AGE=60), Redis cache, DEBUG off; "
         f"EWS simulator latency {args.latency * 1000:.0f} ms"
     )

@@ -6,7 +6,8 @@ loopback (``scripts/services.sh postgres redis``). Loopback only, bounded in tim
 minutes) and in requests (``--max-requests``). It brings up (bench/_servers.py):
 
 - the EWS simulator in a child process, 50 ms per round trip;
-- a fresh PostgreSQL database, gunicorn with 2 sync workers, DEBUG off;
+- a fresh PostgreSQL database, gunicorn as the Procfile starts it (gunicorn.conf.py: worker
+  class, workers and threads; WORKER_CLASS, WEB_CONCURRENCY, WEB_THREADS override), DEBUG off;
 - Redis as the shared cache (per-run key prefix, db 14) and as the Celery broker (its own
   database, ``LOAD_BROKER_URL``, default db 9 because the test suite's xdist workers use dbs
   10-15 for their caches; it must hold nothing but Celery's keys, and is emptied at the start
@@ -47,6 +48,14 @@ every write written once Exchange is back, and in the simulator exactly one even
 (found by the booking uid the app stamps as an extended property), at the booking's time, and
 no event of the app without a booking. Exit status 1 if any check fails.
 
+Per serving model it prints gunicorn's CPU per request, the CPU bound (requests/s that CPU
+allows on the machine's cores) and throughput as a share of it (goal: at least 60%), and the
+slots p95 under load over the median uncached slots answer on the idle server (goal: at most
+3x). ``--models sync:2,gthread:2x4,gthread:2x16`` compares serving models side by side in one
+run: for each, a fresh gunicorn, the warm-up, the unloaded requests, a short /healthz baseline
+(``--model-baseline``) and the same mixed load for ``--model-duration`` seconds (30), without
+faults; the checks then cover every model's requests together.
+
 Also printed, not checked: how long writes took, the emails sent (file-based email backend:
 one per customer, one per owner, and what the admins of ADMIN_EMAILS get), and the Celery
 messages a killed worker left unacknowledged in Redis.
@@ -59,6 +68,7 @@ import contextlib
 import email
 import itertools
 import json
+import math
 import os
 import random
 import re
@@ -508,6 +518,138 @@ def broker_leftovers(url: str) -> tuple[int, list[tuple[str, str]]]:
         client.close()
 
 
+# --- serving models ----------------------------------------------------------------------------
+
+# The issue's goals, printed beside the figures.
+GOAL_SHARE_OF_CPU_BOUND = 0.6
+GOAL_P95_OVER_UNLOADED = 3.0
+
+
+@dataclass
+class ModelRun:
+    """One serving model's phases: its /healthz baseline, its load and what it cost."""
+
+    model: S.ServingModel
+    healthz: Load
+    healthz_seconds: float
+    load: Load
+    seconds: float
+    cpu: float  # gunicorn's CPU seconds (master and workers) during the load
+    machine_busy: float  # share of all the machine's cores busy during the load
+    unloaded: list[float]  # seconds of uncached slots answers, one request at a time
+
+    def public(self, endpoint: str | None = None) -> list[Sample]:
+        wanted = (endpoint,) if endpoint else ("slots", "bookings")
+        return [s for s in self.load.samples if s.endpoint in wanted]
+
+    @property
+    def cpu_per_request(self) -> float:
+        return self.cpu / max(1, len(self.public()))
+
+    @property
+    def cpu_bound(self) -> float:
+        """Requests/s the app's CPU per request allows on this machine's cores: what
+        throughput would be if nothing but CPU limited it (Exchange's waits overlapped)."""
+        return (os.cpu_count() or 1) / self.cpu_per_request if self.cpu else math.inf
+
+    @property
+    def rps(self) -> float:
+        return len(self.public()) / self.seconds
+
+
+def warm_up(stack: S.Stack, pages: list[Page], first_day: date) -> Load:
+    """Each gunicorn worker imports, connects and opens its EWS session."""
+    warm = Load(
+        stack.base_url, pages, first_day, time.monotonic(), time.monotonic() + 60, 100, 1, 0
+    )
+    rng = random.Random(0)
+    for _ in range(8):
+        warm.get_slots(rng)
+    for _ in range(2):
+        warm.book(rng)
+    for _ in range(20):
+        warm.request("healthz", "/healthz")
+    if any(s.status not in (200, 201) for s in warm.samples):
+        bad = next(s for s in warm.samples if s.status not in (200, 201))
+        raise RuntimeError(f"warm-up: {bad.endpoint} answered {bad.status}: {bad.body[:300]!r}")
+    return warm
+
+
+def unloaded_uncached(stack: S.Stack, pages: list[Page], first_day: date, n: int) -> list[float]:
+    """Seconds of `n` slots answers one at a time with no busy time cached: what a customer
+    waits for on an idle server, the yardstick of the latency under load."""
+    probe = Load(stack.base_url, pages, first_day, time.monotonic(), math.inf, n, 0, 0)
+    rng = random.Random(1)
+    for _ in range(n):
+        stack.clear_busy_cache()
+        probe.get_slots(rng)
+    return [s.seconds for s in probe.samples if s.status == 200]
+
+
+def healthz_baseline(
+    stack: S.Stack, pages: list[Page], first_day: date, args: argparse.Namespace, seconds: float
+) -> tuple[Load, float]:
+    now = time.monotonic()
+    base = Load(stack.base_url, pages, first_day, now, now + seconds, args.max_requests, 0, 0)
+    for thread in run_clients(base.healthz_client, args.clients):
+        thread.join()
+    return base, time.monotonic() - base.started
+
+
+def machine_cpu() -> tuple[int, int]:
+    """(busy, total) jiffies of all CPUs since boot (Linux /proc/stat): everything on the
+    machine, the simulator, PostgreSQL, Redis, the worker and these clients included."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle, iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def machine_share(before: tuple[int, int], after: tuple[int, int]) -> float:
+    total = after[1] - before[1]
+    return (after[0] - before[0]) / total if total else 0.0
+
+
+def print_models(runs: list[ModelRun]) -> None:
+    cores = os.cpu_count() or 1
+    print(
+        f"serving models (slots + bookings; CPU = gunicorn's user + system time; CPU bound = "
+        f"{cores} cores / CPU per request; goals: throughput >= "
+        f"{GOAL_SHARE_OF_CPU_BOUND:.0%} of the CPU bound, slots p95 under load <= "
+        f"{GOAL_P95_OVER_UNLOADED:.0f}x the unloaded uncached p50)"
+    )
+    print(
+        f"{'model':<34}{'req/s':>7}{'slots p50':>11}{'p95':>10}{'book p50':>10}{'p95':>10}"
+        f"{'CPU/req':>9}{'bound':>8}{'share':>7}{'machine':>9}{'app':>6}{'unloaded':>10}"
+        f"{'p95/unl':>9}"
+    )
+    for run in runs:
+        slots = [s.seconds for s in run.public("slots") if s.status == 200]
+        books = [s.seconds for s in run.public("bookings") if s.status in (201, 409)]
+        unloaded = S.median(run.unloaded) if run.unloaded else math.nan
+        slots_p95 = S.p95(slots) if len(slots) > 1 else math.nan
+        share = run.rps / run.cpu_bound
+        over = slots_p95 / unloaded
+        busy_seconds = run.machine_busy * (os.cpu_count() or 1) * run.seconds
+        app_share = run.cpu / busy_seconds if busy_seconds else math.nan
+        print(
+            f"{str(run.model).removeprefix('gunicorn: '):<34}{run.rps:>7.1f}"
+            f"{S.ms(S.median(slots)) if slots else 'n/a':>11}"
+            f"{S.ms(slots_p95) if len(slots) > 1 else 'n/a':>10}"
+            f"{S.ms(S.median(books)) if books else 'n/a':>10}"
+            f"{S.ms(S.p95(books)) if len(books) > 1 else 'n/a':>10}"
+            f"{S.ms(run.cpu_per_request):>9}{run.cpu_bound:>8.1f}"
+            f"{share:>6.0%}{'' if share >= GOAL_SHARE_OF_CPU_BOUND else '!'}"
+            f"{run.machine_busy:>8.0%} {app_share:>5.0%}{S.ms(unloaded):>10}"
+            f"{over:>8.2f}{'' if over <= GOAL_P95_OVER_UNLOADED else '!'}"
+        )
+    print(
+        "(share: req/s / CPU bound; machine: all cores busy during the load, whoever used them; "
+        "app: gunicorn's part of that busy time, the rest being the simulator, PostgreSQL, "
+        "Redis, the Celery worker and these clients; unloaded: median uncached slots answer, "
+        "one request at a time; ! = goal missed)"
+    )
+
+
 # --- the run -----------------------------------------------------------------------------------
 
 
@@ -542,6 +684,20 @@ def main(argv: list[str] | None = None) -> int:
         "worker runs out later)",
     )
     parser.add_argument("--logs", type=Path, help="keep gunicorn's and the worker's logs here")
+    parser.add_argument(
+        "--models",
+        help="serving models side by side, each a fresh gunicorn under the same load, without "
+        "faults, e.g. sync:2,gthread:2x4,gthread:2x16 (default: gunicorn.conf.py's, with faults)",
+    )
+    parser.add_argument(
+        "--model-duration", type=float, default=30, help="seconds of load per model (--models)"
+    )
+    parser.add_argument(
+        "--model-baseline", type=float, default=5, help="seconds of /healthz per model (--models)"
+    )
+    parser.add_argument(
+        "--unloaded", type=int, default=12, help="uncached slots requests, one at a time"
+    )
     args = parser.parse_args(argv)
 
     load_before = S.machine()
@@ -575,79 +731,104 @@ def main(argv: list[str] | None = None) -> int:
 
         from bookings.tasks import retry_due_writes
 
-        # Warm-up: each gunicorn worker imports, connects and opens its EWS session.
-        warm = Load(
-            stack.base_url, pages, first_day, time.monotonic(), time.monotonic() + 60, 100, 1, 0
+        models: list[S.ServingModel | None] = (
+            [S.ServingModel.parse(m) for m in args.models.split(",")] if args.models else [None]
         )
-        rng = random.Random(0)
-        for _ in range(8):
-            warm.get_slots(rng)
-        for _ in range(2):
-            warm.book(rng)
-        for _ in range(20):
-            warm.request("healthz", "/healthz")
-        if any(s.status not in (200, 201) for s in warm.samples):
-            bad = next(s for s in warm.samples if s.status not in (200, 201))
-            raise RuntimeError(f"warm-up: {bad.endpoint} answered {bad.status}: {bad.body[:300]!r}")
-
-        S.progress(f"baseline: GET /healthz from {args.clients} threads for {args.baseline:.0f} s")
-        now = time.monotonic()
-        base = Load(
-            stack.base_url, pages, first_day, now, now + args.baseline, args.max_requests, 0, 0
-        )
-        for thread in run_clients(base.healthz_client, args.clients):
-            thread.join()
-        base_seconds = time.monotonic() - base.started
-
-        S.progress(
-            f"load: slots and bookings from {args.clients} threads for {args.duration:.0f} s"
-        )
-        stack.sim.clear_log()
-        now = time.monotonic()
-        load = Load(
-            stack.base_url,
-            pages,
-            first_day,
-            now,
-            now + args.duration,
-            args.max_requests,
-            args.booking_share,
-            args.race_share,
-        )
-        load.booked.update(warm.booked)
-        sim, up_at = stack.sim, args.exchange_down_at + args.exchange_down_for
-        faults = [
-            Fault(args.exchange_down_at, "simulator down", sim.go_down),
-            Fault(up_at, "simulator up", sim.come_up),
-        ]
-        for at in args.kill_worker_at:
-            faults.append(Fault(at, KILL, worker.kill))
-            faults.append(Fault(at + args.worker_down_for, RESTART, worker.start_in_background))
-        faults.sort(key=lambda f: f.at)
-        threads = run_clients(load.client, args.clients)
-        next_sweep, sweeps = SWEEP_EVERY, 0
-        while any(t.is_alive() for t in threads):
-            elapsed = time.monotonic() - load.started
-            for fault in faults:
-                if fault.done_at is None and elapsed >= fault.at:
-                    S.progress(fault.what)
+        side_by_side = args.models is not None
+        runs: list[ModelRun] = []
+        booked: dict[str, tuple[str, str]] = {}
+        sweeps = 0
+        for model in models:
+            if side_by_side:
+                # A fresh server per model, the same load: the ratios are what counts.
+                stack.restart_server(model)
+            warm = warm_up(stack, pages, first_day)
+            booked.update(warm.booked)
+            S.progress(f"unloaded: {args.unloaded} uncached slots requests, one at a time")
+            unloaded = unloaded_uncached(stack, pages, first_day, args.unloaded)
+            baseline = args.model_baseline if side_by_side else args.baseline
+            S.progress(f"baseline: GET /healthz from {args.clients} threads for {baseline:.0f} s")
+            base, base_seconds = healthz_baseline(stack, pages, first_day, args, baseline)
+            duration = args.model_duration if side_by_side else args.duration
+            S.progress(
+                f"load ({stack.server.model}): slots and bookings from {args.clients} threads "
+                f"for {duration:.0f} s"
+            )
+            stack.clear_busy_cache()  # every model starts from the same cold cache
+            stack.sim.clear_log()
+            now = time.monotonic()
+            load = Load(
+                stack.base_url,
+                pages,
+                first_day,
+                now,
+                now + duration,
+                args.max_requests,
+                args.booking_share,
+                args.race_share,
+            )
+            faults: list[Fault] = []
+            if not side_by_side:
+                sim, up_at = stack.sim, args.exchange_down_at + args.exchange_down_for
+                faults = [
+                    Fault(args.exchange_down_at, "simulator down", sim.go_down),
+                    Fault(up_at, "simulator up", sim.come_up),
+                ]
+                for at in args.kill_worker_at:
+                    faults.append(Fault(at, KILL, worker.kill))
+                    faults.append(
+                        Fault(at + args.worker_down_for, RESTART, worker.start_in_background)
+                    )
+                faults.sort(key=lambda f: f.at)
+            cpu_before, machine_before = stack.server.cpu_seconds(), machine_cpu()
+            threads = run_clients(load.client, args.clients)
+            next_sweep = SWEEP_EVERY
+            while any(t.is_alive() for t in threads):
+                elapsed = time.monotonic() - load.started
+                for fault in faults:
+                    if fault.done_at is None and elapsed >= fault.at:
+                        S.progress(fault.what)
+                        fault.action()
+                        fault.done_at = time.monotonic() - load.started
+                        fault.done_wall = datetime.now(UTC)
+                if elapsed >= next_sweep:
+                    retry_due_writes.delay()
+                    sweeps += 1
+                    next_sweep += SWEEP_EVERY
+                time.sleep(0.05)
+            load_seconds = time.monotonic() - load.started
+            cpu = stack.server.cpu_seconds() - cpu_before
+            busy = machine_share(machine_before, machine_cpu())
+            for fault in faults:  # a run shorter than the fault schedule still ends healthy
+                if fault.done_at is None and fault.what != KILL:
                     fault.action()
-                    fault.done_at = time.monotonic() - load.started
-                    fault.done_wall = datetime.now(UTC)
-            if elapsed >= next_sweep:
-                retry_due_writes.delay()
-                sweeps += 1
-                next_sweep += SWEEP_EVERY
-            time.sleep(0.05)
-        load_seconds = time.monotonic() - load.started
-        for fault in faults:  # a run shorter than the fault schedule still ends healthy
-            if fault.done_at is None and fault.what != KILL:
-                fault.action()
+            booked.update(load.booked)
+            sweep_at = load.started + next_sweep  # the next sweep, on the monotonic clock
+            runs.append(
+                ModelRun(
+                    stack.server.model, base, base_seconds, load, load_seconds, cpu, busy, unloaded
+                )
+            )
         worker.wait_started()
         if not worker.alive:
             worker.start()
-        exchange_back = next(f for f in faults if f.what == "simulator up").done_at or load_seconds
-        exchange_gone = next(f for f in faults if f.what == "simulator down").done_at or 0.0
+        if side_by_side:
+            # The checks below cover every model's requests at once.
+            merged = Load(stack.base_url, pages, first_day, load.started, 0, 0, 0, 0)
+            for run in runs:
+                merged.samples.extend(run.load.samples)
+                merged.pairs.extend(run.load.pairs)
+            load, load_seconds = merged, sum(run.seconds for run in runs)
+            # As if the loads ran back to back, ending when the last one did (the drain's clock).
+            merged.started = runs[-1].load.started + runs[-1].seconds - load_seconds
+        load.booked.update(booked)
+        down_fault = next((f for f in faults if f.what == "simulator down"), None)
+        up_fault = next((f for f in faults if f.what == "simulator up"), None)
+        if up_fault is None or down_fault is None:  # no outage: every request had Exchange up
+            exchange_gone = exchange_back = math.inf
+        else:
+            exchange_back = up_fault.done_at or load_seconds
+            exchange_gone = down_fault.done_at or 0.0
 
         from bookings.models import EventWrite, WriteState
 
@@ -664,10 +845,10 @@ def main(argv: list[str] | None = None) -> int:
             pending = EventWrite.objects.exclude(state=WriteState.DONE).count()
             if not pending or time.monotonic() > deadline:
                 break
-            if time.monotonic() - load.started >= next_sweep:
+            if time.monotonic() >= sweep_at:
                 retry_due_writes.delay()
                 sweeps += 1
-                next_sweep += SWEEP_EVERY
+                sweep_at += SWEEP_EVERY
             time.sleep(0.5)
         drained_after = time.monotonic() - load.started - load_seconds
         total_writes = EventWrite.objects.count()
@@ -686,12 +867,12 @@ def main(argv: list[str] | None = None) -> int:
             ),
         )
 
-        down = next(f for f in faults if f.what == "simulator down")
-        back = next(f for f in faults if f.what == "simulator up")
-        delays = write_delays(down.done_wall, back.done_wall)
+        delays = write_delays(
+            down_fault.done_wall if down_fault else None, up_fault.done_wall if up_fault else None
+        )
         if args.logs:
             args.logs.mkdir(parents=True, exist_ok=True)
-            for log in (stack.server.log_path, worker.log_path):
+            for log in [*stack.tmp.glob("gunicorn*.log"), worker.log_path]:
                 shutil.copy(log, args.logs / log.name)
 
         # Emails are not part of the drain: give the queue a few seconds to empty.
@@ -719,17 +900,23 @@ def main(argv: list[str] | None = None) -> int:
     )
     per_write = Counter(pk for pk, _, _ in failed_attempts)
 
+    served = "; ".join(str(run.model) for run in runs)
     print(
-        f"Load test: gunicorn (2 sync workers) + PostgreSQL + Redis (cache; Celery broker "
+        f"Load test: {served} + PostgreSQL + Redis (cache; Celery broker "
         f"{BROKER}) + 1 Celery worker (threads x4); EWS simulator at {LATENCY * 1000:.0f} ms per "
         f"round trip; {args.clients} client threads"
+        + (f"; side by side, {args.model_duration:.0f} s of load each" if side_by_side else "")
     )
     print(
         f"pages: {len(pages)} owners, 06:00-22:00 every day, 15- and 30-minute slots every 15 "
         "minutes, main = owner's primary, busy = a colleague's primary"
     )
     print(
-        "faults (s into the load): "
+        (
+            "faults: none (serving models side by side)"
+            if side_by_side
+            else "faults (s into the load): "
+        )
         + "; ".join(f"{f.what} at {f.done_at:.1f}" for f in faults if f.done_at is not None)
         + "".join(
             f"; worker ready again at {t - load.started:.1f}"
@@ -741,12 +928,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     print()
     down_from, down_to = exchange_gone, exchange_back
-    up_seconds = load_seconds - (down_to - down_from)
+    up_seconds = load_seconds - (down_to - down_from) if math.isfinite(down_from) else load_seconds
 
     def up(s: Sample) -> bool:
         """Sent and answered while the simulator was up."""
         return s.at + s.seconds < down_from or s.at >= down_to
 
+    base, base_seconds = runs[0].healthz, runs[0].healthz_seconds
     healthz = figures(f"GET /healthz (baseline, {base_seconds:.0f} s)", base.samples, base_seconds)
     rows = [healthz]
     for endpoint, label in (("slots", "GET slots"), ("bookings", "POST bookings")):
@@ -755,10 +943,15 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(figures(f"{label} (Exchange up)", [s for s in mine if up(s)], up_seconds))
     public = [s for s in load.samples if s.endpoint in ("slots", "bookings")]
     rows.append(figures(f"slots + bookings (all {load_seconds:.0f} s)", public, load_seconds))
-    print(
-        f"{'':<34}{'requests':>9}{'req/s':>8}{'p50':>10}{'p95':>10}"
-        f"{'p50 ratio':>11}{'p95 ratio':>11}  statuses"
-    )
+    print_models(runs)
+    print()
+    if side_by_side:  # the per-model table above says it per model
+        rows = []
+    else:
+        print(
+            f"{'':<34}{'requests':>9}{'req/s':>8}{'p50':>10}{'p95':>10}"
+            f"{'p50 ratio':>11}{'p95 ratio':>11}  statuses"
+        )
     for row in rows:
         if row is None:
             continue
@@ -768,7 +961,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{row.label:<34}{row.n:>9}{row.rps:>8.1f}{S.ms(row.p50):>10}{S.ms(row.p95):>10}"
             f"{r50:>11}{r95:>11}  {status_text(row.statuses)}"
         )
-    if healthz and rows[-1]:
+    if healthz and rows and rows[-1]:
         print(
             f"(ratios: latency / /healthz latency; throughput, slots + bookings / healthz = "
             f"{S.ratio(rows[-1].rps, healthz.rps)})"

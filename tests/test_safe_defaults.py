@@ -119,3 +119,34 @@ def test_the_dockerfiles_collectstatic_step_runs_with_production_settings(tmp_pa
     result = start("sh", "-c", f"{step} -v 0")
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "staticfiles.json").exists()  # hashed names: production storage
+
+
+# Every way the app is served, and the benchmarks that measure it (bench/_servers.py).
+GUNICORN_STARTERS = [
+    "Procfile",
+    "Dockerfile",
+    "docker-compose.yml",
+    "deploy/systemd/scheduler-web.service",
+    "bench/_servers.py",
+]
+
+
+@pytest.mark.parametrize("name", GUNICORN_STARTERS)
+def test_every_gunicorn_is_started_from_the_one_config_file(name: str) -> None:
+    """The serving model is decided in gunicorn.conf.py alone: no deployment (and no
+    benchmark) sets workers, threads or the worker class of its own, so what is measured is
+    what is deployed."""
+    text = (ROOT / name).read_text()
+    assert "gunicorn.conf.py" in text
+    assert not re.search(r"--(workers|threads|worker-class)\b|\"-[wk]\"|\s-[wk]\s", text)
+
+
+def test_the_gunicorn_config_reads_the_serving_model_from_the_environment() -> None:
+    import runpy
+
+    serving_model = runpy.run_path(str(ROOT / "gunicorn.conf.py"))["serving_model"]
+    assert serving_model({}) == ("gthread", 2, 8)
+    assert serving_model({"WEB_CONCURRENCY": "3", "WEB_THREADS": "8"}) == ("gthread", 3, 8)
+    assert serving_model({"WORKER_CLASS": "sync"}) == ("sync", 2, 1)
+    # gunicorn itself turns sync with threads into gthread: the model printed says so too.
+    assert serving_model({"WORKER_CLASS": "sync", "WEB_THREADS": "4"}) == ("gthread", 2, 4)
