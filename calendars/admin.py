@@ -867,8 +867,9 @@ class ExchangeConnectionAdmin(admin.ModelAdmin):
             "graph_side": graph_side,
             "opts": self.model._meta,
         }
-        # A certificate that can't be used (no key, another key, expired) is a 400.
-        status = 400 if certificate and form.has_error("new_secret") else 200
+        # A secret Exchange refused, or a certificate that can't be used (no key, another key,
+        # expired), is a 400; "Exchange can't be reached: save anyway?" is a question, a 200.
+        status = 400 if posted and form.errors and not offer_save_anyway else 200
         return TemplateResponse(request, "admin/calendars/rotate.html", context, status=status)
 
     def microsoft_sign_in_view(self, request: HttpRequest) -> HttpResponse:

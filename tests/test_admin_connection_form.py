@@ -339,12 +339,13 @@ class RotationTestCase(BaseTestCase):
 
         response = self.client.post(rotate_url(conn), {"new_secret": "not-the-password"})
 
-        self.assertEqual(response.status_code, 200)
         self.assertContains(
-            response, f"Exchange refused this password for {conn.email}, so it was not saved."
+            response,
+            f"Exchange refused this password for {conn.email}, so it was not saved.",
+            status_code=400,
         )
-        self.assertNotContains(response, "app password")  # on-premises: no such thing
-        self.assertNotContains(response, "not-the-password")
+        self.assertNotContains(response, "app password", status_code=400)  # on-premises: none
+        self.assertNotContains(response, "not-the-password", status_code=400)
         conn.refresh_from_db()
         self.assertEqual((conn.password, conn.credential_version), (stored, 1))
         self.assertEqual(
