@@ -568,13 +568,7 @@ def rotate_secret(
         else None
     )
     what = "certificate" if certificate else "client secret" if is_oauth else "password"
-    candidate = ExchangeConnection(
-        **{
-            f.attname: getattr(connection, f.attname)
-            for f in ExchangeConnection._meta.concrete_fields
-            if f.attname != "id"
-        }
-    )
+    candidate = connection.unsaved_copy()
     if certificate is not None:
         candidate.oauth_client_certificate = certificate.stored
         candidate.oauth_certificate_thumbprint = certificate.thumbprint

@@ -168,6 +168,18 @@ class ExchangeConnection(models.Model):
     def uses_app_only_oauth(self) -> bool:
         return self.auth_type == AuthType.OAUTH_APP
 
+    def unsaved_copy(self, *, keep_pk: bool = False, **changes: Any) -> ExchangeConnection:
+        """A copy of this connection that is never saved, with `changes` (field attnames):
+        what is asked of Exchange before a change is saved (a rotation, a move to Graph) or
+        a view of one side of it (a hybrid connection's Graph side). `keep_pk`: the copy
+        shares this row's primary key, and so the caches keyed by it."""
+        fields = {
+            f.attname: getattr(self, f.attname)
+            for f in self._meta.concrete_fields
+            if keep_pk or f.attname != "id"
+        }
+        return ExchangeConnection(**(fields | changes))
+
     def bump_credential_version(self) -> None:
         """Make every process drop its cached protocol for this connection."""
         ExchangeConnection.objects.filter(pk=self.pk).update(

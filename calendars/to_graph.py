@@ -85,17 +85,14 @@ def move_to_graph(connection: ExchangeConnection, *, refresh_token: str = "") ->
         raise ExchangeError("Only a Microsoft 365 connection over EWS can move to Microsoft Graph.")
     if connection.auth_type == AuthType.OAUTH_USER and not refresh_token:
         raise ExchangeError("Sign in with Microsoft again to move this connection to Graph.")
-    candidate = ExchangeConnection(
-        **{
-            f.attname: getattr(connection, f.attname)
-            for f in ExchangeConnection._meta.concrete_fields
-        }
+    candidate = connection.unsaved_copy(
+        keep_pk=True,
+        protocol=Protocol.GRAPH,
+        oauth_refresh_token=refresh_token or connection.oauth_refresh_token,
+        # A new credential version keeps Graph tokens apart from the EWS ones cached under
+        # the old.
+        credential_version=connection.credential_version + 1,
     )
-    candidate.protocol = Protocol.GRAPH
-    if refresh_token:
-        candidate.oauth_refresh_token = refresh_token
-    # A new credential version keeps Graph tokens apart from the EWS ones cached under the old.
-    candidate.credential_version = connection.credential_version + 1
     backend = backend_for(candidate)
     backend.verify()
 

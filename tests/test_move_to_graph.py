@@ -4,7 +4,6 @@ connection over EWS moves to Graph keeping its calendars' roles and its bookings
 
 from __future__ import annotations
 
-import uuid
 from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -82,22 +81,7 @@ def app_only(world: World, monkeypatch: pytest.MonkeyPatch) -> ExchangeConnectio
     """The corporate connection as Microsoft 365 sites made it before Graph: EWS, app-only
     OAuth with impersonation; the same app registration also holds Graph's permission."""
     monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")  # exchangelib over the sim's http
-    client_id, secret = str(uuid.uuid4()), f"secret-{uuid.uuid4().hex[:8]}"
-    world.sim.identity_provider.register_application(
-        client_id, secret, roles=["full_access_as_app", "Calendars.ReadWrite"]
-    )
-    sync = world.person("booking-app")
-    conn = ExchangeConnection.objects.create(
-        kind=ConnectionKind.CORPORATE,
-        email=sync.email,
-        ews_url=world.sim.ews_url,
-        auth_type=AuthType.OAUTH_APP,
-        oauth_authority=world.sim.identity_provider.authority,
-        oauth_client_id=client_id,
-        oauth_client_secret=secret,
-    )
-    world._corporate = conn
-    return conn
+    return world.app_only_ews_corporate(roles=("Calendars.ReadWrite",))
 
 
 @pytest.mark.parametrize("protocol", ["graph"], indirect=True)

@@ -164,6 +164,26 @@ class World:
                 )
         return self._corporate
 
+    def app_only_ews_corporate(self, roles: tuple[str, ...] = ()) -> ExchangeConnection:
+        """The corporate connection as Microsoft 365 sites made it before Graph: EWS with an
+        app registration's client credentials, members reached by impersonation. `roles`:
+        what else the registration holds (Graph's "Calendars.ReadWrite"). Graph worlds only
+        (the identity provider); exchangelib's OAuth over the simulator's plain http needs
+        OAUTHLIB_INSECURE_TRANSPORT=1 in the environment."""
+        idp = self.sim.identity_provider
+        client_id, secret = str(uuid.uuid4()), f"secret-{uuid.uuid4().hex[:8]}"
+        idp.register_application(client_id, secret, roles=["full_access_as_app", *roles])
+        self._corporate = ExchangeConnection.objects.create(
+            kind=ConnectionKind.CORPORATE,
+            email=self.person("booking-app").email,
+            ews_url=self.sim.ews_url,
+            auth_type=AuthType.OAUTH_APP,
+            oauth_authority=idp.authority,
+            oauth_client_id=client_id,
+            oauth_client_secret=secret,
+        )
+        return self._corporate
+
     def staff(self, name: str, *, delegate: bool = True, superuser: bool = False) -> User:
         """A staff user with their own mailbox, attached to the corporate connection."""
         person = self.person(name)

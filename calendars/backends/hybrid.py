@@ -47,13 +47,13 @@ def graph_side(connection: ExchangeConnection) -> ExchangeConnection:
     """The connection as GraphBackend reads an app-only connection (see the docstring)."""
     if connection.protocol != Protocol.HYBRID:
         return connection
-    side = ExchangeConnection(
-        **{f.attname: getattr(connection, f.attname) for f in ExchangeConnection._meta.fields}
+    side = connection.unsaved_copy(
+        keep_pk=True,
+        protocol=Protocol.GRAPH,
+        auth_type=AuthType.OAUTH_APP,
+        exchange_version=ExchangeVersion.ONLINE,
+        password="",  # the on-premises password never travels with the Graph side
     )
-    side.protocol = Protocol.GRAPH
-    side.auth_type = AuthType.OAUTH_APP
-    side.exchange_version = ExchangeVersion.ONLINE
-    side.password = ""  # the on-premises password never travels with the Graph side
     # It shares the real row's primary key: saving it would overwrite that row.
     side.save = _refuse_save  # type: ignore[method-assign]
     return side

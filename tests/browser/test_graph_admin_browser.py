@@ -5,7 +5,6 @@ and phone width, console errors failing the test."""
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import pytest
@@ -57,21 +56,7 @@ def test_an_admin_moves_an_app_only_connection_to_graph(
 ) -> None:
     world = cloud
     monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")  # exchangelib over the sim's http
-    client_id, secret = str(uuid.uuid4()), f"secret-{uuid.uuid4().hex[:8]}"
-    world.sim.identity_provider.register_application(
-        client_id, secret, roles=["full_access_as_app", "Calendars.ReadWrite"]
-    )
-    sync = world.person("booking-app")
-    conn = ExchangeConnection.objects.create(
-        kind=ConnectionKind.CORPORATE,
-        email=sync.email,
-        ews_url=world.sim.ews_url,
-        auth_type=AuthType.OAUTH_APP,
-        oauth_authority=world.sim.identity_provider.authority,
-        oauth_client_id=client_id,
-        oauth_client_secret=secret,
-    )
-    world._corporate = conn
+    conn = world.app_only_ews_corporate(roles=("Calendars.ReadWrite",))
     world.page(world.staff("olga"))
     admin = admin_user(world)
 
