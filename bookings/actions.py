@@ -176,6 +176,17 @@ def parse_start(value: Any) -> datetime:
         raise InvalidBooking({"start": [exc.message]}) from None
 
 
+def parse_member(value: Any) -> int | None:
+    """The team member a customer chose (a TeamMember id; absent or blank: none)."""
+    if value in (None, ""):
+        return None
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 < value < 2**31:
+        raise InvalidBooking({"member": ["Choose one of the team's members."]})
+    return value
+
+
 def start_or_none(value: Any) -> datetime | None:
     """parse_start for callers that only re-display a choice: None instead of an error."""
     try:
@@ -264,9 +275,19 @@ def _targets(page: BookingPage) -> list[Any]:
     )
 
 
-def book(page: BookingPage, start: datetime, customer: CustomerDetails) -> Booking:
+def book(
+    page: BookingPage, start: datetime, customer: CustomerDetails, *, member: int | None = None
+) -> Booking:
+    """Book `start` on `page` for `customer`. On a round-robin team page that lets customers
+    choose, `member` (a TeamMember pk) is the person they chose (bookings.team)."""
     if not page.active:
         raise PageNotReady("This booking page is not taking bookings.")
+    if page.is_team:
+        from bookings import team
+
+        return team.book(page, start, customer, member=member, now=timezone.now(), errors=_me())
+    if member is not None:
+        raise InvalidBooking({"member": ["This page has no team to choose from."]})
     targets = _targets(page)
     # No main calendar, or one the connection may no longer write to: refused before asking
     # Exchange anything (the page offers no slots either). The calendars just read say so.
@@ -329,6 +350,10 @@ def cancel(booking: Booking, *, by: str, reason: str = "") -> Booking:
 def reschedule(booking: Booking, new_start: datetime, *, by: str) -> Booking:
     page = booking.page
     _check_changeable(booking, by)
+    if page.is_team:
+        from bookings import team
+
+        return team.reschedule(booking, new_start, by=by, now=timezone.now(), errors=_me())
     new_start = new_start.astimezone(UTC)
     now = timezone.now()
     # The page's schedule read afresh once: the re-check inside the lock is about bookings.
@@ -351,6 +376,14 @@ def reschedule(booking: Booking, new_start: datetime, *, by: str) -> Booking:
         )
         transaction.on_commit(lambda: _after_change(booking, "rescheduled", old_start))
     return booking
+
+
+def _me() -> Any:
+    # This module, for bookings.team: it raises our errors and reuses our messages without
+    # importing us at load time (we import it lazily too).
+    import sys
+
+    return sys.modules[__name__]
 
 
 def _check_changeable(booking: Booking, by: str) -> None:

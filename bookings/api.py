@@ -343,9 +343,13 @@ def create_booking(request: Request, slug: str) -> Response:
             customer = actions.parse_customer(page, data)
         except actions.InvalidBooking as exc:
             errors.update(exc.errors)
+        try:
+            member = actions.parse_member(data.get("member"))
+        except actions.InvalidBooking as exc:
+            errors.update(exc.errors)
         if errors:
             raise actions.InvalidBooking(errors)
-        booking = actions.book(page, start, customer)
+        booking = actions.book(page, start, customer, member=member)
     except actions.InvalidBooking as exc:
         return _error(400, exc.message, exc.errors)
     except actions.BookingError as exc:

@@ -89,6 +89,12 @@ def validate_slug_not_reserved(value: str) -> None:
         raise ValidationError(f"{value!r} is reserved for the app's own pages.", code="reserved")
 
 
+class TeamMode(models.TextChoices):
+    NONE = "", "Me (a personal page)"
+    ROUND_ROBIN = "round_robin", "One of the team (round robin)"
+    COLLECTIVE = "collective", "The team together (collective)"
+
+
 class BookingPage(models.Model):
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="booking_pages"
@@ -182,6 +188,29 @@ class BookingPage(models.Model):
     owner_hours_email = models.EmailField(blank=True, editable=False)  # whose hours they are
     owner_hours_read_at = models.DateTimeField(null=True, blank=True, editable=False)
     owner_hours_error = models.CharField(max_length=500, blank=True, editable=False)
+    # Team pages (TeamMember): "" is the owner's own page; round robin books one member,
+    # collective books every required member at once (bookings/team.py).
+    team_mode = models.CharField(
+        "who customers meet", max_length=16, choices=TeamMode.choices, blank=True, default=""
+    )
+    customer_picks_member = models.BooleanField(
+        "customers may choose the team member",
+        default=False,
+        help_text="Round robin: the public page lists the members free at each time and the "
+        "customer may pick one; otherwise the page assigns one.",
+    )
+    members_own_hours = models.BooleanField(
+        "members may have their own hours",
+        default=False,
+        help_text="A member who set their own weekly hours on this page is offered within "
+        "those instead of the page's hours. Date overrides apply to everyone.",
+    )
+    fairness_days = models.PositiveIntegerField(
+        "fairness period",
+        default=30,
+        validators=[MinValueValidator(1), MaxValueValidator(365)],
+        help_text="Round robin: bookings made in this many days count towards each member's share.",
+    )
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
     # Moves on every change to the page's weekly hours, date overrides or calendar roles
@@ -231,6 +260,10 @@ class BookingPage(models.Model):
     @property
     def zone(self) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo(self.timezone)
+
+    @property
+    def is_team(self) -> bool:
+        return bool(self.team_mode)
 
     @property
     def owner_name(self) -> str:
@@ -430,12 +463,27 @@ class PageCalendarOwner(models.Model):
     """Someone whose calendars this page may use, added by email (OnceHub's model)."""
 
     page = models.ForeignKey(BookingPage, on_delete=models.CASCADE, related_name="calendar_owners")
+    # On a team page, the member whose calendars these are (None on a personal page).
+    member = models.ForeignKey(
+        "TeamMember", on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
     email = models.EmailField()
     added = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["added", "id"]
-        constraints = [models.UniqueConstraint(fields=["page", "email"], name="one_owner_per_page")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["page", "email"],
+                condition=Q(member__isnull=True),
+                name="one_owner_per_page",
+            ),
+            models.UniqueConstraint(
+                fields=["member", "email"],
+                condition=Q(member__isnull=False),
+                name="one_owner_per_member",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.email
@@ -445,17 +493,37 @@ class PageCalendar(models.Model):
     """A calendar's role on one booking page."""
 
     page = models.ForeignKey(BookingPage, on_delete=models.CASCADE, related_name="page_calendars")
+    # On a team page, the member this calendar serves (None on a personal page): each member
+    # has their own main booking calendar and busy-time calendars, through their connection.
+    member = models.ForeignKey(
+        "TeamMember", on_delete=models.CASCADE, null=True, blank=True, related_name="calendars"
+    )
     calendar = models.ForeignKey(CalendarRef, on_delete=models.CASCADE, related_name="+")
     role = models.CharField(max_length=16, choices=CalendarRole.choices, blank=True)
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["page", "calendar"], name="one_role_per_calendar"),
+            models.UniqueConstraint(
+                fields=["page", "calendar"],
+                condition=Q(member__isnull=True),
+                name="one_role_per_calendar",
+            ),
+            models.UniqueConstraint(
+                fields=["member", "calendar"],
+                condition=Q(member__isnull=False),
+                name="one_role_per_member_calendar",
+            ),
             models.UniqueConstraint(
                 fields=["page"],
-                condition=Q(role="main"),
+                condition=Q(role="main", member__isnull=True),
                 name="one_main_calendar_per_page",
                 violation_error_message="A page has exactly one main booking calendar.",
+            ),
+            models.UniqueConstraint(
+                fields=["member"],
+                condition=Q(role="main", member__isnull=False),
+                name="one_main_calendar_per_member",
+                violation_error_message="A team member has exactly one main booking calendar.",
             ),
         ]
 
@@ -465,6 +533,11 @@ class PageCalendar(models.Model):
     def clean(self) -> None:
         if self.role and self.role not in self.calendar.allowed_roles:
             raise ValidationError(role_refusal(self.calendar, self.role))
+
+    @property
+    def user(self) -> Any:
+        """Whose booking calendar this is: the team member's, or the page owner's."""
+        return self.member.user if self.member_id else self.page.owner
 
     def problem(self) -> str:
         """Why this calendar can't serve its role any more (permission withdrawn), or ""."""
@@ -478,7 +551,7 @@ class PageCalendar(models.Model):
                     f"{CalendarRole(self.role).label.lower()} but the connection may no longer "
                     "create events in it. " + PERMISSION_HINT
                 )
-            if refusal := write_refusal(self.page.owner, cal.connection, cal.owner_email):
+            if refusal := write_refusal(self.user, cal.connection, cal.owner_email):
                 return f"{cal.owner_email} / {cal.name}: {refusal}"
         if (
             self.role == CalendarRole.MAIN
@@ -487,6 +560,148 @@ class PageCalendar(models.Model):
         ):
             return TEAMS_NEEDS_GRAPH.format(calendar=f"{cal.owner_email} / {cal.name}")
         return ""
+
+
+class MemberState(models.TextChoices):
+    INVITED = "invited", "Invited"
+    ACTIVE = "active", "Active"
+    DECLINED = "declined", "Declined"
+
+
+class TeamMember(models.Model):
+    """A staff member on a team page (BookingPage.team_mode).
+
+    Added by the page's owner, a member takes bookings only once they accepted (or an
+    administrator added them): nobody's calendar fills up with a page they never agreed to.
+    Their busy time and bookings are read through their own connection (calendars.connect.
+    connection_for), with the same calendar roles and permission rules as a personal page.
+    """
+
+    page = models.ForeignKey(BookingPage, on_delete=models.CASCADE, related_name="members")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="team_memberships"
+    )
+    state = models.CharField(
+        max_length=16, choices=MemberState.choices, default=MemberState.INVITED
+    )
+    tier = models.PositiveSmallIntegerField(
+        "priority tier",
+        default=0,
+        validators=[MaxValueValidator(9)],
+        help_text="Round robin: members of a lower tier are offered first; a higher tier "
+        "takes bookings only when nobody in the lower ones is free.",
+    )
+    weight = models.PositiveSmallIntegerField(
+        default=1,
+        validators=[MinValueValidator(1), MaxValueValidator(100)],
+        help_text="Round robin: share of the bookings within the tier (2 takes twice as many "
+        "as 1).",
+    )
+    required = models.BooleanField(
+        default=True,
+        help_text="Collective: the meeting needs this member; an optional member is invited "
+        "when free.",
+    )
+    max_per_day = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1)]
+    )
+    max_per_week = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1)]
+    )
+    # The member's own weekly hours on this page, used when the page lets members' hours
+    # differ (BookingPage.members_own_hours): [{"weekday": 0, "start": "09:00", "end":
+    # "17:00"}], wall-clock in hours_zone (IANA; blank: the page's zone). Empty: the page's.
+    weekly_hours = models.JSONField(default=list, blank=True)
+    hours_zone = models.CharField(max_length=64, blank=True, validators=[validate_timezone])
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    added = models.DateTimeField(default=utcnow)
+    answered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["tier", "added", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["page", "user"], name="one_membership_per_page")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.page} / {self.name}"
+
+    @property
+    def name(self) -> str:
+        return self.user.get_full_name() or self.user.get_username()
+
+    @property
+    def is_active(self) -> bool:
+        return self.state == MemberState.ACTIVE
+
+    def clean(self) -> None:
+        parse_member_hours(self.weekly_hours)
+
+    def weekly(self) -> dict[int, list[tuple[time, time]]]:
+        """weekly_hours as the availability engine reads them (weekday -> ranges)."""
+        return parse_member_hours(self.weekly_hours)
+
+
+PHOTO_TYPES = {b"\x89PNG\r\n\x1a\n": "image/png", b"\xff\xd8\xff": "image/jpeg"}
+MAX_PHOTO_BYTES = 200 * 1024
+
+
+def photo_type(data: bytes) -> str:
+    """The image type of an uploaded photo by its first bytes (PNG or JPEG), or ""."""
+    for magic, kind in PHOTO_TYPES.items():
+        if data.startswith(magic):
+            return kind
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return ""
+
+
+class StaffProfile(models.Model):
+    """What customers see of a staff member on team pages besides their name: a photo.
+
+    Kept in the database (at most MAX_PHOTO_BYTES, PNG, JPEG or WebP by content, not by the
+    uploaded name), so a deployment needs no media storage; served by the public page with
+    its stored type and nosniff."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="staff_profile"
+    )
+    photo = models.BinaryField(blank=True, default=b"", editable=True)
+    photo_type = models.CharField(max_length=32, blank=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"Profile of {self.user}"
+
+    def clean(self) -> None:
+        data = bytes(self.photo or b"")
+        if len(data) > MAX_PHOTO_BYTES:
+            raise ValidationError({"photo": "A photo may be at most 200 KB."})
+        if data and not photo_type(data):
+            raise ValidationError({"photo": "Upload a PNG, JPEG or WebP image."})
+        self.photo_type = photo_type(data) if data else ""
+
+
+def parse_member_hours(value: Any) -> dict[int, list[tuple[time, time]]]:
+    """[{"weekday": 0, "start": "09:00", "end": "17:00"}, ...] -> {0: [(09:00, 17:00)]}, or a
+    ValidationError saying what is wrong."""
+    if not isinstance(value, list):
+        raise ValidationError("Hours must be a list of {weekday, start, end} rows.")
+    by_day: dict[int, list[list[str]]] = {}
+    for row in value:
+        if not isinstance(row, dict) or set(row) != {"weekday", "start", "end"}:
+            raise ValidationError('Each row needs "weekday", "start" and "end".')
+        day = row["weekday"]
+        if not isinstance(day, int) or isinstance(day, bool) or not 0 <= day <= 6:
+            raise ValidationError("A weekday is 0 (Monday) to 6 (Sunday).")
+        by_day.setdefault(day, []).append([row["start"], row["end"]])
+    return {day: parse_ranges(pairs) for day, pairs in sorted(by_day.items())}
 
 
 # A page that promises Teams links takes no booking it would confirm without one.
@@ -645,6 +860,35 @@ class Booking(models.Model):
         return result
 
 
+class BookingMember(models.Model):
+    """A team member a booking of a team page is with: the one assigned (round robin) or
+    each attendee (collective). Their bookings on any page block their time, wherever they
+    are the booking's owner or an attendee (bookings.slots)."""
+
+    booking = models.ForeignKey(Booking, on_delete=models.CASCADE, related_name="attendees")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="team_bookings"
+    )
+    member = models.ForeignKey(TeamMember, on_delete=models.SET_NULL, null=True, related_name="+")
+    required = models.BooleanField(default=True)
+    # An optional member who deleted their event in Outlook: the meeting goes on without them.
+    declined_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-required", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["booking", "user"], name="one_attendance_per_user")
+        ]
+        indexes = [models.Index(fields=["user", "booking"])]
+
+    def __str__(self) -> str:
+        return f"{self.booking_id}: {self.user}"
+
+    @property
+    def name(self) -> str:
+        return self.user.get_full_name() or self.user.get_username()
+
+
 def _answer_text(value: object) -> str:
     if isinstance(value, list):
         return ", ".join(str(v) for v in value)
@@ -700,6 +944,11 @@ class EventWrite(models.Model):
     folder_id = models.CharField(max_length=512, blank=True)
     calendar_name = models.CharField(max_length=255, blank=True)
     role = models.CharField(max_length=16, choices=CalendarRole.choices)
+    # Whose booking calendar this is, when not the booking's owner's: a collective booking's
+    # other attendees. The corporate connection's consent rule is theirs (bookings.writes).
+    member_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     desired = models.CharField(max_length=8, default="present")  # present | absent
     item_id = models.CharField(max_length=512, blank=True)
     written_version = models.PositiveIntegerField(

@@ -13,7 +13,14 @@ from typing import Any
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
-from bookings.models import BookingPage, DateOverride, EventWrite, PageCalendar, WeeklyHours
+from bookings.models import (
+    BookingPage,
+    DateOverride,
+    EventWrite,
+    PageCalendar,
+    TeamMember,
+    WeeklyHours,
+)
 from calendars.backends.base import Backend, CalendarTarget
 from calendars.errors import ExchangeError
 from calendars.models import CalendarRef
@@ -62,3 +69,9 @@ def _writes_follow_the_move(
             else:
                 report.events_left_to_next_write += 1
         EventWrite.objects.filter(pk=write.pk).update(folder_id=folder, item_id=new_id)
+
+
+@receiver([post_save, post_delete], sender=TeamMember)
+def _team_changed(sender: Any, instance: TeamMember, **kwargs: Any) -> None:
+    # Who is on the team, their tiers, weights, limits and own hours are in the schedule.
+    BookingPage.schedule_changed(instance.page_id)

@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from time import monotonic
 
 from django.conf import settings
+from django.db.models import Q
 from django.utils import timezone
 
 from bookings import owner_hours
@@ -17,8 +18,10 @@ from bookings.availability import Booked, Interval, Refusal, Rules, free_slots, 
 from bookings.models import (
     NO_MAIN_CALENDAR,
     Booking,
+    BookingMember,
     BookingPage,
     BookingStatus,
+    MemberState,
     PageCalendar,
     main_calendar_problem,
 )
@@ -41,6 +44,29 @@ class SlotsResult:
     # The blocking busy intervals used, so a caller can re-run the rules against the same
     # Exchange answer (the re-check inside the booking lock) without asking Exchange again.
     busy: list[Interval] | None = None
+    # Team pages (bookings.team): per slot, the members free for it (round robin) or its
+    # attendees (collective), as TeamMember pks in the team's order; and each member's busy
+    # time, for the re-check inside the lock.
+    team: dict[Interval, tuple[int, ...]] | None = None
+    member_busy: dict[int, list[Interval]] | None = None
+
+
+@dataclass(frozen=True)
+class MemberSchedule:
+    """A team page's active member as its slots need them (bookings.team)."""
+
+    id: int  # TeamMember pk
+    user_id: int
+    tier: int
+    weight: int
+    required: bool
+    max_per_day: int | None
+    max_per_week: int | None
+    # Their own weekly hours on this page (when the page allows them and they set some).
+    weekly: dict[int, list[tuple[time, time]]] | None
+    hours_zone: str | None
+    calendars: tuple[CalendarRef, ...]  # every calendar of theirs with a role
+    main_id: int | None
 
 
 UNKNOWN = (
@@ -57,6 +83,9 @@ class Schedule:
     overrides: dict[date, list[tuple[time, time]]]
     calendars: tuple[CalendarRef, ...]  # every calendar with a role
     main_id: int | None = None  # the main booking calendar's CalendarRef (None: no main)
+    # A team page's active members, in the team's order (a personal page has none; its
+    # calendars above are the owner's). A team page's own calendars tuple is empty.
+    members: tuple[MemberSchedule, ...] = ()
 
 
 # Per process: page pk -> ((created, schedule_version), Schedule). Three queries (~3 ms of a
@@ -81,12 +110,16 @@ def schedule_for(page: BookingPage, *, fresh: bool = False) -> Schedule:
     for hours in page.weekly_hours.all():
         weekly.setdefault(hours.weekday, []).append((hours.start, hours.end))
     with_roles = list(page.page_calendars.exclude(role="").select_related("calendar"))
+    own = [pc for pc in with_roles if pc.member_id is None]
     schedule = Schedule(
         weekly=weekly,
         overrides={o.date: o.ranges for o in page.overrides.all()},
         # Busy time is read from booking calendars too.
-        calendars=tuple(pc.calendar for pc in with_roles),
-        main_id=next((pc.calendar_id for pc in with_roles if pc.role == CalendarRole.MAIN), None),
+        calendars=() if page.is_team else tuple(pc.calendar for pc in own),
+        main_id=None
+        if page.is_team
+        else next((pc.calendar_id for pc in own if pc.role == CalendarRole.MAIN), None),
+        members=_member_schedules(page, with_roles) if page.is_team else (),
     )
     with _schedules_lock:
         # Stored under the version read with the page, before these rows: a change committed
@@ -96,6 +129,37 @@ def schedule_for(page: BookingPage, *, fresh: bool = False) -> Schedule:
         while len(_schedules) > _SCHEDULES_KEPT:
             _schedules.popitem(last=False)
     return schedule
+
+
+def _member_schedules(
+    page: BookingPage, with_roles: list[PageCalendar]
+) -> tuple[MemberSchedule, ...]:
+    by_member: dict[int, list[PageCalendar]] = {}
+    for pc in with_roles:
+        if pc.member_id is not None:
+            by_member.setdefault(pc.member_id, []).append(pc)
+    members = []
+    for m in page.members.filter(state=MemberState.ACTIVE):
+        own_hours = m.weekly() if page.members_own_hours and m.weekly_hours else None
+        calendars = by_member.get(m.pk, [])
+        members.append(
+            MemberSchedule(
+                id=m.pk,
+                user_id=m.user_id,
+                tier=m.tier,
+                weight=m.weight,
+                required=m.required,
+                max_per_day=m.max_per_day,
+                max_per_week=m.max_per_week,
+                weekly=own_hours,
+                hours_zone=(m.hours_zone or None) if own_hours is not None else None,
+                calendars=tuple(pc.calendar for pc in calendars),
+                main_id=next(
+                    (pc.calendar_id for pc in calendars if pc.role == CalendarRole.MAIN), None
+                ),
+            )
+        )
+    return tuple(members)
 
 
 def rules_for(page: BookingPage, schedule: Schedule) -> Rules:
@@ -137,6 +201,10 @@ def not_ready_reason(page: BookingPage) -> str:
     which calendar is main comes from the schedule kept in memory, and only that calendar's
     row is read again (a permission found withdrawn, or consent to book into it, moves no
     version). `page` comes with its owner (the consent rule needs them)."""
+    if page.is_team:
+        from bookings import team
+
+        return team.not_ready_reason(page, schedule_for(page))
     return _main_problem(page, schedule_for(page).main_id)
 
 
@@ -189,6 +257,19 @@ def slots_for(
     with `check_ready` NotReady for a page that takes no bookings."""
     now = now or timezone.now()
     schedule = schedule or schedule_for(page, fresh=fresh)
+    if page.is_team:
+        from bookings import team
+
+        return team.team_slots(
+            page,
+            start,
+            end,
+            schedule=schedule,
+            ignore_booking=ignore_booking,
+            fresh=fresh,
+            now=now,
+            check_ready=check_ready,
+        )
     if check_ready and schedule.main_id is None:
         raise NotReady(NO_MAIN_CALENDAR)  # known from memory: no request to Exchange
     rules = rules_for(page, schedule)
@@ -244,9 +325,15 @@ def slots_for(
 def _booked(
     page: BookingPage, lo: datetime, hi: datetime, ignore_booking: Booking | None
 ) -> list[Booked]:
-    # The owner's bookings on every page block time; a week either side covers the limits.
+    # The owner's bookings on every page block time, those of team pages they attend too; a
+    # week either side covers the limits.
     bookings = Booking.objects.filter(
-        owner_id=page.owner_id,
+        Q(owner_id=page.owner_id)
+        | Q(
+            pk__in=BookingMember.objects.filter(
+                user_id=page.owner_id, declined_at__isnull=True
+            ).values("booking_id")
+        ),
         status=BookingStatus.CONFIRMED,
         start__lt=hi + timedelta(days=8),
         end__gt=lo - timedelta(days=8),

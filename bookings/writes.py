@@ -97,7 +97,9 @@ def perform(write_id: int, now: datetime | None = None) -> float | None:
         # Asked on every attempt: a revoked membership, consent or grant stops writes at once.
         # Removing an event this app wrote stays allowed.
         if write.desired == "present":
-            if refusal := write_refusal(booking.owner, write.connection, write.owner_email):
+            if refusal := write_refusal(
+                write.member_user or booking.owner, write.connection, write.owner_email
+            ):
                 error = ExchangeError(refusal)
                 error.code = "not_allowed"
                 raise error

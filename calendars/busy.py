@@ -4,9 +4,12 @@ Only start, end and free/busy status ever leave this module. Primary calendars a
 one batched free/busy request for all owners; sub-calendars with CalendarView; independent
 requests in parallel (see EwsBackend.busy).
 
-The cache is keyed by the calendars, the range and a per-owner generation number; bumping an
-owner's generation (`invalidate`) makes every cached answer that includes them unreachable,
-which is how a booking or cancellation made by this app shows up at once everywhere.
+The cache keeps one answer per owner (their calendars the request read, the range) with the
+owner's generation number; bumping an owner's generation (`invalidate`) makes their cached
+answers unreachable, which is how a booking or cancellation made by this app shows up at once
+everywhere. Owners missing from the cache are read together in one batched request, so a team
+page's twenty members cost one free/busy request and are then shared with every other page
+that reads any of them.
 """
 
 from __future__ import annotations
@@ -39,13 +42,21 @@ class BusyResult:
 
 @dataclass(frozen=True)
 class CachedBusy:
-    generations: tuple[int, ...]  # the owners' generations the answer was read at
+    generations: tuple[int, ...]  # the owner's generation the answer was read at
     result: BusyResult
 
     def answers(self, generations: tuple[int, ...], within: float) -> bool:
-        """Still the answer: read at the owners' current generations, at most `within`
+        """Still the answer: read at the owner's current generation, at most `within`
         seconds ago."""
         return self.generations == generations and time.time() - self.result.fetched_at <= within
+
+
+@dataclass
+class _OwnerEntry:
+    calendars: list[CalendarRef]
+    key: str
+    generations: tuple[int, ...]
+    kept: CachedBusy | None
 
 
 def _lookup(
@@ -53,12 +64,23 @@ def _lookup(
     calendars: Sequence[CalendarRef],
     start: datetime,
     end: datetime,
-) -> tuple[str, tuple[int, ...], CachedBusy | None]:
-    """In one round trip: this range's cache key, the owners' generations now, and the
-    answer kept for the range (whatever generations it was read at)."""
-    key, generation_keys = _keys(connection, calendars, start, end)
-    found = cache.get_many([key, *generation_keys])
-    return key, tuple(found.get(k, 0) for k in generation_keys), found.get(key)
+) -> dict[str, _OwnerEntry]:
+    """In one round trip, per owner of these calendars: their cache key for the range, their
+    generation now, and the answer kept for them (whatever generation it was read at).
+
+    Kept per owner, not per set of calendars: a member's busy time is one entry whichever
+    pages (personal or team, with whoever else) read it."""
+    by_owner: dict[str, list[CalendarRef]] = {}
+    for ref in calendars:
+        by_owner.setdefault(ref.owner_email.lower(), []).append(ref)
+    keys = {owner: _keys(connection, refs, start, end) for owner, refs in by_owner.items()}
+    found = cache.get_many([k for key, gens in keys.values() for k in (key, *gens)])
+    return {
+        owner: _OwnerEntry(
+            by_owner[owner], key, tuple(found.get(k, 0) for k in gens), found.get(key)
+        )
+        for owner, (key, gens) in keys.items()
+    }
 
 
 def target_for(ref: CalendarRef) -> CalendarTarget:
@@ -95,42 +117,79 @@ def start_busy_intervals(
     if not calendars:
         empty = BusyResult({}, fetched_at=time.time())
         return lambda: empty
-    key, generations, kept = _lookup(connection, calendars, start, end)
+    entries = _lookup(connection, calendars, start, end)
     later(lambda: _remember(connection, calendars, start, end))
-    if not fresh and kept is not None and kept.answers(generations, settings.BUSY_CACHE_SECONDS):
-        return lambda: kept.result
+    within = settings.BUSY_CACHE_SECONDS
+    hits = {
+        owner: e.kept.result
+        for owner, e in entries.items()
+        if not fresh and e.kept is not None and e.kept.answers(e.generations, within)
+    }
+    missing = {owner: e for owner, e in entries.items() if owner not in hits}
+    if not missing:
+        merged = _merge(list(hits.values()))
+        return lambda: merged
 
-    def stale_or_raise(exc: ExchangeError) -> BusyResult:
+    def stale_or_raise(exc: ExchangeError) -> list[BusyResult]:
         if not exc.transient:
             raise exc
-        # The last answer Exchange gave, even from before this app's latest booking (other
-        # generations): the app's own bookings are re-read from the database by every
-        # caller anyway.
-        if kept is not None and time.time() - kept.result.fetched_at <= (
-            settings.BUSY_CACHE_STALE_SECONDS
-        ):
-            last = kept.result
-            return BusyResult(last.intervals, stale=True, fetched_at=last.fetched_at)
-        raise exc
+        # Each owner's last answer from Exchange, even from before this app's latest booking
+        # (another generation): the app's own bookings are re-read from the database by
+        # every caller anyway.
+        answers = []
+        for e in missing.values():
+            last = e.kept.result if e.kept is not None else None
+            if last is None or time.time() - last.fetched_at > settings.BUSY_CACHE_STALE_SECONDS:
+                raise exc
+            answers.append(BusyResult(last.intervals, stale=True, fetched_at=last.fetched_at))
+        return answers
 
+    # Every owner not in the cache in one batched request (one GetUserAvailability for all
+    # primary calendars, whoever's they are).
     try:
-        pending = _start_fetch(connection, calendars, start, end)
+        pending = _start_fetch(
+            connection, [ref for e in missing.values() for ref in e.calendars], start, end
+        )
     except ExchangeError as exc:
-        result = stale_or_raise(exc)
-        return lambda: result
+        merged = _merge([*hits.values(), *stale_or_raise(exc)])
+        return lambda: merged
 
     def answer() -> BusyResult:
         try:
             result = pending()
         except ExchangeError as exc:
-            return stale_or_raise(exc)
+            return _merge([*hits.values(), *stale_or_raise(exc)])
         keep = max(settings.BUSY_CACHE_STALE_SECONDS, 1)
+        entries_now = {
+            e.key: CachedBusy(
+                e.generations,
+                BusyResult(
+                    {ref.pk: result.intervals.get(ref.pk, []) for ref in e.calendars},
+                    fetched_at=result.fetched_at,
+                ),
+            )
+            for e in missing.values()
+        }
         # Kept once the response is on its way (the visitor waiting has the answer); a
         # booking that moved a generation meanwhile makes it no answer, as it should.
-        later(lambda: cache.set(key, CachedBusy(generations, result), timeout=keep))
-        return result
+        later(lambda: cache.set_many(entries_now, timeout=keep))
+        return _merge([*hits.values(), result])
 
     return answer
+
+
+def _merge(results: list[BusyResult]) -> BusyResult:
+    """One answer from the owners' answers: stale if any was, as old as the oldest."""
+    if len(results) == 1:
+        return results[0]
+    intervals: dict[int, list[BusyInterval]] = {}
+    for r in results:
+        intervals.update(r.intervals)
+    return BusyResult(
+        intervals,
+        stale=any(r.stale for r in results),
+        fetched_at=min((r.fetched_at for r in results), default=time.time()),
+    )
 
 
 def _start_fetch(
@@ -202,8 +261,9 @@ def warm() -> int:
         if connection is None or len(refs) != len(ref_pks):
             continue
         start, end = datetime.fromisoformat(start_iso), datetime.fromisoformat(end_iso)
-        _, generations, kept = _lookup(connection, refs, start, end)
-        if kept is not None and kept.answers(generations, settings.BUSY_CACHE_SECONDS / 2):
+        entries = _lookup(connection, refs, start, end).values()
+        half = settings.BUSY_CACHE_SECONDS / 2
+        if all(e.kept is not None and e.kept.answers(e.generations, half) for e in entries):
             continue
         try:
             busy_intervals(connection, refs, start, end, fresh=True)
@@ -230,9 +290,10 @@ def _keys(
     start: datetime,
     end: datetime,
 ) -> tuple[str, list[str]]:
-    """The cache key of this range's answer, and the generation keys of its owners (the
-    answer is kept with the generations it was read at: one key serves as fresh answer and,
-    once a generation moved on, as the stale fallback while Exchange is down)."""
+    """The cache key of this range's answer for these calendars (one owner's, from
+    _lookup), and the generation keys of their owners (the answer is kept with the
+    generations it was read at: one key serves as fresh answer and, once a generation moved
+    on, as the stale fallback while Exchange is down)."""
     owners = sorted({ref.owner_email.lower() for ref in calendars})
     parts = [
         str(connection.pk),

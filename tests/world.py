@@ -14,7 +14,15 @@ from typing import Any
 from django.contrib.auth.models import User
 from django.utils import timezone
 
-from bookings.models import BookingPage, PageCalendar, PageCalendarOwner, WeeklyHours
+from bookings.models import (
+    BookingPage,
+    MemberState,
+    PageCalendar,
+    PageCalendarOwner,
+    TeamMember,
+    TeamMode,
+    WeeklyHours,
+)
 from calendars import discovery
 from calendars.models import (
     AuthType,
@@ -254,6 +262,47 @@ class World:
         self.assign(page, roles if roles is not None else {owner.email: "main"})
         return page
 
+    def team_page(
+        self,
+        owner: User,
+        members: list[User],
+        *,
+        mode: str = TeamMode.ROUND_ROBIN,
+        optional: tuple[User, ...] = (),
+        **fields: Any,
+    ) -> BookingPage:
+        """A team page of `owner`'s whose `members` (and `optional` members, collective) have
+        accepted, each with their own primary calendar as main booking calendar."""
+        page = self.page(owner, roles={}, team_mode=mode, **fields)
+        for user in [*members, *optional]:
+            self.add_member(page, user, required=user not in optional)
+        return page
+
+    def add_member(
+        self,
+        page: BookingPage,
+        user: User,
+        roles: dict[str, str] | None = None,
+        **fields: Any,
+    ) -> TeamMember:
+        """`user` on the team of `page`, accepted, with these calendar roles (default: their
+        own primary calendar as main booking calendar)."""
+        from calendars.connect import connection_for
+
+        fields.setdefault("state", MemberState.ACTIVE)
+        member = TeamMember.objects.create(page=page, user=user, **fields)
+        conn = connection_for(user)
+        assert conn is not None
+        for key, role in (roles if roles is not None else {user.email: "main"}).items():
+            owner, _, name = key.partition("/")
+            PageCalendarOwner.objects.get_or_create(page=page, member=member, email=owner)
+            refs = self.calendars(conn, owner)
+            ref = next(r for r in refs if (r.name == name if name else r.is_primary))
+            PageCalendar.objects.update_or_create(
+                page=page, member=member, calendar=ref, defaults={"role": role}
+            )
+        return member
+
     def assign(self, page: BookingPage, roles: dict[str, str]) -> None:
         from calendars.connect import connection_for
 
@@ -261,10 +310,12 @@ class World:
         assert conn is not None
         for key, role in roles.items():
             owner, _, name = key.partition("/")
-            PageCalendarOwner.objects.get_or_create(page=page, email=owner)
+            PageCalendarOwner.objects.get_or_create(page=page, member=None, email=owner)
             refs = self.calendars(conn, owner)
             ref = next(r for r in refs if (r.name == name if name else r.is_primary))
-            PageCalendar.objects.update_or_create(page=page, calendar=ref, defaults={"role": role})
+            PageCalendar.objects.update_or_create(
+                page=page, member=None, calendar=ref, defaults={"role": role}
+            )
 
 
 def _plain_utc(value: datetime) -> datetime:

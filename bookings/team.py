@@ -1,0 +1,728 @@
+"""Team pages: free slots of several people, and bookings that go to one of them (round
+robin) or to all of them (collective).
+
+The rules are the pure ones in bookings.availability (per-member slots, union with
+attribution or intersection) and bookings.assignment (who takes a round-robin booking); this
+module gathers what they need and holds the guarantees of bookings.actions for every member:
+- busy time is read for all members at once: per connection one batched request for their
+  primary calendars (calendars.busy keeps each member's answer under their own cache key, so
+  it is shared with every page that reads them);
+- a booking re-checks against fresh busy time, then locks the member it goes to (round
+  robin) or every attendee in the order of their user ids (collective: no deadlocks) and
+  re-reads their bookings inside the lock, so no member is ever booked twice, whatever page
+  the other booking came from;
+- a round-robin candidate found busy inside the lock hands the booking to the next member in
+  the ranking; the customer is refused only when nobody is left.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Collection, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from bookings import assignment
+from bookings.availability import (
+    Booked,
+    Interval,
+    Member,
+    Refusal,
+    collective_slots,
+    refusal,
+    round_robin_slots,
+)
+from bookings.models import (
+    Booking,
+    BookingMember,
+    BookingPage,
+    BookingStatus,
+    EventWrite,
+    MemberState,
+    PageCalendar,
+    TeamMember,
+    TeamMode,
+    WriteState,
+    main_calendar_problem,
+)
+from bookings.slots import (
+    UNKNOWN,
+    AvailabilityUnknown,
+    MemberSchedule,
+    NotReady,
+    Schedule,
+    SlotsResult,
+    _utc_midnight,
+    rules_for,
+    schedule_for,
+)
+from calendars import busy
+from calendars.connect import connections_for
+from calendars.errors import ExchangeError
+from calendars.models import CalendarRef, CalendarRole
+
+NOBODY_READY = (
+    "No member of the team can take bookings yet: each member needs a main booking calendar "
+    "the connection may write to."
+)
+
+
+# --- Readiness -------------------------------------------------------------------------
+
+
+def member_problems(page: BookingPage, schedule: Schedule) -> dict[int, str]:
+    """Why each active member can't take bookings now ("" when they can): the personal
+    page's rule (a main booking calendar the member's connection may write to, with their
+    consent on the corporate connection) for each of them, in one query."""
+    mains = CalendarRef.objects.select_related("connection").in_bulk(
+        [m.main_id for m in schedule.members if m.main_id is not None]
+    )
+    users = get_user_model().objects.in_bulk([m.user_id for m in schedule.members])
+    problems = {}
+    for m in schedule.members:
+        ref = mains.get(m.main_id) if m.main_id is not None else None
+        main = None
+        if ref is not None:
+            member = TeamMember(pk=m.id, page=page, user=users[m.user_id])
+            main = PageCalendar(page=page, member=member, calendar=ref, role=CalendarRole.MAIN)
+        problems[m.id] = main_calendar_problem(main)
+    return problems
+
+
+def not_ready_reason(page: BookingPage, schedule: Schedule) -> str:
+    """The team page's readiness: round robin needs one member who can take bookings,
+    collective every required member (and at least one of them)."""
+    problems = member_problems(page, schedule)
+    return _page_problem(page, schedule, problems)
+
+
+def _page_problem(page: BookingPage, schedule: Schedule, problems: dict[int, str]) -> str:
+    if page.team_mode == TeamMode.COLLECTIVE:
+        required = [m for m in schedule.members if m.required]
+        if not required:
+            return "A collective page needs at least one required member who accepted."
+        for m in required:
+            if problems.get(m.id):
+                return NOBODY_READY if not problems else problems[m.id]
+        return ""
+    if not any(not problems.get(m.id) for m in schedule.members):
+        return NOBODY_READY
+    return ""
+
+
+# --- Slots -----------------------------------------------------------------------------
+
+
+def team_slots(
+    page: BookingPage,
+    start: datetime,
+    end: datetime,
+    *,
+    schedule: Schedule | None = None,
+    ignore_booking: Booking | None = None,
+    fresh: bool = False,
+    now: datetime | None = None,
+    check_ready: bool = False,
+    member_busy: dict[int, list[Interval]] | None = None,
+    only: Collection[int] | None = None,
+) -> SlotsResult:
+    """bookings.slots.slots_for for a team page: slots starting in [start, end), each with
+    the members free for it (round robin) or its attendees (collective) in `team`.
+
+    `member_busy` reuses busy time read before (the re-check inside the lock: only the
+    bookings are read again); `only` limits round robin to those members (the candidate) and
+    collective to those attendees."""
+    now = now or timezone.now()
+    schedule = schedule or schedule_for(page, fresh=fresh)
+    rules = rules_for(page, schedule)
+    problems = member_problems(page, schedule)
+    if check_ready and (reason := _page_problem(page, schedule, problems)):
+        raise NotReady(reason)
+    members = [m for m in schedule.members if not problems.get(m.id)]
+    if only is not None:
+        members = [m for m in members if m.id in only]
+    lo = max(start, now + rules.min_notice)
+    hi = min(end, now + timedelta(days=rules.window_days + 1))
+    if lo >= hi or not members:
+        return SlotsResult([], team={}, member_busy={})
+    margin = rules.buffer_before + rules.buffer_after + rules.duration
+    busy_from = _utc_midnight(lo - margin)
+    busy_to = _utc_midnight(hi + margin) + timedelta(days=1)
+
+    stale = False
+    if member_busy is None:
+        wait = _start_busy(page, members, busy_from, busy_to, fresh=fresh)
+        booked = _booked(page, members, lo, hi, ignore_booking)
+        member_busy, stale, unknown = wait()
+        if unknown:
+            # Round robin goes on with whoever can be checked; a collective meeting needs
+            # everyone required, so it can't.
+            if page.team_mode == TeamMode.COLLECTIVE and any(
+                m.required for m in members if m.id in unknown
+            ):
+                raise AvailabilityUnknown(UNKNOWN)
+            members = [m for m in members if m.id not in unknown]
+            if not members:
+                raise AvailabilityUnknown(UNKNOWN)
+    else:
+        members = [m for m in members if m.id in member_busy]
+        booked = _booked(page, members, lo, hi, ignore_booking)
+
+    team = [
+        Member(
+            id=m.id,
+            busy=member_busy.get(m.id, []),
+            booked=booked.get(m.user_id, []),
+            weekly=m.weekly,
+            hours_zone=m.hours_zone,
+            max_per_day=m.max_per_day,
+            max_per_week=m.max_per_week,
+            required=m.required,
+        )
+        for m in members
+    ]
+    if page.team_mode == TeamMode.COLLECTIVE:
+        if not any(m.required for m in team):
+            return SlotsResult([], stale=stale, team={}, member_busy=member_busy)
+        found = collective_slots(rules, team, now=now, start=lo, end=hi)
+    else:
+        found = round_robin_slots(rules, team, now=now, start=lo, end=hi)
+    return SlotsResult(
+        [(s.start, s.end) for s in found],
+        stale=stale,
+        team={(s.start, s.end): tuple(int(i) for i in s.members) for s in found},
+        member_busy=member_busy,
+    )
+
+
+def _start_busy(
+    page: BookingPage,
+    members: list[MemberSchedule],
+    start: datetime,
+    end: datetime,
+    *,
+    fresh: bool,
+) -> Callable[[], tuple[dict[int, list[Interval]], bool, set[int]]]:
+    """Ask Exchange for every member's busy time at once: one request per connection (the
+    corporate one serves everyone attached to it), all in flight together. The returned
+    function waits: (blocking intervals per member, stale, members whose busy time is
+    unknown)."""
+    connections = connections_for({m.user_id for m in members})
+    unknown = {m.id for m in members if m.user_id not in connections}
+    by_connection: dict[int, list[MemberSchedule]] = defaultdict(list)
+    for m in members:
+        if m.user_id in connections:
+            by_connection[connections[m.user_id].pk].append(m)
+    pending = []
+    for group in by_connection.values():
+        connection = connections[group[0].user_id]
+        calendars = list({ref.pk: ref for m in group for ref in m.calendars}.values())
+        try:
+            wait = busy.start_busy_intervals(connection, calendars, start, end, fresh=fresh)
+        except ExchangeError:
+            unknown.update(m.id for m in group)
+            continue
+        pending.append((group, wait))
+    blocking = set(page.blocking_statuses)
+
+    def answer() -> tuple[dict[int, list[Interval]], bool, set[int]]:
+        found: dict[int, list[Interval]] = {}
+        stale = False
+        for group, wait in pending:
+            try:
+                result = wait()
+            except ExchangeError:
+                unknown.update(m.id for m in group)
+                continue
+            stale = stale or result.stale
+            for m in group:
+                found[m.id] = [
+                    (b.start, b.end)
+                    for ref in m.calendars
+                    for b in result.intervals.get(ref.pk, [])
+                    if b.status in blocking
+                ]
+        return found, stale, unknown
+
+    return answer
+
+
+def _booked(
+    page: BookingPage,
+    members: Iterable[MemberSchedule],
+    lo: datetime,
+    hi: datetime,
+    ignore_booking: Booking | None,
+) -> dict[int, list[Booked]]:
+    """Each member's (by user id) confirmed bookings on any page around [lo, hi): those they
+    own and those of team pages they attend. Two queries for the whole team."""
+    user_ids = {m.user_id for m in members}
+    window = Q(
+        status=BookingStatus.CONFIRMED,
+        start__lt=hi + timedelta(days=8),
+        end__gt=lo - timedelta(days=8),
+    )
+    seen: dict[int, dict[Any, Booked]] = defaultdict(dict)
+    owned = Booking.objects.filter(window, owner_id__in=user_ids)
+    attended = BookingMember.objects.filter(
+        user_id__in=user_ids,
+        declined_at__isnull=True,
+        booking__in=Booking.objects.filter(window),
+    )
+    if ignore_booking is not None:
+        owned = owned.exclude(pk=ignore_booking.pk)
+        attended = attended.exclude(booking_id=ignore_booking.pk)
+    rows = [
+        *owned.values_list("owner_id", "pk", "start", "end", "page_id"),
+        *attended.values_list(
+            "user_id", "booking_id", "booking__start", "booking__end", "booking__page_id"
+        ),
+    ]
+    for user_id, pk, begins, ends, page_id in rows:
+        seen[user_id][pk] = Booked(begins, ends, same_page=page_id == page.pk)
+    return {user_id: list(found.values()) for user_id, found in seen.items()}
+
+
+# --- Booking ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Choice:
+    """Who a team booking goes to: round robin's candidates in the order they are tried, or
+    collective's attendees (required first)."""
+
+    order: tuple[int, ...]
+    required: frozenset[int]
+
+
+def team_refusal(page: BookingPage, start: datetime, now: datetime) -> Refusal:
+    """Why `start` is not offered: the page's own rules (too soon, outside hours...), else
+    taken. Members' limits and bookings say "taken": which member is busy is theirs."""
+    rules = rules_for(page, schedule_for(page, fresh=True))
+    found = refusal(rules, start=start, booked=[], now=now)
+    return found if found != Refusal.OUTSIDE_HOURS or not page.members_own_hours else Refusal.TAKEN
+
+
+def history(
+    page: BookingPage, members: Iterable[int], now: datetime
+) -> list[assignment.PastBooking]:
+    """Round robin's memory: this page's confirmed bookings per member, made in the last
+    year (the fairness period counts the recent ones; the rest say who was booked last)."""
+    rows = BookingMember.objects.filter(
+        booking__page=page,
+        booking__status=BookingStatus.CONFIRMED,
+        member_id__in=list(members),
+        booking__created__gte=now - timedelta(days=366),
+    ).values_list("member_id", "booking__created")
+    return [assignment.PastBooking(member, made) for member, made in rows]
+
+
+def rank(
+    page: BookingPage,
+    schedule: Schedule,
+    free: Iterable[int],
+    now: datetime,
+    *,
+    requested: int | None = None,
+) -> tuple[int, ...]:
+    """The round-robin order of the members free for a slot (bookings.assignment)."""
+    hosts = [assignment.Host(m.id, tier=m.tier, weight=m.weight) for m in schedule.members]
+    result = assignment.assign(
+        hosts,
+        free=free,
+        history=history(page, [m.id for m in schedule.members], now),
+        now=now,
+        period=timedelta(days=page.fairness_days),
+        requested=requested,
+    )
+    return result.order
+
+
+def _lock_users(user_ids: Iterable[int]) -> None:
+    # The same rows personal bookings lock (bookings.actions._lock_owner), in one fixed order:
+    # a member booked on their own page and on a team page at once is serialised, and two
+    # collective bookings of overlapping teams never wait on each other in a cycle.
+    list(get_user_model().objects.select_for_update().filter(pk__in=set(user_ids)).order_by("pk"))
+
+
+def _targets(page: BookingPage, member_ids: Iterable[int], roles: list[str]) -> list[PageCalendar]:
+    return list(
+        page.page_calendars.filter(member_id__in=list(member_ids), role__in=roles)
+        .select_related("calendar__connection", "member")
+        .order_by("-role", "id")  # main first
+    )
+
+
+def book(
+    page: BookingPage,
+    start: datetime,
+    customer: Any,
+    *,
+    member: int | None,
+    now: datetime,
+    errors: Any,
+) -> Booking:
+    """actions.book for a team page. `errors` is bookings.actions (its exception classes and
+    messages), passed in so the two modules don't import each other at load time."""
+    start = start.astimezone(UTC)
+    schedule = schedule_for(page, fresh=True)
+    if member is not None:
+        if page.team_mode != TeamMode.ROUND_ROBIN or not page.customer_picks_member:
+            raise errors.InvalidBooking({"member": ["This page chooses the team member itself."]})
+        if member not in {m.id for m in schedule.members}:
+            raise errors.InvalidBooking({"member": ["Choose one of the team's members."]})
+    slot = (start, start + page.duration)
+    result = _fresh_slot(page, slot, schedule, now, errors, ignore=None)
+    free = result.team[slot] if result.team and slot in result.team else None
+    if free is None:
+        _refuse(page, start, now, errors)
+    assert free is not None and result.member_busy is not None
+    members = {m.id: m for m in schedule.members}
+    if page.team_mode == TeamMode.COLLECTIVE:
+        return _book_together(page, slot, customer, free, members, result.member_busy, now, errors)
+    order = rank(page, schedule, free, now, requested=member)
+    if not order:
+        raise errors.SlotUnavailable(NAMED_MEMBER_BUSY if member is not None else errors.TAKEN)
+    for candidate in order:
+        with transaction.atomic():
+            _lock_users([members[candidate].user_id])
+            # Inside the lock only bookings can have changed: same Exchange answer, this
+            # member's bookings (on every page) re-read.
+            again = team_slots(
+                page,
+                slot[0],
+                slot[0] + timedelta(seconds=1),
+                schedule=schedule,
+                now=now,
+                member_busy=result.member_busy,
+                only=[candidate],
+            )
+            if slot not in again.slots:
+                continue  # taken meanwhile: the next member in the ranking, unnoticed
+            booking = _create(page, slot, customer, owner=members[candidate].user_id)
+            _attend(booking, [members[candidate]], required={candidate})
+            _add_writes(booking, _targets(page, [candidate], BOOKING_ROLES))
+            transaction.on_commit(partial(_after, booking, "booked"))
+            return booking
+    raise errors.SlotUnavailable(NAMED_MEMBER_BUSY if member is not None else errors.TAKEN)
+
+
+NAMED_MEMBER_BUSY = "That person is not available at that time any more. Please pick another time."
+BOOKING_ROLES = [CalendarRole.MAIN, CalendarRole.ADDITIONAL]
+
+
+def _book_together(
+    page: BookingPage,
+    slot: Interval,
+    customer: Any,
+    attendees: tuple[int, ...],
+    members: dict[int, MemberSchedule],
+    member_busy: dict[int, list[Interval]],
+    now: datetime,
+    errors: Any,
+) -> Booking:
+    with transaction.atomic():
+        _lock_users(members[i].user_id for i in attendees)
+        again = team_slots(
+            page,
+            slot[0],
+            slot[0] + timedelta(seconds=1),
+            schedule=schedule_for(page),
+            now=now,
+            member_busy=member_busy,
+            only=attendees,
+        )
+        if slot not in again.slots or again.team is None:
+            raise errors.SlotUnavailable(errors.TAKEN)
+        # An optional member booked meanwhile just isn't invited.
+        attending = again.team[slot]
+        required = {i for i in attending if members[i].required}
+        organiser = members[attending[0]]
+        booking = _create(page, slot, customer, owner=organiser.user_id)
+        _attend(booking, [members[i] for i in attending], required=required)
+        # Collective meetings go into each attendee's main booking calendar.
+        _add_writes(booking, _targets(page, attending, [CalendarRole.MAIN]))
+        transaction.on_commit(lambda: _after(booking, "booked"))
+    return booking
+
+
+def _fresh_slot(
+    page: BookingPage,
+    slot: Interval,
+    schedule: Schedule,
+    now: datetime,
+    errors: Any,
+    *,
+    ignore: Booking | None,
+) -> SlotsResult:
+    """Fresh from Exchange, outside any lock: the slow part must not hold up other bookings."""
+    try:
+        return team_slots(
+            page,
+            slot[0],
+            slot[0] + timedelta(seconds=1),
+            schedule=schedule,
+            fresh=True,
+            now=now,
+            check_ready=True,
+            ignore_booking=ignore,
+        )
+    except NotReady:
+        raise errors.PageNotReady(errors.NOT_TAKING_BOOKINGS) from None
+    except AvailabilityUnknown:
+        raise errors.CannotConfirm(errors.CANNOT_CONFIRM) from None
+
+
+def _refuse(page: BookingPage, start: datetime, now: datetime, errors: Any) -> None:
+    reason = team_refusal(page, start, now)
+    raise errors.SlotUnavailable(errors.refusal_message(page, reason), reason.value)
+
+
+def _create(page: BookingPage, slot: Interval, customer: Any, *, owner: int) -> Booking:
+    return Booking.objects.create(
+        page=page,
+        owner_id=owner,
+        start=slot[0],
+        end=slot[1],
+        timezone=customer.timezone,
+        name=customer.name,
+        email=customer.email,
+        phone=customer.phone,
+        notes=customer.notes,
+        answers=customer.answers,
+    )
+
+
+def _attend(booking: Booking, members: list[MemberSchedule], *, required: set[int]) -> None:
+    BookingMember.objects.bulk_create(
+        BookingMember(booking=booking, user_id=m.user_id, member_id=m.id, required=m.id in required)
+        for m in members
+    )
+
+
+def _add_writes(booking: Booking, targets: list[PageCalendar]) -> None:
+    for pc in targets:
+        cal = pc.calendar
+        EventWrite.objects.create(
+            booking=booking,
+            calendar=cal,
+            connection_id=cal.connection_id,
+            owner_email=cal.owner_email,
+            folder_id=cal.folder_id,
+            calendar_name=cal.name,
+            role=pc.role,
+            member_user_id=pc.member.user_id if pc.member else None,
+        )
+
+
+def _after(booking: Booking, what: str, old_start: datetime | None = None) -> None:
+    from bookings import actions
+
+    actions._after_change(booking, what, old_start)
+
+
+# --- Changes: moving a booking, another member taking it ------------------------------
+
+
+def reschedule(
+    booking: Booking, new_start: datetime, *, by: str, now: datetime, errors: Any
+) -> Booking:
+    """actions.reschedule for a team booking. Round robin keeps its member when they are
+    free at the new time, else the ranking picks another (the booking moves to their
+    calendars); a collective booking needs every required attendee free at the new time."""
+    page = booking.page
+    new_start = new_start.astimezone(UTC)
+    schedule = schedule_for(page, fresh=True)
+    slot = (new_start, new_start + page.duration)
+    result = _fresh_slot(page, slot, schedule, now, errors, ignore=booking)
+    free = result.team[slot] if result.team and slot in result.team else None
+    if free is None:
+        _refuse(page, new_start, now, errors)
+    assert free is not None and result.member_busy is not None
+    members = {m.id: m for m in schedule.members}
+    current = list(booking.attendees.filter(declined_at__isnull=True))
+    if page.team_mode == TeamMode.COLLECTIVE:
+        needed = {a.member_id for a in current if a.required}
+        if not needed <= set(free):
+            raise errors.SlotUnavailable(errors.TAKEN)
+        order: tuple[int, ...] = ()
+    else:
+        host = current[0].member_id if current else None
+        order = (host,) if host in free else rank(page, schedule, free, now)  # type: ignore[assignment]
+        if not order:
+            raise errors.SlotUnavailable(errors.TAKEN)
+    for candidate in order or (None,):
+        with transaction.atomic():
+            ids = [a.user_id for a in current]
+            if candidate is not None:
+                ids.append(members[candidate].user_id)
+            _lock_users(ids)
+            locked = Booking.objects.select_for_update().select_related("page").get(pk=booking.pk)
+            errors._check_changeable(locked, by)
+            only = [a.member_id for a in current if a.member_id]
+            if candidate is not None:
+                only = [candidate]
+            again = team_slots(
+                page,
+                slot[0],
+                slot[0] + timedelta(seconds=1),
+                schedule=schedule,
+                now=now,
+                member_busy=result.member_busy,
+                only=only,
+                ignore_booking=locked,
+            )
+            if slot not in again.slots:
+                if candidate is None:
+                    raise errors.SlotUnavailable(errors.TAKEN)
+                continue
+            old_start = locked.start
+            locked.start, locked.end = slot
+            locked.sequence += 1
+            if candidate is not None and candidate != (current[0].member_id if current else None):
+                _hand_over(locked, page, members[candidate])
+            locked.save()
+            locked.writes.filter(desired="present").update(
+                state=WriteState.PENDING, next_attempt_at=None
+            )
+            transaction.on_commit(partial(_after, locked, "rescheduled", old_start))
+            return locked
+    raise errors.SlotUnavailable(errors.TAKEN)
+
+
+def _hand_over(booking: Booking, page: BookingPage, to: MemberSchedule) -> None:
+    """A round-robin booking changes hands: the old member's events are removed (their
+    writes converge to absent), the new member's calendars get it. Inside the caller's
+    transaction, with both members locked."""
+    booking.writes.filter(desired="present").update(
+        desired="absent", state=WriteState.PENDING, next_attempt_at=None
+    )
+    booking.attendees.all().delete()
+    booking.owner_id = to.user_id
+    _attend(booking, [to], required={to.id})
+    for pc in _targets(page, [to.id], BOOKING_ROLES):
+        cal = pc.calendar
+        EventWrite.objects.update_or_create(
+            booking=booking,
+            owner_email=cal.owner_email,
+            folder_id=cal.folder_id,
+            defaults={
+                "calendar": cal,
+                "connection_id": cal.connection_id,
+                "calendar_name": cal.name,
+                "role": pc.role,
+                "member_user_id": to.user_id,
+                "desired": "present",
+                "state": WriteState.PENDING,
+                "next_attempt_at": None,
+            },
+        )
+
+
+def reassign(
+    booking: Booking,
+    *,
+    to: int | None = None,
+    exclude: Collection[int] = (),
+    now: datetime | None = None,
+) -> int | None:
+    """Give a round-robin booking to another member free at its time: `to` (staff chose, a
+    TeamMember pk) or the ranking's first, leaving out `exclude` (who gave it up). Checked
+    against fresh busy time and, inside the lock, the new member's bookings. Returns the new
+    member's pk, or None when nobody is free (the booking is left as it was)."""
+    now = now or timezone.now()
+    page = booking.page
+    schedule = schedule_for(page, fresh=True)
+    slot = (booking.start, booking.end)
+    current = {a.member_id for a in booking.attendees.all()}
+    members = {m.id: m for m in schedule.members}
+    candidates = [
+        m.id
+        for m in schedule.members
+        if m.id not in current and m.id not in exclude and (to is None or m.id == to)
+    ]
+    if not candidates:
+        return None
+    # Time rules (notice, hours) don't bind a booking that already exists: only whether the
+    # member is free. So the check is on their busy time and bookings, at the slot itself.
+    wait = _start_busy(page, [members[i] for i in candidates], *_day_span(slot), fresh=True)
+    found, _, unknown = wait()
+    free = [
+        i
+        for i in candidates
+        if i not in unknown and _is_free(page, members[i], found, slot, booking)
+    ]
+    order = rank(page, schedule, free, now, requested=to) if free else ()
+    for candidate in order:
+        with transaction.atomic():
+            _lock_users([members[candidate].user_id, booking.owner_id])
+            locked = Booking.objects.select_for_update().get(pk=booking.pk)
+            if locked.is_cancelled or not _is_free(page, members[candidate], found, slot, locked):
+                continue
+            old_owner = locked.owner_id
+            _hand_over(locked, page, members[candidate])
+            locked.sequence += 1
+            locked.save()
+            transaction.on_commit(partial(_after_reassign, locked, old_owner))
+            return candidate
+    return None
+
+
+def _day_span(slot: Interval) -> tuple[datetime, datetime]:
+    return _utc_midnight(slot[0]), _utc_midnight(slot[1]) + timedelta(days=1)
+
+
+def _is_free(
+    page: BookingPage,
+    member: MemberSchedule,
+    busy_by_member: dict[int, list[Interval]],
+    slot: Interval,
+    ignore: Booking,
+) -> bool:
+    s, e = slot
+    if any(b < e and a > s for b, a in busy_by_member.get(member.id, [])):
+        return False
+    booked = _booked(page, [member], s, e, ignore).get(member.user_id, [])
+    return not any(b.start < e and b.end > s for b in booked)
+
+
+def _after_reassign(booking: Booking, old_owner: int) -> None:
+    from bookings import tasks
+
+    busy.invalidate(booking.writes.values_list("owner_email", flat=True))
+    tasks.enqueue_writes(booking)
+    # The customer and both members are told; `previous` carries who had it.
+    tasks.send_booking_emails(str(booking.pk), "reassigned", str(old_owner))
+
+
+def member_load(page: BookingPage, now: datetime | None = None) -> list[dict[str, Any]]:
+    """Each member's share as round robin sees it: bookings made in the fairness period,
+    their weight, and when they were last booked (the staff page's fairness table)."""
+    now = now or timezone.now()
+    since = now - timedelta(days=page.fairness_days)
+    past = history(page, page.members.values_list("pk", flat=True), now)
+    rows = []
+    for m in page.members.select_related("user"):
+        mine = [b.made for b in past if b.member == m.pk]
+        rows.append(
+            {
+                "member": m,
+                "recent": sum(1 for made in mine if made >= since),
+                "last": max(mine, default=None),
+                "upcoming": BookingMember.objects.filter(
+                    member=m, booking__status=BookingStatus.CONFIRMED, booking__start__gt=now
+                ).count(),
+            }
+        )
+    return rows
+
+
+def active_members(page: BookingPage) -> list[TeamMember]:
+    return list(page.members.filter(state=MemberState.ACTIVE).select_related("user"))
