@@ -305,7 +305,29 @@ class BookingPage(models.Model):
         return template.replace("{title}", self.title).replace("{name}", name)[:255]
 
     def main_calendar(self) -> PageCalendar | None:
-        return self.page_calendars.filter(role=CalendarRole.MAIN).select_related("calendar").first()
+        """A personal page's main booking calendar (a team page's members have one each)."""
+        mains = self.page_calendars.filter(role=CalendarRole.MAIN, member=None)
+        return mains.select_related("calendar").first()
+
+    def _team_problems(self) -> list[str]:
+        """A team page's members who can't take bookings, by name, and the page's own
+        readiness rule (bookings.team) when it fails."""
+        from bookings import slots, team
+
+        schedule = slots.schedule_for(self, fresh=True)
+        if not schedule.members:
+            return ["Nobody on the team has accepted yet: add members (they accept on their "
+                    "dashboard)."]  # fmt: skip
+        by_id = {m.pk: m for m in self.members.select_related("user")}
+        problems = [
+            f"{by_id[pk].name}: {problem}"
+            for pk, problem in team.member_problems(self, schedule).items()
+            if problem
+        ]
+        # A round-robin page with some members ready still takes bookings: the others are
+        # listed so the owner can fix them. What stops the whole page comes first.
+        reason = team.not_ready_reason(self, schedule)
+        return [reason, *problems] if reason else problems
 
     def not_ready_reason(self) -> str:
         """Why customers can't book here, in words the owner can act on ("" when they can).
@@ -315,6 +337,10 @@ class BookingPage(models.Model):
         connection may no longer write to (PageCalendar.problem) can't keep a booking either.
         Such a page offers no slots and takes no bookings (bookings.slots.not_ready_reason
         asks the same from the schedule kept in memory, for the public pages and APIs)."""
+        if self.is_team:
+            from bookings import slots, team
+
+            return team.not_ready_reason(self, slots.schedule_for(self, fresh=True))
         main = (
             self.page_calendars.filter(role=CalendarRole.MAIN)
             .select_related("calendar__connection", "page__owner")
@@ -325,10 +351,12 @@ class BookingPage(models.Model):
     def setup_problems(self) -> list[str]:
         """What stops this page from taking bookings, in words the owner can act on."""
         problems = []
-        main = self.main_calendar()
-        if main is None:
+        if self.is_team:
+            problems += self._team_problems()
+        elif self.main_calendar() is None:
             problems.append(NO_MAIN_CALENDAR)
-        for pc in self.page_calendars.exclude(role="").select_related("calendar__connection"):
+        own_calendars = self.page_calendars.filter(member=None).exclude(role="")
+        for pc in own_calendars.select_related("calendar__connection"):
             problem = pc.problem()
             if problem:
                 problems.append(problem)

@@ -24,7 +24,16 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandParser
 from django.urls import reverse
 
-from bookings.models import BookingPage, PageCalendar, PageCalendarOwner, Question, WeeklyHours
+from bookings.models import (
+    BookingPage,
+    MemberState,
+    PageCalendar,
+    PageCalendarOwner,
+    Question,
+    TeamMember,
+    TeamMode,
+    WeeklyHours,
+)
 from calendars import connect, discovery, oauth
 from calendars.errors import ExchangeError
 from calendars.models import AuthType, ConnectionKind, ExchangeConnection, WriteGrant
@@ -39,9 +48,12 @@ MEGAN_MAILBOX = "megan@contoso.example"
 MEGAN_CLOUD_PASSWORD = "Megan-Cloud-1!"  # noqa: S105 (the demo mailbox in demo_seed.yaml)
 MEGAN_LOGIN = ("megan", "demo-megan-password", MEGAN_MAILBOX, "Megan", "Bowen")
 
+BOB_MAILBOX = "bob@contoso.example"
 LOGINS = {
     "admin": ("demo-admin-password", True, "admin@contoso.example", "Ada", "Admin"),
     "staff": ("demo-staff-password", False, STAFF_MAILBOX, "Alice", "Liddell"),
+    # Alice's colleague on the team pages: his calendar is shared with the booking mailbox.
+    "bob": ("demo-bob-password", False, BOB_MAILBOX, "Bob", "Marley"),
 }
 
 
@@ -82,6 +94,8 @@ class Command(BaseCommand):
             member = connect.check_member(users["staff"].corporate_membership)
         access = "granted" if member.access_ok else f"missing ({member.error})"
         self.stdout.write(f"Staff member attached; delegation from {STAFF_MAILBOX} {access}.")
+        if not hasattr(users["bob"], "corporate_membership"):
+            connect.attach(users["bob"], BOB_MAILBOX)
         # Carol is no member of the booking mailbox, so Alice books into her calendar (the
         # consultation page's copy) on an administrator's grant.
         WriteGrant.objects.get_or_create(
@@ -89,6 +103,8 @@ class Command(BaseCommand):
         )
         for spec in PAGES:
             self._page(users["staff"], conn, spec)
+        for spec in TEAM_PAGES:
+            self._team_page(users["staff"], [users["staff"], users["bob"]], conn, spec)
         self._megan()
 
     def _megan(self) -> None:
@@ -141,7 +157,7 @@ class Command(BaseCommand):
                 Question.objects.create(page=page, label=label, kind=kind, choices=choices)
         roles = []
         for owner_email, calendar, role in spec["roles"]:
-            PageCalendarOwner.objects.get_or_create(page=page, email=owner_email)
+            PageCalendarOwner.objects.get_or_create(page=page, member=None, email=owner_email)
             found = discovery.discover(conn, owner_email)
             ref = next(
                 (r for r in found.calendars if (r.name == calendar if calendar else r.is_primary)),
@@ -153,12 +169,45 @@ class Command(BaseCommand):
             roles.append((ref, role))
         # A simulator started again has new folder ids, so its calendars are new refs: the
         # roles of the old ones go first (a page has one main calendar at a time).
-        PageCalendar.objects.filter(page=page).exclude(calendar__in=[r for r, _ in roles]).delete()
+        mine = PageCalendar.objects.filter(page=page, member=None)
+        mine.exclude(calendar__in=[r for r, _ in roles]).delete()
         for ref, role in roles:
-            PageCalendar.objects.update_or_create(page=page, calendar=ref, defaults={"role": role})
+            PageCalendar.objects.update_or_create(
+                page=page, member=None, calendar=ref, defaults={"role": role}
+            )
         problems = page.setup_problems()
         state = "ready" if not problems else "needs attention: " + " ".join(problems)
         self.stdout.write(f"Booking page /{page.slug}/ {state}")
+
+    def _team_page(
+        self, owner: Any, members: list[Any], conn: ExchangeConnection, spec: dict[str, Any]
+    ) -> None:
+        """A team page whose members are on the team already (the administrator added them)
+        with their own primary calendars as main booking calendars."""
+        page, created = BookingPage.objects.get_or_create(
+            slug=spec["slug"], defaults={"owner": owner, **spec["fields"]}
+        )
+        if created:
+            for weekday in range(5):
+                WeeklyHours.objects.create(page=page, weekday=weekday, start=time(9), end=time(17))
+        for user in members:
+            member, _ = TeamMember.objects.get_or_create(
+                page=page, user=user, defaults={"state": MemberState.ACTIVE}
+            )
+            PageCalendarOwner.objects.get_or_create(page=page, member=member, email=user.email)
+            found = discovery.discover(conn, user.email)
+            ref = next((r for r in found.calendars if r.is_primary), None)
+            if ref is None:
+                self.stdout.write(f"  {page.slug}: {user.email}: {found.message}")
+                continue
+            # A restarted simulator's calendars are new refs: the old ones' roles go first.
+            page.page_calendars.filter(member=member).exclude(calendar=ref).delete()
+            PageCalendar.objects.update_or_create(
+                page=page, member=member, calendar=ref, defaults={"role": "main"}
+            )
+        problems = page.setup_problems()
+        state = "ready" if not problems else "needs attention: " + " ".join(problems)
+        self.stdout.write(f"Team page /{page.slug}/ {state}")
 
 
 class _FormFields(HTMLParser):
@@ -259,6 +308,39 @@ PAGES = [
             (STAFF_MAILBOX, "", "main"),
             (CAROL_MAILBOX, "", "additional"),
         ],
+    },
+]
+
+TEAM_PAGES = [
+    {
+        "slug": "advice",
+        "fields": {
+            "title": "Advice call with our team",
+            "description": "30 minutes with whichever of our advisers is free.",
+            "location": "Phone call: your adviser rings the number you give",
+            "timezone": "Europe/London",
+            "duration_minutes": 30,
+            "interval_minutes": 30,
+            "min_notice_minutes": 120,
+            "window_days": 30,
+            "ask_phone": True,
+            "team_mode": TeamMode.ROUND_ROBIN,
+            "customer_picks_member": True,
+        },
+    },
+    {
+        "slug": "project-review",
+        "fields": {
+            "title": "Project review",
+            "description": "An hour with Alice and Bob together.",
+            "location": "Contoso House, 1 Main Street, London",
+            "timezone": "Europe/London",
+            "duration_minutes": 60,
+            "interval_minutes": 30,
+            "min_notice_minutes": 24 * 60,
+            "window_days": 60,
+            "team_mode": TeamMode.COLLECTIVE,
+        },
     },
 ]
 
