@@ -258,6 +258,26 @@ def test_a_long_range_is_read_in_windows_and_an_event_across_their_edge_once(
     assert operations == ["GetUserAvailability"] * 4
 
 
+@EWS_ONLY
+def test_more_than_a_hundred_mailboxes_are_read_in_batches_of_a_hundred(world) -> None:
+    # GetUserAvailability takes at most 100 mailboxes (ErrorMailboxDataArrayTooBig beyond):
+    # a 130-member team is two requests, sent together, and every member's time comes back.
+    people = [world.person(f"m{i}") for i in range(130)]
+    start = WEEK + timedelta(hours=9)
+    for i, person in enumerate(people):
+        world.sim.add_event(
+            person.email, start + timedelta(minutes=i), start + timedelta(hours=1), "x"
+        )
+    targets = [CalendarTarget(p.email) for p in people]
+    world.sim.clear_log()
+    found = backend_for(world.corporate()).busy(targets, WEEK, END)
+    assert [found[t][0].start for t in targets] == [
+        start + timedelta(minutes=i) for i in range(130)
+    ]
+    operations = [e.operation for e in world.sim.log if e.operation != "ConvertId"]
+    assert operations == ["GetUserAvailability"] * 2
+
+
 def test_over_graph_a_long_range_is_read_in_windows_and_an_event_across_their_edge_once(
     world,
 ) -> None:

@@ -532,9 +532,12 @@ class EwsBackend(Backend):
         primaries = [t for t in targets if not t.folder_id]
         folders = [t for t in targets if t.folder_id]
         jobs: list[Callable[[], dict[CalendarTarget, list[BusyInterval]]]] = []
-        if primaries:
+        # GetUserAvailability takes at most 100 mailboxes (ErrorMailboxDataArrayTooBig
+        # above): a bigger team goes out in batches of 100, in parallel like the windows.
+        for i in range(0, len(primaries), FREE_BUSY_MAX_MAILBOXES):
+            batch = primaries[i : i + FREE_BUSY_MAX_MAILBOXES]
             for lo, hi in free_busy_windows(start, end):
-                jobs.append(lambda lo=lo, hi=hi: self._free_busy(primaries, lo, hi))
+                jobs.append(lambda b=batch, lo=lo, hi=hi: self._free_busy(b, lo, hi))
         for target in folders:
             jobs.append(lambda t=target: {t: self._calendar_view(t, start, end)})
         collector = Collector()
@@ -865,6 +868,9 @@ def _forget_pool() -> None:
 
 
 os.register_at_fork(after_in_child=_forget_pool)
+
+
+FREE_BUSY_MAX_MAILBOXES = 100  # GetUserAvailability's limit of mailboxes per request
 
 
 def free_busy_windows(start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:

@@ -7,7 +7,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from exchangelib import EWSDateTime, EWSTimeZone
-from exchangelib.errors import ErrorMailRecipientNotFound, ErrorTimeIntervalTooBig
+from exchangelib.errors import (
+    ErrorMailboxDataArrayTooBig,
+    ErrorMailRecipientNotFound,
+    ErrorTimeIntervalTooBig,
+)
 
 LONDON = ZoneInfo("Europe/London")
 
@@ -115,6 +119,20 @@ def test_a_window_longer_than_42_days_is_refused_as_a_whole(sim, new_user, login
     assert list(account.protocol.get_free_busy_info(mailbox, start, start + timedelta(days=42)))
     with pytest.raises(ErrorTimeIntervalTooBig):
         list(account.protocol.get_free_busy_info(mailbox, start, start + timedelta(days=43)))
+
+
+def test_more_than_a_hundred_mailboxes_are_refused_as_a_whole(sim, new_user, login, monkeypatch):
+    from exchangelib.services import GetUserAvailability
+
+    # exchangelib sends at most 100 per request itself (its CHUNK_SIZE, for this very limit);
+    # a client that sends more is refused.
+    monkeypatch.setattr(GetUserAvailability, "CHUNK_SIZE", 200)
+    account = login(new_user("svc"))
+    start, end = window()
+    people = [(new_user(f"p{i}").email, "Required", False) for i in range(101)]
+    assert len(list(account.protocol.get_free_busy_info(people[:100], start, end))) == 100
+    with pytest.raises(ErrorMailboxDataArrayTooBig):
+        list(account.protocol.get_free_busy_info(people, start, end))
 
 
 def test_server_time_zones_come_from_the_timezones_module(sim, new_user, login):

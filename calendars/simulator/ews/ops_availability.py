@@ -66,6 +66,12 @@ def _merged(entries: list[Instance], start: datetime, end: datetime, minutes: in
 MAX_WINDOW = timedelta(days=42)
 
 
+# "100 identities, which is the maximum number of identities that the GetUserAvailability
+# operation can request" (Microsoft's GetUserAvailability operation reference); more fail as
+# a whole with ErrorMailboxDataArrayTooBig (messages.xsd's ResponseCodeType).
+MAX_MAILBOXES = 100
+
+
 def get_user_availability(ctx: Context, request: etree._Element) -> etree._Element:
     tz_elem = request.find(t("TimeZone"))
     try:
@@ -85,12 +91,19 @@ def get_user_availability(ctx: Context, request: etree._Element) -> etree._Eleme
             "ErrorTimeIntervalTooBig",
             f"The time window specified is larger than the allowed limit ({MAX_WINDOW.days} days).",
         )
+    mailboxes = children(request, m("MailboxDataArray"))
+    if len(mailboxes) > MAX_MAILBOXES:
+        raise EWSError(
+            "ErrorMailboxDataArrayTooBig",
+            f"There are too many target users in the request. Number of target users: "
+            f"{len(mailboxes)} maximum allowed: {MAX_MAILBOXES}.",
+        )
     interval = int(options.findtext(t("MergedFreeBusyIntervalInMinutes"), "30"))
     requested = options.findtext(t("RequestedView"), "DetailedMerged")
 
     response = make(m("GetUserAvailabilityResponse"))
     array = sub(response, m("FreeBusyResponseArray"))
-    for data in children(request, m("MailboxDataArray")):
+    for data in mailboxes:
         address = (data.findtext(f"{{{T_NS}}}Email/{{{T_NS}}}Address") or "").strip().lower()
         array.append(_free_busy(ctx, address, start, end, interval, requested, req_tz))
     return response
