@@ -7,4 +7,5 @@ class BookingsConfig(AppConfig):
 
     def ready(self) -> None:
         # Connects the credentials_rotated receiver in every process, web and worker.
-        from bookings import signals, tasks  # noqa: F401
+        # The reminders module holds its own beat task.
+        from bookings import reminders, signals, tasks  # noqa: F401

@@ -89,6 +89,24 @@ def validate_slug_not_reserved(value: str) -> None:
         raise ValidationError(f"{value!r} is reserved for the app's own pages.", code="reserved")
 
 
+MAX_REMINDER_MINUTES = 30 * 24 * 60
+
+
+def default_reminders() -> list[int]:
+    return [24 * 60, 60]
+
+
+def validate_reminders(value: Any) -> None:
+    if not isinstance(value, list) or not all(
+        isinstance(v, int) and not isinstance(v, bool) for v in value
+    ):
+        raise ValidationError("Reminders must be a list of whole minutes.")
+    if any(not 5 <= v <= MAX_REMINDER_MINUTES for v in value):
+        raise ValidationError("A reminder goes out between 5 minutes and 30 days before.")
+    if len(set(value)) != len(value) or len(value) > 5:
+        raise ValidationError("At most five reminders, each at a different time.")
+
+
 class TeamMode(models.TextChoices):
     NONE = "", "Me (a personal page)"
     ROUND_ROBIN = "round_robin", "One of the team (round robin)"
@@ -188,6 +206,20 @@ class BookingPage(models.Model):
     owner_hours_email = models.EmailField(blank=True, editable=False)  # whose hours they are
     owner_hours_read_at = models.DateTimeField(null=True, blank=True, editable=False)
     owner_hours_error = models.CharField(max_length=500, blank=True, editable=False)
+    # Minutes before the meeting each reminder email goes out (bookings/reminders.py).
+    reminder_minutes = models.JSONField(
+        "reminders",
+        default=default_reminders,
+        blank=True,
+        validators=[validate_reminders],
+        help_text="Minutes before the meeting a reminder email goes to the customer, e.g. "
+        "[1440, 60] for a day and an hour before. Empty: no reminders.",
+    )
+    remind_owner = models.BooleanField(
+        "also remind the owner",
+        default=False,
+        help_text="Send the reminders to whoever the meeting is with too.",
+    )
     # Team pages (TeamMember): "" is the owner's own page; round robin books one member,
     # collective books every required member at once (bookings/team.py).
     team_mode = models.CharField(
@@ -783,17 +815,20 @@ def role_problem(calendar: CalendarRef, role: str, owner: Any) -> str:
     return ""
 
 
-def save_roles(page: BookingPage, roles: dict[int, str]) -> None:
-    """Set calendar roles (CalendarRef pk -> role, "" = none) in one transaction."""
+def save_roles(
+    page: BookingPage, roles: dict[int, str], member: TeamMember | None = None
+) -> None:
+    """Set calendar roles (CalendarRef pk -> role, "" = none) in one transaction: the
+    page's own calendars, or on a team page `member`'s."""
     with transaction.atomic():
-        # The old main steps down before the new one takes over (one main per page).
+        # The old main steps down before the new one takes over (one main per page/member).
         for pk, role in sorted(roles.items(), key=lambda item: item[1] == CalendarRole.MAIN):
             if role:
                 PageCalendar.objects.update_or_create(
-                    page=page, calendar_id=pk, defaults={"role": role}
+                    page=page, member=member, calendar_id=pk, defaults={"role": role}
                 )
             else:
-                PageCalendar.objects.filter(page=page, calendar_id=pk).delete()
+                PageCalendar.objects.filter(page=page, member=member, calendar_id=pk).delete()
 
 
 class BookingStatus(models.TextChoices):
@@ -944,6 +979,39 @@ def booking_for_token(token: str) -> Booking | None:
         return Booking.objects.select_related("page", "owner").get(pk=booking_id)
     except (Booking.DoesNotExist, ValidationError, ValueError):
         return None
+
+
+class Reminder(models.Model):
+    """One reminder email of one booking for one recipient, at one of the page's reminder
+    times: the row is what makes it go out exactly once (bookings/reminders.py).
+
+    Keyed by the booking's start it was planned for, so a booking moved after a reminder
+    went out gets its reminders again for the new time, and a row planned for the old time
+    is skipped, never sent."""
+
+    booking = models.ForeignKey(Booking, on_delete=models.CASCADE, related_name="reminders")
+    minutes_before = models.PositiveIntegerField()
+    start = models.DateTimeField()  # the booking's start when planned
+    recipient = models.CharField(max_length=16)  # "customer" or "host"
+    due_at = models.DateTimeField(db_index=True)
+    # A worker claims the row until then with a conditional UPDATE, as calendar writes do:
+    # two workers (or a retry after a restart) never both send it.
+    lease_until = models.DateTimeField(null=True, blank=True)
+    lease_holder = models.CharField(max_length=128, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    skipped = models.CharField(max_length=32, blank=True)  # why it never went out
+
+    class Meta:
+        ordering = ["due_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["booking", "minutes_before", "start", "recipient"],
+                name="one_reminder_per_time",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.booking_id}: {self.minutes_before} min before, to {self.recipient}"
 
 
 class WriteState(models.TextChoices):

@@ -207,6 +207,7 @@ CELERY_BEAT_SCHEDULE = {
     "warm-busy-cache": {"task": "calendars.tasks.warm_busy_cache", "schedule": 60},
     "retry-due-writes": {"task": "bookings.tasks.retry_due_writes", "schedule": 60},
     "sync-back": {"task": "bookings.tasks.sync_back", "schedule": 5 * 60},
+    "send-due-reminders": {"task": "bookings.reminders.send_due_reminders", "schedule": 60},
     "refresh-owner-working-hours": {
         "task": "bookings.tasks.refresh_owner_working_hours",
         "schedule": 3600,
