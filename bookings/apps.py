@@ -7,5 +7,5 @@ class BookingsConfig(AppConfig):
 
     def ready(self) -> None:
         # Connects the credentials_rotated receiver in every process, web and worker.
-        # The reminders module holds its own beat task.
-        from bookings import reminders, signals, tasks  # noqa: F401
+        # The reminders and webhooks modules hold their own tasks.
+        from bookings import reminders, signals, tasks, webhooks  # noqa: F401

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import secrets
 import uuid
 import zoneinfo
 from collections.abc import Iterable
@@ -22,6 +23,7 @@ from django.db import models, transaction
 from django.db.models import Q
 from django.urls import reverse
 from django.utils.timezone import now as utcnow
+from fernet_fields import EncryptedTextField
 
 from calendars.membership import write_refusal
 from calendars.models import CalendarRef, CalendarRole
@@ -815,9 +817,7 @@ def role_problem(calendar: CalendarRef, role: str, owner: Any) -> str:
     return ""
 
 
-def save_roles(
-    page: BookingPage, roles: dict[int, str], member: TeamMember | None = None
-) -> None:
+def save_roles(page: BookingPage, roles: dict[int, str], member: TeamMember | None = None) -> None:
     """Set calendar roles (CalendarRef pk -> role, "" = none) in one transaction: the
     page's own calendars, or on a team page `member`'s."""
     with transaction.atomic():
@@ -1012,6 +1012,118 @@ class Reminder(models.Model):
 
     def __str__(self) -> str:
         return f"{self.booking_id}: {self.minutes_before} min before, to {self.recipient}"
+
+
+WEBHOOK_EVENTS = [
+    "booking.created",
+    "booking.rescheduled",
+    "booking.cancelled",
+    "booking.reassigned",
+    "booking.write_failed",
+]
+
+
+def validate_webhook_events(value: Any) -> None:
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+        raise ValidationError("Choose at least one event.")
+    unknown = sorted(set(value) - set(WEBHOOK_EVENTS))
+    if unknown:
+        raise ValidationError(f"Unknown event: {', '.join(unknown)}.")
+
+
+def new_webhook_secret() -> str:
+    return "whsec_" + secrets.token_urlsafe(32)
+
+
+class WebhookEndpoint(models.Model):
+    """An HTTPS endpoint that hears about bookings (bookings/webhooks.py).
+
+    A staff member's endpoint hears about their pages (one page, or all of them); a
+    site-wide one (no owner: made by an administrator in Django admin) about every page.
+    The signing secret is stored encrypted and shown to its owner, who needs it to verify
+    signatures, only on the endpoint's own page."""
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="webhooks",
+        help_text="Empty: site-wide, every page's bookings.",
+    )
+    page = models.ForeignKey(
+        BookingPage,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="webhooks",
+        help_text="Empty: all of the owner's pages.",
+    )
+    url = models.URLField("endpoint URL", max_length=2000)
+    events = models.JSONField(default=list, validators=[validate_webhook_events])
+    secret = EncryptedTextField(default=new_webhook_secret, editable=False)
+    active = models.BooleanField(default=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created", "id"]
+
+    def __str__(self) -> str:
+        return self.url
+
+    def clean(self) -> None:
+        from calendars.errors import UrlNotAllowed
+        from calendars.urlcheck import check_url
+
+        if not (self.url or "").lower().startswith("https://"):
+            raise ValidationError({"url": "A webhook endpoint must start with https://."})
+        try:
+            check_url(self.url, what="The endpoint URL")
+        except UrlNotAllowed as exc:
+            raise ValidationError({"url": exc.message}) from None
+        if self.page_id and self.owner_id and self.page.owner_id != self.owner_id:
+            raise ValidationError({"page": "Choose one of your own pages."})
+
+
+class DeliveryState(models.TextChoices):
+    PENDING = "pending", "Pending"
+    DELIVERED = "delivered", "Delivered"
+    FAILED = "failed", "Gave up"
+
+
+class WebhookDelivery(models.Model):
+    """One event for one endpoint: sent until the endpoint answers 2xx, with back-off, for
+    WEBHOOK_RETRY_HOURS; a booking's deliveries to one endpoint go out in the order they
+    happened (a later one waits while an earlier one is pending)."""
+
+    endpoint = models.ForeignKey(
+        WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries"
+    )
+    event_id = models.UUIDField(default=uuid.uuid4, editable=False)  # stable across retries
+    event = models.CharField(max_length=32)
+    booking = models.ForeignKey(
+        Booking, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    payload = models.JSONField()
+    created = models.DateTimeField(default=utcnow)
+    state = models.CharField(
+        max_length=16, choices=DeliveryState.choices, default=DeliveryState.PENDING
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=utcnow, db_index=True)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_status = models.PositiveIntegerField(null=True, blank=True)  # the HTTP status
+    last_error = models.CharField(max_length=500, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+        verbose_name_plural = "webhook deliveries"
+        indexes = [models.Index(fields=["endpoint", "booking", "created"])]
+
+    def __str__(self) -> str:
+        return f"{self.event} → {self.endpoint.url}: {self.state}"
 
 
 class WriteState(models.TextChoices):

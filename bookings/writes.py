@@ -179,11 +179,17 @@ def _failed(write: EventWrite, error: ExchangeError, now: datetime) -> float:
     )
     log.warning("calendar write %s failed (%s), attempt %s", write.pk, error.code, attempts)
     if attempts >= settings.WRITE_ALERT_AFTER_ATTEMPTS and write.alerted_at is None:
-        from bookings import emails
+        from bookings import emails, webhooks
 
         write.refresh_from_db()
         emails.send_write_alert(write)
         EventWrite.objects.filter(pk=write.pk).update(alerted_at=now)
+        webhooks.emit(
+            write.booking,
+            "booking.write_failed",
+            calendar={"owner_email": write.owner_email, "name": write.calendar_name},
+            error={"code": write.last_error_code or error.code, "attempts": attempts},
+        )
     return delay
 
 

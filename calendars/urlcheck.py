@@ -105,21 +105,22 @@ def allowed_addresses(scheme: str, host: str) -> list[IPAddress]:
     return addresses
 
 
-def check_url(url: str) -> str:
-    """Return the URL if the server may connect to it, else raise UrlNotAllowed."""
+def check_url(url: str, *, what: str = "The EWS URL") -> str:
+    """Return the URL if the server may connect to it, else raise UrlNotAllowed; the
+    messages call it `what` ("The EWS URL", "The endpoint URL")."""
     try:
         # urlsplit refuses brackets around anything but an IPv6 address (https://[127.0.0.1]/,
         # which an Autodiscover URL built from x@[127.0.0.1] is); .port a port out of range.
         parts = urlsplit(url.strip())
         host, _ = parts.hostname, parts.port
     except ValueError:
-        raise UrlNotAllowed("The EWS URL is not a valid address.") from None
+        raise UrlNotAllowed(f"{what} is not a valid address.") from None
     allow_http = settings.EXCHANGE_ALLOW_HTTP
     if parts.scheme not in ("https", "http") or (parts.scheme == "http" and not allow_http):
-        raise UrlNotAllowed("The EWS URL must start with https://.")
+        raise UrlNotAllowed(f"{what} must start with https://.")
     if not host:
-        raise UrlNotAllowed("The EWS URL has no host name.")
+        raise UrlNotAllowed(f"{what} has no host name.")
     if parts.username or parts.password:
-        raise UrlNotAllowed("The EWS URL must not contain a user name or password.")
+        raise UrlNotAllowed(f"{what} must not contain a user name or password.")
     allowed_addresses(parts.scheme, host)  # the rule every connection is held to
     return url.strip()

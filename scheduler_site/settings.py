@@ -208,6 +208,7 @@ CELERY_BEAT_SCHEDULE = {
     "retry-due-writes": {"task": "bookings.tasks.retry_due_writes", "schedule": 60},
     "sync-back": {"task": "bookings.tasks.sync_back", "schedule": 5 * 60},
     "send-due-reminders": {"task": "bookings.reminders.send_due_reminders", "schedule": 60},
+    "retry-due-webhooks": {"task": "bookings.webhooks.retry_due_webhooks", "schedule": 60},
     "refresh-owner-working-hours": {
         "task": "bookings.tasks.refresh_owner_working_hours",
         "schedule": 3600,
@@ -337,6 +338,8 @@ BUSY_CACHE_SECONDS = env.int("BUSY_CACHE_SECONDS", default=120)
 # its slots answers; bookings always check afresh. 0: every request reads it.
 READINESS_CACHE_SECONDS = env.int("READINESS_CACHE_SECONDS", default=5)
 BUSY_CACHE_STALE_SECONDS = env.int("BUSY_CACHE_STALE_SECONDS", default=600)
+# How long a webhook delivery is retried (with back-off) before it is given up.
+WEBHOOK_RETRY_HOURS = env.int("WEBHOOK_RETRY_HOURS", default=24)
 # Ranges requested within this many seconds are kept warm by a periodic task.
 BUSY_WARM_FOR_SECONDS = env.int("BUSY_WARM_FOR_SECONDS", default=600)
 # How old a page's copy of its owner's Outlook working hours may get before the periodic task
