@@ -245,3 +245,34 @@ def timezone_now() -> datetime:
     from django.utils import timezone
 
     return timezone.now()
+
+
+def test_an_admin_adds_a_site_wide_endpoint_and_sends_a_delivery_again(
+    page, receiver, client
+) -> None:
+    admin = User.objects.create_superuser("root", "root@contoso.example", "pw")
+    client.force_login(admin)
+    response = client.post(
+        "/admin/bookings/webhookendpoint/add/",
+        {
+            "url": receiver.url,
+            "events": '["booking.created"]',
+            "active": "on",
+            "deliveries-TOTAL_FORMS": "0",
+            "deliveries-INITIAL_FORMS": "0",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    hook = WebhookEndpoint.objects.get()
+    assert hook.owner is None  # site-wide: every page's bookings
+    webhooks.emit(booking(page), "booking.created")
+    deliver_all()
+    delivery = WebhookDelivery.objects.get()
+    page_html = client.get(f"/admin/bookings/webhookendpoint/{hook.pk}/change/").content
+    assert hook.secret.encode() in page_html and b"booking.created" in page_html
+    response = client.post(
+        "/admin/bookings/webhookdelivery/",
+        {"action": "send_again", "_selected_action": [delivery.pk]},
+    )
+    assert response.status_code == 302
+    assert WebhookDelivery.objects.count() == 2
