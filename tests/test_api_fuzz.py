@@ -142,6 +142,8 @@ def call(case: schemathesis.Case, fuzzed: Fuzzed, base_url: str) -> None:
                 case.path_parameters["id"] = spare.pk
             else:
                 case.path_parameters["id"] = fuzzed.page.pk
+        if "page_pk" in case.path_parameters:  # a page's members
+            case.path_parameters["page_pk"] = fuzzed.page.pk
     case.call_and_validate(
         base_url=base_url,
         headers=headers,
