@@ -15,6 +15,7 @@ urlpatterns = [
     path("", views.index, name="index"),
     path("", include("calendars.urls")),
     path("", include("bookings.staff_urls")),
+    path("", include("bookings.webhook_urls")),
     # Last: public booking pages live at /<slug>/ (slugs can't take the app's own paths).
     path("", include("bookings.urls")),
 ]
