@@ -33,9 +33,11 @@ class EndpointForm(forms.Form):
         initial=WEBHOOK_EVENTS,
     )
 
-    def __init__(self, *args: object, user: object, **kwargs: object) -> None:
+    def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["page"].queryset = BookingPage.objects.filter(owner=user)  # type: ignore[attr-defined]
+        page_field = self.fields["page"]
+        assert isinstance(page_field, forms.ModelChoiceField)
+        page_field.queryset = BookingPage.objects.filter(owner=user)
 
 
 def _endpoints(request: HttpRequest) -> QuerySet[WebhookEndpoint]:
