@@ -8,12 +8,20 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 from knox.models import AuthToken
 
 from bookings import api_tokens, webhooks
-from bookings.models import WebhookDelivery, WebhookEndpoint
+from bookings.models import (
+    MAX_PHOTO_BYTES,
+    SiteBranding,
+    WebhookDelivery,
+    WebhookEndpoint,
+    validate_image,
+)
 
 if admin.site.is_registered(AuthToken):
     admin.site.unregister(AuthToken)
@@ -100,3 +108,49 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
         for delivery in queryset:
             webhooks.send_again(delivery)
         self.message_user(request, f"{queryset.count()} delivery(ies) queued again.")
+
+
+class SiteBrandingForm(forms.ModelForm):
+    logo_upload = forms.FileField(
+        label="Logo", required=False, help_text="PNG, JPEG or WebP, at most 200 KB."
+    )
+    remove_logo = forms.BooleanField(required=False)
+
+    class Meta:
+        model = SiteBranding
+        fields = ["organisation_name", "accent_color"]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        upload = data.get("logo_upload")
+        if upload is not None:
+            content = upload.read(MAX_PHOTO_BYTES + 1)
+            try:
+                validate_image(content)
+            except ValidationError as exc:
+                self.add_error("logo_upload", exc)
+            else:
+                self.instance.logo = content
+        elif data.get("remove_logo"):
+            self.instance.logo = b""
+        return data
+
+
+@admin.register(SiteBranding)
+class SiteBrandingAdmin(admin.ModelAdmin):
+    """One row: the organisation's name, logo and accent colour on public pages and emails."""
+
+    form = SiteBrandingForm
+    fields = ("organisation_name", "accent_color", "logo_upload", "remove_logo", "logo_preview")
+    readonly_fields = ("logo_preview",)
+
+    @admin.display(description="Current logo")
+    def logo_preview(self, obj: SiteBranding) -> str:
+        return "A logo is set." if obj.logo_type else "No logo."
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return not SiteBranding.objects.exists()
+
+    def save_model(self, request: HttpRequest, obj: SiteBranding, form: Any, change: bool) -> None:
+        obj.pk = 1  # the one row SiteBranding.current() reads
+        super().save_model(request, obj, form, change)

@@ -67,6 +67,7 @@ RESERVED_SLUGS = {
     "accounts",
     "book",
     "bookings",
+    "branding",
     "calendar",
     "connection",
     "dashboard",
@@ -75,6 +76,7 @@ RESERVED_SLUGS = {
     "pages",
     "static",
     "staff",
+    "webhooks",
 }
 
 
@@ -89,6 +91,13 @@ def main_calendar_problem(main: PageCalendar | None) -> str:
 def validate_slug_not_reserved(value: str) -> None:
     if value in RESERVED_SLUGS:
         raise ValidationError(f"{value!r} is reserved for the app's own pages.", code="reserved")
+
+
+def validate_accent(value: str) -> None:
+    from bookings import branding
+
+    if value and (problem := branding.problem(value)):
+        raise ValidationError(problem, code="contrast")
 
 
 MAX_REMINDER_MINUTES = 30 * 24 * 60
@@ -221,6 +230,14 @@ class BookingPage(models.Model):
         "also remind the owner",
         default=False,
         help_text="Send the reminders to whoever the meeting is with too.",
+    )
+    accent_color = models.CharField(
+        "accent colour",
+        max_length=7,
+        blank=True,
+        validators=[validate_accent],
+        help_text="A colour like #1d55c9 for the page's buttons and links (blank: the "
+        "site's). It must stay readable on white (WCAG AA, 4.5:1).",
     )
     # Team pages (TeamMember): "" is the owner's own page; round robin books one member,
     # collective books every required member at once (bookings/team.py).
@@ -748,6 +765,68 @@ class StaffProfile(models.Model):
         if data and not photo_type(data):
             raise ValidationError({"photo": "Upload a PNG, JPEG or WebP image."})
         self.photo_type = photo_type(data) if data else ""
+
+
+def validate_image(data: bytes) -> str:
+    """The image's type (PNG, JPEG or WebP by content), or a ValidationError in words."""
+    if len(data) > MAX_PHOTO_BYTES:
+        raise ValidationError("An image may be at most 200 KB.")
+    kind = photo_type(data)
+    if not kind:
+        raise ValidationError("Upload a PNG, JPEG or WebP image.")
+    return kind
+
+
+class SiteBranding(models.Model):
+    """The organisation's name, logo and accent colour on public pages, emails and the manage
+    link (one row, edited in Django admin). Pages may override the colour and add an image."""
+
+    organisation_name = models.CharField(max_length=200, blank=True)
+    logo = models.BinaryField(blank=True, default=b"", editable=True)
+    logo_type = models.CharField(max_length=32, blank=True, editable=False)
+    accent_color = models.CharField(
+        "accent colour",
+        max_length=7,
+        blank=True,
+        validators=[validate_accent],
+        help_text="A colour like #1d55c9 for buttons and links; it must stay readable on white "
+        "(WCAG AA, 4.5:1). Blank: the app's blue.",
+    )
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "site branding"
+
+    def __str__(self) -> str:
+        return self.organisation_name or "Site branding"
+
+    def clean(self) -> None:
+        data = bytes(self.logo or b"")
+        if data:
+            try:
+                self.logo_type = validate_image(data)
+            except ValidationError as exc:
+                raise ValidationError({"logo": exc.messages}) from None
+        else:
+            self.logo_type = ""
+
+    @classmethod
+    def current(cls) -> SiteBranding:
+        """The site's branding (an unsaved blank one until an administrator sets it)."""
+        return cls.objects.defer("logo").filter(pk=1).first() or cls(pk=1)
+
+
+class PageImage(models.Model):
+    """A booking page's own image, shown beside its details (kept apart from the page row,
+    which every slots request reads)."""
+
+    page = models.OneToOneField(BookingPage, on_delete=models.CASCADE, related_name="image")
+    data = models.BinaryField()
+    content_type = models.CharField(max_length=32)
+    updated = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"Image of {self.page}"
 
 
 def parse_member_hours(value: Any) -> dict[int, list[tuple[time, time]]]:

@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
+from bookings import branding_views
 from scheduler_site import views
 
 urlpatterns = [
@@ -16,6 +17,10 @@ urlpatterns = [
     path("", include("calendars.urls")),
     path("", include("bookings.staff_urls")),
     path("", include("bookings.webhook_urls")),
+    path("branding/site.css", branding_views.site_css, name="branding-site-css"),
+    path("branding/logo", branding_views.site_logo, name="branding-logo"),
+    path("branding/pages/<slug:slug>.css", branding_views.page_css, name="branding-page-css"),
+    path("branding/pages/<slug:slug>/image", branding_views.page_image, name="branding-page-image"),
     # Last: public booking pages live at /<slug>/ (slugs can't take the app's own paths).
     path("", include("bookings.urls")),
 ]
