@@ -22,6 +22,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
+from django.db.models import Q
 from django.template.defaultfilters import pluralize
 from django.utils import timezone
 
@@ -399,8 +400,18 @@ def _check_changeable(booking: Booking, by: str) -> None:
         )
 
 
+WEBHOOK_EVENTS = {
+    "booked": "booking.created",
+    "cancelled": "booking.cancelled",
+    "rescheduled": "booking.rescheduled",
+}
+
+
 def _after_change(booking: Booking, what: str, old_start: datetime | None = None) -> None:
-    from bookings import tasks
+    from bookings import tasks, webhooks
+
+    extra = {"previous_start": old_start.isoformat()} if old_start else {}
+    webhooks.emit(booking, WEBHOOK_EVENTS[what], **extra)
 
     busy.invalidate(
         [booking.page.owner.email, *booking.writes.values_list("owner_email", flat=True)]
@@ -423,32 +434,54 @@ def retry_write(write: EventWrite) -> None:
 # --- Changes made in Outlook (two-way sync; see bookings/syncback.py) ---------------------
 
 
-def cancel_from_exchange(booking: Booking) -> Booking:
+def cancel_from_exchange(
+    booking: Booking, *, gone: EventWrite | None = None, reason: str = ""
+) -> Booking:
     """The owner deleted the event in Outlook: the booking is cancelled and the customer told.
-    The main calendar's event is already gone; copies in additional calendars are removed."""
+    The event of `gone` (default: the main calendar's) is already gone, so it is not deleted
+    again; every other copy (additional calendars, a collective booking's other attendees) is
+    removed."""
     with transaction.atomic():
         booking = Booking.objects.select_for_update().select_related("page").get(pk=booking.pk)
+        already = (
+            booking.writes.filter(pk=gone.pk)
+            if gone
+            else booking.writes.filter(role=CalendarRole.MAIN)
+        )
+        gone_ids = list(already.values_list("pk", flat=True))
         if booking.is_cancelled:
+            # Cancelled a moment ago (another attendee deleted theirs first): this event is
+            # gone too, so its pending removal has nothing left to do, unless a worker is on it.
+            if gone is not None:
+                already.filter(
+                    Q(lease_until__isnull=True) | Q(lease_until__lt=timezone.now())
+                ).update(desired="absent", item_id="", state=WriteState.DONE)
             return booking
         booking.status = BookingStatus.CANCELLED
         booking.cancelled_at = timezone.now()
         booking.cancelled_by = "exchange"
-        booking.cancel_reason = "The event was deleted from the organiser's calendar."
+        booking.cancel_reason = (
+            reason[:500] or "The event was deleted from the organiser's calendar."
+        )
         booking.sequence += 1
         booking.save()
-        booking.writes.filter(role=CalendarRole.MAIN).update(
-            desired="absent", item_id="", written_version=booking.sequence
+        already.update(
+            desired="absent", item_id="", state=WriteState.DONE, written_version=booking.sequence
         )
-        booking.writes.exclude(role=CalendarRole.MAIN).update(
+        booking.writes.exclude(pk__in=gone_ids).update(
             desired="absent", state=WriteState.PENDING, next_attempt_at=None
         )
         transaction.on_commit(lambda: _after_change(booking, "cancelled"))
     return booking
 
 
-def move_from_exchange(booking: Booking, start: datetime, end: datetime) -> Booking:
+def move_from_exchange(
+    booking: Booking, start: datetime, end: datetime, *, moved: EventWrite | None = None
+) -> Booking:
     """The owner moved the event in Outlook: the booking follows, copies are moved too, and
-    the customer gets an updated invitation. No availability check: the owner decided."""
+    the customer gets an updated invitation. No availability check: the owner decided.
+    `moved` (default: the main calendar's) is the event already at the new time; every other
+    copy, a collective booking's other attendees' too, is rewritten."""
     with transaction.atomic():
         booking = Booking.objects.select_for_update().select_related("page").get(pk=booking.pk)
         if booking.is_cancelled or (booking.start, booking.end) == (start, end):
@@ -457,8 +490,14 @@ def move_from_exchange(booking: Booking, start: datetime, end: datetime) -> Book
         booking.start, booking.end = start, end
         booking.sequence += 1
         booking.save()
-        booking.writes.filter(role=CalendarRole.MAIN).update(written_version=booking.sequence)
-        booking.writes.exclude(role=CalendarRole.MAIN).filter(desired="present").update(
+        there = (
+            booking.writes.filter(pk=moved.pk)
+            if moved
+            else booking.writes.filter(role=CalendarRole.MAIN)
+        )
+        there_ids = list(there.values_list("pk", flat=True))
+        there.update(written_version=booking.sequence)
+        booking.writes.exclude(pk__in=there_ids).filter(desired="present").update(
             state=WriteState.PENDING, next_attempt_at=None
         )
         transaction.on_commit(lambda: _after_change(booking, "rescheduled", old_start))

@@ -17,13 +17,17 @@ module gathers what they need and holds the guarantees of bookings.actions for e
 
 from __future__ import annotations
 
-from collections import defaultdict
+import threading
+from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from typing import Any
+from time import monotonic
+from typing import Any, cast
+from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Q
@@ -53,6 +57,7 @@ from bookings.models import (
     main_calendar_problem,
 )
 from bookings.slots import (
+    _SCHEDULES_KEPT,
     UNKNOWN,
     AvailabilityUnknown,
     MemberSchedule,
@@ -66,7 +71,7 @@ from bookings.slots import (
 from calendars import busy
 from calendars.connect import connections_for
 from calendars.errors import ExchangeError
-from calendars.models import CalendarRef, CalendarRole
+from calendars.models import CalendarRef, CalendarRole, ExchangeConnection
 
 NOBODY_READY = (
     "No member of the team can take bookings yet: each member needs a main booking calendar "
@@ -77,13 +82,57 @@ NOBODY_READY = (
 # --- Readiness -------------------------------------------------------------------------
 
 
-def member_problems(page: BookingPage, schedule: Schedule) -> dict[int, str]:
+# Per process: a team page's member problems, for READINESS_CACHE_SECONDS, as bookings.slots
+# keeps a personal page's readiness. Reading them costs a query per member (their membership
+# of the connection, for the consent rule): on a twenty-member page it was most of a cached
+# slots answer's time.
+_problems: OrderedDict[tuple[object, ...], tuple[float, dict[int, str]]] = OrderedDict()
+_problems_lock = threading.Lock()
+
+
+def member_problems(
+    page: BookingPage, schedule: Schedule, *, reuse: bool = False
+) -> dict[int, str]:
     """Why each active member can't take bookings now ("" when they can): the personal
     page's rule (a main booking calendar the member's connection may write to, with their
-    consent on the corporate connection) for each of them, in one query."""
-    mains = CalendarRef.objects.select_related("connection").in_bulk(
+    consent on the corporate connection) for each of them.
+
+    `reuse`: the answer this process found in the last READINESS_CACHE_SECONDS will do (the
+    slots API's reads; a booking always asks afresh, as on a personal page)."""
+    ttl = settings.READINESS_CACHE_SECONDS
+    # Everything of the page row and the schedule the rule reads is in the key.
+    key = (
+        page.pk,
+        page.created,
+        page.schedule_version,
+        page.create_teams_meeting,
+        tuple((m.id, m.user_id, m.main_id) for m in schedule.members),
+    )
+    now = monotonic()
+    if reuse and ttl > 0:
+        with _problems_lock:
+            kept = _problems.get(key)
+        if kept is not None and kept[0] > now:
+            return dict(kept[1])
+    problems = _read_member_problems(page, schedule)
+    if ttl > 0:
+        with _problems_lock:
+            _problems[key] = (now + ttl, dict(problems))
+            _problems.move_to_end(key)
+            while len(_problems) > _SCHEDULES_KEPT:
+                _problems.popitem(last=False)
+    return problems
+
+
+def _read_member_problems(page: BookingPage, schedule: Schedule) -> dict[int, str]:
+    mains = CalendarRef.objects.in_bulk(
         [m.main_id for m in schedule.members if m.main_id is not None]
     )
+    # Each connection read once and shared by its calendars, not once per member's calendar
+    # (select_related): every read of a connection decrypts its secrets.
+    connections = ExchangeConnection.objects.in_bulk({ref.connection_id for ref in mains.values()})
+    for ref in mains.values():
+        ref.connection = connections[ref.connection_id]
     users = get_user_model().objects.in_bulk([m.user_id for m in schedule.members])
     problems = {}
     for m in schedule.members:
@@ -142,7 +191,9 @@ def team_slots(
     now = now or timezone.now()
     schedule = schedule or schedule_for(page, fresh=fresh)
     rules = rules_for(page, schedule)
-    problems = member_problems(page, schedule)
+    # The slots API's reads reuse a few seconds' old answer; a booking's checks (fresh, and
+    # the re-check inside the lock, which passes member_busy) read it again.
+    problems = member_problems(page, schedule, reuse=not fresh and member_busy is None)
     if check_ready and (reason := _page_problem(page, schedule, problems)):
         raise NotReady(reason)
     members = [m for m in schedule.members if not problems.get(m.id)]
@@ -197,7 +248,8 @@ def team_slots(
     return SlotsResult(
         [(s.start, s.end) for s in found],
         stale=stale,
-        team={(s.start, s.end): tuple(int(i) for i in s.members) for s in found},
+        # Member ids are TeamMember pks (ints) here: no conversion needed per slot.
+        team={(s.start, s.end): cast(tuple[int, ...], s.members) for s in found},
         member_busy=member_busy,
     )
 
@@ -262,7 +314,7 @@ def _booked(
     ignore_booking: Booking | None,
 ) -> dict[int, list[Booked]]:
     """Each member's (by user id) confirmed bookings on any page around [lo, hi): those they
-    own and those of team pages they attend. Two queries for the whole team."""
+    own and those of team pages they attend. One query for the whole team."""
     user_ids = {m.user_id for m in members}
     window = Q(
         status=BookingStatus.CONFIRMED,
@@ -279,12 +331,18 @@ def _booked(
     if ignore_booking is not None:
         owned = owned.exclude(pk=ignore_booking.pk)
         attended = attended.exclude(booking_id=ignore_booking.pk)
-    rows = [
-        *owned.values_list("owner_id", "pk", "start", "end", "page_id"),
-        *attended.values_list(
-            "user_id", "booking_id", "booking__start", "booking__end", "booking__page_id"
-        ),
-    ]
+    # One round trip (UNION ALL, which takes no ORDER BY: the models' default orderings
+    # cleared); a booking both owned and attended is counted once below.
+    rows = (
+        owned.order_by()
+        .values_list("owner_id", "pk", "start", "end", "page_id")
+        .union(
+            attended.order_by().values_list(
+                "user_id", "booking_id", "booking__start", "booking__end", "booking__page_id"
+            ),
+            all=True,
+        )
+    )
     for user_id, pk, begins, ends, page_id in rows:
         seen[user_id][pk] = Booked(begins, ends, same_page=page_id == page.pk)
     return {user_id: list(found.values()) for user_id, found in seen.items()}
@@ -632,21 +690,30 @@ def reassign(
     to: int | None = None,
     exclude: Collection[int] = (),
     now: datetime | None = None,
+    gone: Collection[int] = (),
 ) -> int | None:
     """Give a round-robin booking to another member free at its time: `to` (staff chose, a
     TeamMember pk) or the ranking's first, leaving out `exclude` (who gave it up). Checked
     against fresh busy time and, inside the lock, the new member's bookings. Returns the new
-    member's pk, or None when nobody is free (the booking is left as it was)."""
+    member's pk, or None when nobody is free (the booking is left as it was). `gone`: writes
+    (pks) whose events the old member already deleted in Outlook (sync back): they end
+    absent without being deleted again."""
     now = now or timezone.now()
     page = booking.page
     schedule = schedule_for(page, fresh=True)
     slot = (booking.start, booking.end)
     current = {a.member_id for a in booking.attendees.all()}
     members = {m.id: m for m in schedule.members}
+    # Only members who can take bookings now (a main calendar the connection may write to):
+    # anyone else would hold the booking with no event in any calendar.
+    problems = member_problems(page, schedule)
     candidates = [
         m.id
         for m in schedule.members
-        if m.id not in current and m.id not in exclude and (to is None or m.id == to)
+        if m.id not in current
+        and m.id not in exclude
+        and (to is None or m.id == to)
+        and not problems.get(m.id)
     ]
     if not candidates:
         return None
@@ -670,6 +737,10 @@ def reassign(
             _hand_over(locked, page, members[candidate])
             locked.sequence += 1
             locked.save()
+            if gone:
+                locked.writes.filter(pk__in=list(gone)).update(
+                    desired="absent", item_id="", state=WriteState.DONE
+                )
             transaction.on_commit(partial(_after_reassign, locked, old_owner))
             return candidate
     return None
@@ -726,3 +797,114 @@ def member_load(page: BookingPage, now: datetime | None = None) -> list[dict[str
 
 def active_members(page: BookingPage) -> list[TeamMember]:
     return list(page.members.filter(state=MemberState.ACTIVE).select_related("user"))
+
+
+# --- Changes made in Outlook by a member (two-way sync; see bookings/syncback.py) -------
+
+
+def deleted_in_outlook(booking: Booking, write: EventWrite, now: datetime | None = None) -> str:
+    """The member whose main calendar `write` is deleted their event of a team booking.
+
+    Round robin: another member free at that time takes it (bookings.team.reassign, which
+    tells the customer and both members), else it is cancelled. Collective: a required
+    attendee (the organiser is one) gone cancels the meeting for everyone; an optional one
+    has declined, and the meeting goes on without them. Returns what happened: "reassigned",
+    "cancelled" or "declined"."""
+    from bookings import actions
+
+    now = now or timezone.now()
+    attendee = booking.attendees.select_related("user").filter(user_id=write.member_user_id).first()
+    who = attendee.name if attendee is not None else "A team member"
+    if booking.page.team_mode == TeamMode.ROUND_ROBIN:
+        if attendee is not None:
+            exclude = {attendee.member_id} if attendee.member_id else set()
+            if reassign(booking, exclude=exclude, now=now, gone=[write.pk]) is not None:
+                return "reassigned"
+            if _others_unknown(booking, exclude):
+                # Nobody free, or Exchange didn't say? Cancelling on a guess would tell the
+                # customer their booking is gone; the next run asks again.
+                raise ExchangeError(
+                    f"Couldn't read whether another member of {booking.page.title!r} is free "
+                    "to take a booking whose event was deleted; trying again next time."
+                )
+        reason = f"{who} deleted the event from their calendar, and no other member was free."
+    elif (
+        attendee is not None and not attendee.required and write.member_user_id != booking.owner_id
+    ):
+        _decline(booking, attendee, write, now)
+        return "declined"
+    else:
+        reason = f"{who} deleted the event from their calendar."
+    actions.cancel_from_exchange(booking, gone=write, reason=reason)
+    return "cancelled"
+
+
+def _others_unknown(booking: Booking, exclude: Collection[int]) -> bool:
+    """Whether the busy time of a member who might have taken `booking` couldn't be read."""
+    page = booking.page
+    current = {a.member_id for a in booking.attendees.all()}
+    schedule = schedule_for(page, fresh=True)
+    problems = member_problems(page, schedule)
+    others = [
+        m
+        for m in schedule.members
+        if m.id not in current and m.id not in exclude and not problems.get(m.id)
+    ]
+    if not others:
+        return False
+    _, _, unknown = _start_busy(
+        page, others, *_day_span((booking.start, booking.end)), fresh=True
+    )()
+    return bool(unknown)
+
+
+def _decline(booking: Booking, attendee: BookingMember, write: EventWrite, now: datetime) -> None:
+    """An optional attendee is out of the meeting: their time is theirs again, their event is
+    already gone, and nobody else's event changes (no new sequence, no emails)."""
+    with transaction.atomic():
+        locked = Booking.objects.select_for_update().get(pk=booking.pk)
+        if locked.is_cancelled:
+            return
+        BookingMember.objects.filter(pk=attendee.pk, declined_at__isnull=True).update(
+            declined_at=now
+        )
+        locked.writes.filter(pk=write.pk).update(
+            desired="absent", item_id="", state=WriteState.DONE
+        )
+        # Any other copy of theirs (not the event they deleted) goes too.
+        others = locked.writes.filter(member_user_id=attendee.user_id, desired="present")
+        others.exclude(pk=write.pk).update(
+            desired="absent", state=WriteState.PENDING, next_attempt_at=None
+        )
+        transaction.on_commit(partial(_after_decline, locked, write.owner_email))
+
+
+def _after_decline(booking: Booking, owner_email: str) -> None:
+    from bookings import tasks
+
+    busy.invalidate([owner_email])  # free again for other bookings
+    tasks.enqueue_writes(booking)
+
+
+def moved_in_outlook(booking: Booking, write: EventWrite, start: datetime, end: datetime) -> str:
+    """The member whose main calendar `write` is moved their event of a team booking. The
+    booking's owner (round robin's member, a collective meeting's organiser) decides for
+    everyone: the booking follows (bookings.actions.move_from_exchange). Another attendee
+    moving their own copy decides only for themselves: the booking stays, and staff see on
+    it who moved theirs. Returns "moved" or "conflict"."""
+    from bookings import actions
+
+    if write.member_user_id in (None, booking.owner_id):
+        actions.move_from_exchange(booking, start, end, moved=write)
+        return "moved"
+    attendee = booking.attendees.select_related("user").filter(user_id=write.member_user_id)
+    found = attendee.first()
+    who = found.name if found is not None else "A team member"
+    local = start.astimezone(ZoneInfo(booking.page.timezone))
+    conflict = (
+        f"{who} moved their copy of this booking in {write.target_label} to "
+        f"{local:%a %d %b %H:%M} ({booking.page.timezone}). The booking stays at its time for "
+        "the customer and everyone else; ask them to move it back, or move the booking."
+    )
+    Booking.objects.filter(pk=booking.pk).update(conflict=conflict[:500])
+    return "conflict"
