@@ -33,8 +33,14 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from bookings import actions, inputs, ratelimit, zones
-from bookings.models import Booking, BookingPage, available_timezones, booking_for_token
+from bookings import actions, inputs, ratelimit, team_public, zones
+from bookings.models import (
+    Booking,
+    BookingPage,
+    TeamMode,
+    available_timezones,
+    booking_for_token,
+)
 from bookings.slots import AvailabilityUnknown, NotReady, not_ready_reason, slots_for
 
 MAX_RANGE_DAYS = 62
@@ -117,8 +123,40 @@ DAY_FORMAT = f"YYYY-MM-DD, {inputs.DAY_RANGE}"
 def _slot_serializer() -> serializers.Serializer:
     return inline_serializer(
         "Slot",
-        {"start": serializers.DateTimeField(), "end": serializers.DateTimeField()},
+        {
+            "start": serializers.DateTimeField(),
+            "end": serializers.DateTimeField(),
+            "members": inline_serializer(
+                "SlotMember",
+                {"id": serializers.IntegerField(), "name": serializers.CharField()},
+                many=True,
+                required=False,
+                help_text="Round-robin team pages that let the customer choose: the members "
+                "free at this time (send one's `id` as the booking's `member`).",
+            ),
+        },
         many=True,
+    )
+
+
+def _team_serializer() -> serializers.Serializer:
+    return inline_serializer(
+        "PublicTeam",
+        {
+            "mode": serializers.ChoiceField(choices=[m for m in TeamMode.values if m]),
+            "members": inline_serializer(
+                "PublicTeamMember",
+                {
+                    "id": serializers.IntegerField(),
+                    "name": serializers.CharField(),
+                    "photo_url": serializers.CharField(allow_null=True),
+                },
+                many=True,
+            ),
+        },
+        required=False,
+        help_text="Team pages only: `round_robin` (the customer meets one of the members) or "
+        "`collective` (all of them), and the members who accepted.",
     )
 
 
@@ -151,6 +189,7 @@ def _slot_serializer() -> serializers.Serializer:
                 "duration_minutes": serializers.IntegerField(),
                 "stale": serializers.BooleanField(),
                 "slots": _slot_serializer(),
+                "team": _team_serializer(),
             },
         ),
         400: ErrorResponse,
@@ -229,25 +268,36 @@ def _slots_answer(
         return _not_taking_bookings()
     except AvailabilityUnknown as exc:
         return _error(503, exc.message)
-    response = Response(
-        {
-            "page": page.slug,
-            "timezone": zone_name,
-            "duration_minutes": page.duration_minutes,
-            "stale": result.stale,
-            "slots": [
-                {"start": s.astimezone(zone).isoformat(), "end": e.astimezone(zone).isoformat()}
-                for s, e in result.slots
-            ],
+    body: dict[str, Any] = {
+        "page": page.slug,
+        "timezone": zone_name,
+        "duration_minutes": page.duration_minutes,
+        "stale": result.stale,
+        "slots": [
+            {"start": s.astimezone(zone).isoformat(), "end": e.astimezone(zone).isoformat()}
+            for s, e in result.slots
+        ],
+    }
+    if page.is_team:
+        members = team_public.page_members(page)
+        if page.team_mode == TeamMode.ROUND_ROBIN and page.customer_picks_member:
+            # Who is free at each time, in the team's order: the customer may pick one.
+            free = result.team or {}
+            for row, slot in zip(body["slots"], result.slots, strict=True):
+                ids = set(free.get(slot, ()))
+                row["members"] = [{"id": m.pk, "name": m.name} for m in members if m.pk in ids]
+        body["team"] = {
+            "mode": page.team_mode,
+            "members": team_public.public_team(page, members),
         }
-    )
+    response = Response(body)
     response["Cache-Control"] = "no-store"
     return response
 
 
 def booking_payload(booking: Booking) -> dict[str, Any]:
     zone = zoneinfo.ZoneInfo(booking.timezone)
-    return {
+    payload: dict[str, Any] = {
         "id": str(booking.pk),
         "status": booking.status,
         "start": booking.start.astimezone(zone).isoformat(),
@@ -255,6 +305,9 @@ def booking_payload(booking: Booking) -> dict[str, Any]:
         "timezone": booking.timezone,
         "manage_url": booking.manage_url(),
     }
+    if booking.page.is_team:
+        payload["with"] = team_public.with_names(booking)
+    return payload
 
 
 @extend_schema(
@@ -290,6 +343,15 @@ def booking_payload(booking: Booking) -> dict[str, Any]:
                 required=False,
                 help_text="The page's questions' answers by question key.",
             ),
+            "member": serializers.IntegerField(
+                required=False,
+                allow_null=True,
+                min_value=1,
+                max_value=2**31 - 1,
+                help_text="Round-robin team pages that let the customer choose: the `id` of "
+                "one of the members the slots API lists as free at `start`. Absent or null: "
+                "the page assigns a member. A 400 on any other page.",
+            ),
         },
     ),
     responses={
@@ -302,6 +364,11 @@ def booking_payload(booking: Booking) -> dict[str, Any]:
                 "end": serializers.DateTimeField(),
                 "timezone": serializers.CharField(),
                 "manage_url": serializers.URLField(),
+                "with": serializers.ListField(
+                    child=serializers.CharField(),
+                    required=False,
+                    help_text="Team pages: the names of the members the meeting is with.",
+                ),
             },
         ),
         400: ErrorResponse,

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import quote
 
+from bookings import team_public
 from bookings.ics import description
 from bookings.models import Booking
 
@@ -52,7 +53,7 @@ def google_url(booking: Booking) -> str:
     dates = f"{_compact(booking.start)}/{_compact(booking.end)}"
     return f"{GOOGLE}&" + _query(
         [
-            ("text", booking.page.meeting_title),
+            ("text", team_public.meeting_title(booking)),
             ("dates", dates),
             ("details", _details(booking)),
             ("location", booking.page.location),
@@ -63,7 +64,7 @@ def google_url(booking: Booking) -> str:
 def outlook_url(booking: Booking, base: str = OUTLOOK_COM) -> str:
     return f"{base}?{OUTLOOK_ACTION}&" + _query(
         [
-            ("subject", booking.page.meeting_title),
+            ("subject", team_public.meeting_title(booking)),
             ("startdt", _iso(booking.start)),
             ("enddt", _iso(booking.end)),
             ("body", _details(booking)),

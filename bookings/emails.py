@@ -9,6 +9,12 @@ the page's zone in the owner's, always with the zone's name.
 
 Only the booking's own data goes into an email, never anything read from an Exchange event.
 Sending errors propagate: the caller (a task) decides whether to retry.
+
+Team bookings: the customer's emails name who the meeting is with (bookings.team_public), and
+each member it is with gets the owner's notification, one email each (bookings.tasks queues
+one task per member, so a retry never mails a colleague twice). When a round-robin booking
+changes hands ("reassigned") the customer is told the new person, the new member gets the
+notification and the previous one is told who took it.
 """
 
 from __future__ import annotations
@@ -26,11 +32,11 @@ from django.template import Context
 from django.template.loader import get_template, render_to_string
 from django.utils import timezone
 
-from bookings import calendar_links
+from bookings import calendar_links, team_public
 from bookings.ics import booking_ics
 from bookings.models import Booking, EventWrite
 
-OWNER_EVENTS = ("booked", "cancelled", "rescheduled")
+OWNER_EVENTS = ("booked", "cancelled", "rescheduled", "reassigned")
 # RFC 3834: keeps out-of-office replies from answering the app's notifications.
 HEADERS = {"Auto-Submitted": "auto-generated"}
 
@@ -56,23 +62,44 @@ def send_reschedule(booking: Booking, *, previous_start: datetime | None = None)
     _to_customer("reschedule", booking, method="REQUEST", previous_start=previous_start)
 
 
-def notify_owner(booking: Booking, what: str, *, previous_start: datetime | None = None) -> None:
+def send_reassigned(booking: Booking) -> None:
+    """The booking went to another member (bookings.team.reassign): same time, a new person;
+    the booking already has its new owner, attendee and a bumped sequence."""
+    _to_customer("reassigned", booking, method="REQUEST")
+
+
+def notify_owner(
+    booking: Booking,
+    what: str,
+    *,
+    previous_start: datetime | None = None,
+    to: Any = None,
+    previous_owner: Any = None,
+) -> None:
+    """Tell the page's owner about a booking; on a team page `to` is the member told (each
+    member the booking is with is told separately). "reassigned": `previous_owner` is the
+    member who had it; told as `to`, they read that it moved to the new member."""
     if what not in OWNER_EVENTS:
         raise ValueError(f"what must be one of {OWNER_EVENTS}, not {what!r}")
     page = booking.page
-    if not page.owner.email:
+    recipient = to if to is not None else page.owner
+    if not recipient.email:
         return
     ctx = {
         **_booking_context(booking, page.timezone, previous_start),
         "what": what,
         "answers": booking.labelled_answers(),
         "booking_url": staff_booking_url(booking),
+        # Who had a reassigned booking, and whether this email goes to them.
+        "previous_owner_name": team_public.person_name(previous_owner) if previous_owner else "",
+        "handed_away": previous_owner is not None and previous_owner.pk == recipient.pk,
+        "new_owner_name": team_public.person_name(booking.owner),
     }
     # Replying to the notification reaches the customer, which is what an owner expects.
     message = _message(
         "owner-notification",
         ctx,
-        to=[page.owner.email],
+        to=[recipient.email],
         zone=page.timezone,
         reply_to=[booking.email],
     )
@@ -80,10 +107,12 @@ def notify_owner(booking: Booking, what: str, *, previous_start: datetime | None
 
 
 def send_write_alert(write: EventWrite) -> None:
-    """Tell the page owner and the site admins that a booking is not reaching a calendar."""
+    """Tell the page owner and the site admins that a booking is not reaching a calendar;
+    on a team page also the member whose calendar it is."""
     booking = write.booking
     page = booking.page
-    recipients = _unique([page.owner.email, *_admin_emails()])
+    member = write.member_user.email if write.member_user_id and write.member_user else ""
+    recipients = _unique([page.owner.email, member, *_admin_emails()])
     if not recipients:
         return
     ctx = {
@@ -110,7 +139,8 @@ def _to_customer(
         # Built from the booking alone, like the .ics: nothing read from Exchange.
         "calendar_links": calendar_links.links(booking) if prefix == "confirmation" else [],
     }
-    owner_email = page.owner.email
+    # A team booking's replies go to the member it is with (the collective's organiser).
+    owner_email = booking.owner.email if page.is_team else page.owner.email
     message = _message(
         prefix,
         ctx,
@@ -170,11 +200,15 @@ def _booking_context(
     booking: Booking, zone: str, previous_start: datetime | None = None
 ) -> dict[str, Any]:
     page = booking.page
+    names = team_public.with_names(booking) if page.is_team else []
     ctx = {
         "booking": booking,
         "page": page,
-        "owner_name": page.owner_name,
-        "meeting_title": page.meeting_title,
+        "owner_name": team_public.contact_name(booking),
+        "meeting_title": team_public.meeting_title(booking),
+        # Team bookings: who the meeting is with ("Ada, Ben and Cy"); "" on a personal page.
+        "team": page.is_team,
+        "with_names": team_public.join_names(names),
         "zone": zone,
         "when": format_when(booking.start, booking.end, zone),
         "short_when": format_short(booking.start, zone),

@@ -11,6 +11,11 @@ Emails carry an iTIP invitation (METHOD:REQUEST, RFC 5546) with the customer as 
 The download is a plain event (METHOD:PUBLISH, which has no attendees) with a reminder:
 opened from a browser, a REQUEST makes Outlook offer to answer an invitation the customer
 never received, where PUBLISH just adds the event to their calendar.
+
+A team booking names who the meeting is with: its SUMMARY ("Intro call with Ada and Ben"),
+its ORGANIZER (the assigned member, or the collective meeting's organiser: Booking.owner, as
+for a personal page) and, in the invitations of a collective meeting, every member attending
+as an ATTENDEE beside the customer.
 """
 
 from __future__ import annotations
@@ -24,7 +29,8 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.utils.timezone import now as utcnow
 from icalendar import Alarm, Calendar, Event, vCalAddress
 
-from bookings.models import Booking
+from bookings import team_public
+from bookings.models import Booking, BookingMember, TeamMode
 
 PRODID = "-//Exchange Scheduler//Bookings//EN"
 METHODS = ("REQUEST", "CANCEL", "PUBLISH")
@@ -51,7 +57,8 @@ def booking_ics(
     event.add("dtstamp", _utc(utcnow()))
     event.add("dtstart", _utc(booking.start))
     event.add("dtend", _utc(booking.end))
-    event.add("summary", page.meeting_title)
+    title = team_public.meeting_title(booking)
+    event.add("summary", title)
     if page.location:
         event.add("location", page.location)
     elif booking.online_meeting_url:
@@ -65,13 +72,17 @@ def booking_ics(
     event.add("transp", "OPAQUE")
 
     organizer = vCalAddress(f"mailto:{_organizer_email(owner)}")
-    organizer.params["CN"] = page.owner_name
+    organizer.params["CN"] = team_public.contact_name(booking)
     event.add("organizer", organizer)
 
     if method == "PUBLISH":
-        event.add_component(_reminder(page.meeting_title))
+        event.add_component(_reminder(title))
     else:
         event.add("attendee", _attendee(booking))
+        if page.team_mode == TeamMode.COLLECTIVE:
+            for member in team_public.attending(booking):
+                if member.user.email:
+                    event.add("attendee", _member_attendee(member))
 
     cal.add_component(event)
     return cal.to_ical()
@@ -92,6 +103,17 @@ def _attendee(booking: Booking) -> vCalAddress:
     return attendee
 
 
+def _member_attendee(member: BookingMember) -> vCalAddress:
+    # Already in the meeting (the booking was made for their free time): ACCEPTED, and no
+    # RSVP asked of the customer's calendar on their behalf.
+    attendee = vCalAddress(f"mailto:{member.user.email}")
+    attendee.params["CN"] = member.name
+    attendee.params["ROLE"] = "REQ-PARTICIPANT" if member.required else "OPT-PARTICIPANT"
+    attendee.params["PARTSTAT"] = "ACCEPTED"
+    attendee.params["RSVP"] = "FALSE"
+    return attendee
+
+
 def _reminder(title: str) -> Alarm:
     # RFC 5545 3.6.6: a DISPLAY alarm needs a DESCRIPTION, the text the reminder shows.
     alarm = Alarm()
@@ -105,6 +127,8 @@ def description(booking: Booking, *, cancelled: bool = False, limit: int = 0) ->
     """The event's notes: the page's description (cut to `limit` characters when given) and
     the manage link; the .ics DESCRIPTION and the details of the "add to calendar" links."""
     parts = []
+    if booking.page.is_team:
+        parts.append(f"With {team_public.join_names(team_public.with_names(booking))}.")
     if text := booking.page.description:
         if limit and len(text) > limit:
             text = text[: limit - 1].rstrip() + "…"

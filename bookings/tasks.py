@@ -66,7 +66,7 @@ _MAIL_RETRY = {
 
 
 @shared_task(**_MAIL_RETRY)
-def send_customer_email(booking_id: str, what: str, previous_start: str | None = None) -> None:
+def send_customer_email(booking_id: str, what: str, previous: str | None = None) -> None:
     from bookings import emails
 
     booking = Booking.objects.select_related("page", "page__owner").get(pk=booking_id)
@@ -77,22 +77,60 @@ def send_customer_email(booking_id: str, what: str, previous_start: str | None =
     elif what == "cancelled":
         emails.send_cancellation(booking)
     elif what == "rescheduled":
-        previous = datetime.fromisoformat(previous_start) if previous_start else None
-        emails.send_reschedule(booking, previous_start=previous)
+        previous_start = datetime.fromisoformat(previous) if previous else None
+        emails.send_reschedule(booking, previous_start=previous_start)
+    elif what == "reassigned":
+        emails.send_reassigned(booking)
 
 
 @shared_task(**_MAIL_RETRY)
-def send_owner_email(booking_id: str, what: str, previous_start: str | None = None) -> None:
+def send_owner_email(
+    booking_id: str, what: str, previous: str | None = None, user_id: int | None = None
+) -> None:
+    """The owner's notification; on a team page `user_id` names the member told."""
+    from django.contrib.auth import get_user_model
+
     from bookings import emails
 
-    booking = Booking.objects.select_related("page", "page__owner").get(pk=booking_id)
-    previous = datetime.fromisoformat(previous_start) if previous_start else None
-    emails.notify_owner(booking, what, previous_start=previous)
+    booking = Booking.objects.select_related("page", "page__owner", "owner").get(pk=booking_id)
+    users = get_user_model().objects
+    to = users.filter(pk=user_id).first() if user_id is not None else None
+    if user_id is not None and to is None:
+        return  # the member's account is gone: nobody to tell
+    if what == "reassigned":
+        old = users.filter(pk=int(previous)).first() if previous and previous.isdigit() else None
+        emails.notify_owner(booking, what, to=to, previous_owner=old)
+        return
+    previous_start = datetime.fromisoformat(previous) if previous else None
+    emails.notify_owner(booking, what, previous_start=previous_start, to=to)
 
 
-def send_booking_emails(booking_id: str, what: str, previous_start: str | None = None) -> None:
-    send_customer_email.delay(booking_id, what, previous_start)
-    send_owner_email.delay(booking_id, what, previous_start)
+def send_booking_emails(booking_id: str, what: str, previous: str | None = None) -> None:
+    """Queue the customer's email and the owner's notification of a change. `previous`: the
+    old start (ISO 8601) of a "rescheduled" booking, the previous owner's user id of a
+    "reassigned" one."""
+    send_customer_email.delay(booking_id, what, previous)
+    for user_id in owners_told(booking_id, what, previous):
+        send_owner_email.delay(booking_id, what, previous, user_id)
+
+
+def owners_told(booking_id: str, what: str, previous: str | None) -> list[int | None]:
+    """Who gets the owner's notification: the page's owner (None) on a personal page; on a
+    team page every member the booking is with (not those who declined), one task each,
+    and for "reassigned" also the member who had it."""
+    booking = Booking.objects.select_related("page").filter(pk=booking_id).first()
+    if booking is None or not booking.page.is_team:
+        return [None]
+    told = list(
+        booking.attendees.filter(declined_at__isnull=True)
+        .order_by("-required", "id")
+        .values_list("user_id", flat=True)
+    )
+    if not told:
+        told = [booking.owner_id]
+    if what == "reassigned" and previous and previous.isdigit() and int(previous) not in told:
+        told.append(int(previous))
+    return told
 
 
 @receiver(credentials_rotated)

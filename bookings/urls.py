@@ -14,4 +14,5 @@ urlpatterns = [
     path("<slug:slug>/", views.public_page, name="public-page"),
     path("<slug:slug>/book/", views.book, name="public-book"),
     path("<slug:slug>/confirmed/<str:token>/", views.confirmed, name="booking-confirmed"),
+    path("<slug:slug>/members/<int:member_pk>/photo", views.member_photo, name="member-photo"),
 ]

@@ -23,20 +23,27 @@ from django.http import (
 )
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
+from django.utils.cache import get_conditional_response
 from django.utils.html import escape
+from django.utils.http import http_date
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.timezone import now as utcnow
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from bookings import actions, calendar_links, ics, inputs, ratelimit, zones
+from bookings import actions, calendar_links, ics, inputs, ratelimit, team_public, zones
 from bookings.models import (
     Booking,
     BookingPage,
+    MemberState,
     Question,
     QuestionKind,
+    StaffProfile,
+    TeamMember,
+    TeamMode,
     booking_for_token,
     notice_words,
+    photo_type,
 )
 from bookings.slots import AvailabilityUnknown, SlotsResult, not_ready_reason, slots_for
 
@@ -98,6 +105,24 @@ class SlotPicker:
             )
         self.tz = tz or fallback
 
+        # A round-robin page that lets customers choose: the member whose times are shown
+        # (None: anyone's). Only members the page lists can be chosen.
+        self.member: int | None = None
+        self.member_choices: list[dict[str, Any]] = []
+        # (Moving a booking keeps or re-ranks its member: no choice there.)
+        picks = page.team_mode == TeamMode.ROUND_ROBIN and page.customer_picks_member
+        if picks and ignore_booking is None:
+            self.member_choices = member_choices(page)
+            raw_member = params.get("member", "").strip()
+            if raw_member:
+                ids = {m["id"] for m in self.member_choices}
+                if raw_member.isdigit() and int(raw_member) in ids:
+                    self.member = int(raw_member)
+                else:
+                    self.errors["member"] = "Choose one of the team's members, or anyone available."
+            for choice in self.member_choices:
+                choice["checked"] = choice["id"] == self.member
+
         self.day: date | None = None
         raw_day = params.get("date", "").strip()
         if raw_day:
@@ -112,6 +137,9 @@ class SlotPicker:
                 self.unavailable = True
             else:
                 self.slots = result.slots
+                if self.member is not None:
+                    free = result.team or {}
+                    self.slots = [s for s in self.slots if self.member in free.get(s, ())]
                 self.stale = result.stale
 
     @property
@@ -150,6 +178,14 @@ class SlotPicker:
     def window_days(self) -> int:
         """How far ahead bookings open: why the calendar stops at max_day."""
         return self.page.window_days
+
+
+def member_choices(page: BookingPage) -> list[dict[str, Any]]:
+    """The page's active members as the page shows them: id, name, photo_url and the
+    initials of an avatar without a photo."""
+    return [
+        {**m, "initials": team_public.initials(m["name"])} for m in team_public.public_team(page)
+    ]
 
 
 @functools.lru_cache(maxsize=2)
@@ -241,9 +277,12 @@ def _render_page(
 ) -> HttpResponse:
     data = form_data or {}
     errors = dict(form_errors or {})
+    team = member_choices(page) if page.is_team else []
     context = {
         "page": page,
         "owner_name": page.owner_name,
+        "with_phrase": _with_phrase(page, team),
+        "team": team,
         "picker": picker,
         "questions": _question_fields(page, data, errors),
         "data": data,
@@ -256,6 +295,14 @@ def _render_page(
         "manage_url_template": reverse("manage-booking", args=["TOKEN"]),
     }
     return render(request, "bookings/public/page.html", context, status=status or picker.status)
+
+
+def _with_phrase(page: BookingPage, team: list[dict[str, Any]]) -> str:
+    """Under the page's title: "with Olivia Smith", "with one of our team" (round robin) or
+    "with Ada, Ben and Cy" (collective)."""
+    if page.is_team:
+        return team_public.team_phrase(page, team)
+    return f"with {page.owner_name}"
 
 
 TOO_MANY = "Too many requests. Please wait a minute and try again."
@@ -273,6 +320,7 @@ def _not_ready(request: HttpRequest, page: BookingPage, *, status: int) -> HttpR
     context = {
         "page": page,
         "owner_name": page.owner_name,
+        "with_phrase": _with_phrase(page, member_choices(page) if page.is_team else []),
         "reason": reason if is_owner else "",
         "calendars_url": reverse("page-calendars", args=[page.pk]) if is_owner else "",
     }
@@ -296,7 +344,8 @@ def public_page(request: HttpRequest, slug: str) -> HttpResponse:
 def _form_data(request: HttpRequest, questions: list[Question]) -> dict[str, Any]:
     post = request.POST
     data: dict[str, Any] = {
-        key: post.get(key, "") for key in ("start", "name", "email", "timezone", "phone", "notes")
+        key: post.get(key, "")
+        for key in ("start", "name", "email", "timezone", "phone", "notes", "member")
     }
     data["answers"] = {q.key: post.get(q.key, "") for q in questions}
     return data
@@ -318,16 +367,20 @@ def book(request: HttpRequest, slug: str) -> HttpResponse:
     params = {"tz": tz}
     if start is not None:
         params["date"] = start.astimezone(zoneinfo.ZoneInfo(tz)).date().isoformat()
+    chosen_member = data["member"].strip() if isinstance(data["member"], str) else ""
 
     def again(
         status: int, errors: Mapping[str, list[str]] | None = None, message: str = ""
     ) -> HttpResponse:
         # A rate-limited client, or Exchange being down, must not cause another busy lookup.
         show_slots = status not in (429, 503)
+        shown = params if show_slots else {"tz": tz}
+        if chosen_member and not (errors or {}).get("member"):
+            shown = {**shown, "member": chosen_member}  # the same person's times again
         return _render_page(
             request,
             page,
-            SlotPicker(page, params if show_slots else {"tz": tz}),
+            SlotPicker(page, shown),
             form_data=flat_data,
             form_errors=errors,
             form_message=message,
@@ -349,9 +402,14 @@ def book(request: HttpRequest, slug: str) -> HttpResponse:
             customer = actions.parse_customer(page, data)
         except actions.InvalidBooking as e:
             errors.update(e.errors)
+        member = None
+        try:
+            member = actions.parse_member(chosen_member)
+        except actions.InvalidBooking as e:
+            errors.update(e.errors)
         if errors or start is None or customer is None:
             raise actions.InvalidBooking(errors)
-        booking = actions.book(page, start, customer)
+        booking = actions.book(page, start, customer, member=member)
     except actions.InvalidBooking as e:
         return again(400, _field_errors(e.errors), e.message)
     except actions.SlotUnavailable as e:
@@ -388,7 +446,8 @@ def _booking_context(booking: Booking, token: str) -> dict[str, Any]:
         "booking": booking,
         "page": page,
         "owner_name": page.owner_name,
-        "meeting_title": page.meeting_title,
+        "meeting_title": team_public.meeting_title(booking),
+        "with_people": _with_people(booking),
         "answers": answers,
         "token": token,
         "manage_url": reverse("manage-booking", args=[token]),
@@ -397,6 +456,28 @@ def _booking_context(booking: Booking, token: str) -> dict[str, Any]:
         "ics_url": reverse("manage-booking-ics", args=[token]) if addable else "",
         "calendar_links": calendar_links.links(booking) if addable else [],
     }
+
+
+def _with_people(booking: Booking) -> list[dict[str, Any]]:
+    """A team booking's members as its pages show them (name, photo or initials); [] on a
+    personal page, whose title names its owner."""
+    if not booking.page.is_team:
+        return []
+    people = team_public.attending(booking)
+    # A photo only for members still on the team: the photo view serves no one else.
+    active = set(booking.page.members.filter(state=MemberState.ACTIVE).values_list("pk", flat=True))
+    versions = team_public.photo_versions([a.user_id for a in people])
+    rows = []
+    for a in people:
+        member = TeamMember(pk=a.member_id, page=booking.page, user_id=a.user_id)
+        url = None
+        if a.member_id in active and a.user_id in versions:
+            url = team_public.photo_url(booking.page, member, versions[a.user_id])
+        rows.append({"name": a.name, "photo_url": url, "initials": team_public.initials(a.name)})
+    if not rows:
+        name = team_public.person_name(booking.owner)
+        rows.append({"name": name, "photo_url": None, "initials": team_public.initials(name)})
+    return rows
 
 
 def why_unchangeable(booking: Booking) -> str:
@@ -409,7 +490,7 @@ def why_unchangeable(booking: Booking) -> str:
         notice = notice_words(booking.page.min_notice_minutes)
         return (
             f"Bookings can be changed online until {notice} before they start. "
-            f"Please contact {booking.page.owner_name} directly."
+            f"Please contact {team_public.contact_name(booking)} directly."
         )
     return ""
 
@@ -418,6 +499,8 @@ def cancelled_notice(booking: Booking) -> str:
     """The one notice a cancelled booking's manage page shows."""
     if booking.cancelled_by == "customer":
         return "Your booking is cancelled. We've sent you a confirmation."
+    if booking.page.is_team:
+        return "This booking was cancelled by the team."
     return f"This booking was cancelled by {booking.page.owner_name}."
 
 
@@ -579,4 +662,37 @@ def booking_ics(request: HttpRequest, token: str) -> HttpResponse:
         ics.booking_ics(booking, method=method), content_type="text/calendar; charset=utf-8"
     )
     response["Content-Disposition"] = 'attachment; filename="booking.ics"'
+    return response
+
+
+# Served as stored: the type checked by content when the photo was uploaded, checked again
+# here, so nothing but these three image types ever leaves this view.
+PHOTO_TYPES = {"image/png", "image/jpeg", "image/webp"}
+
+
+@require_GET
+def member_photo(request: HttpRequest, slug: str, member_pk: int) -> HttpResponse:
+    """A team member's photo on a team page: only for an active member of an active team
+    page, so a photo is public exactly while its owner is shown on a page."""
+    page = _active_page(slug)
+    # A number no id column can hold is no member (and must not reach the database).
+    if not page.is_team or not 0 < member_pk < 2**31:
+        raise Http404("No such member.")
+    member = get_object_or_404(TeamMember, pk=member_pk, page=page, state=MemberState.ACTIVE)
+    profile = StaffProfile.objects.filter(user_id=member.user_id).first()
+    data = bytes(profile.photo or b"") if profile is not None else b""
+    kind = profile.photo_type if profile is not None else ""
+    if not data or kind not in PHOTO_TYPES or photo_type(data) != kind:
+        raise Http404("No photo.")
+    assert profile is not None
+    last_modified = profile.updated.timestamp()
+    # The page links photos with ?v=<when saved>: that address never changes its content.
+    versioned = request.GET.get("v") == str(int(last_modified))
+    not_modified = get_conditional_response(request, last_modified=int(last_modified))
+    response = not_modified or HttpResponse(data, content_type=kind)
+    response["Last-Modified"] = http_date(last_modified)
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = (
+        "public, max-age=31536000, immutable" if versioned else "public, max-age=300"
+    )
     return response

@@ -33,6 +33,11 @@
   const chosen = document.getElementById("chosen-slot");
   const formAlert = document.getElementById("form-alert");
   const maxDay = picker.dataset.maxDay;
+  // Round robin where the customer may choose: "Any available" or one member. The slots API
+  // lists who is free at each time; the calendar shows only the chosen member's times.
+  const memberRadios = mode === "book"
+    ? Array.from(picker.querySelectorAll("#member-choice input[name=member]")) : [];
+  const memberInput = form.elements.member || null;
   // The zones people can pick, read from the <select> before it goes: canonical names, their
   // cities, "United States · EST · UTC−5", and the words a search matches (bookings/zones.py).
   const zoneList = Array.from(tzSelect.options, (o) => ({
@@ -61,7 +66,9 @@
   showZone();
 
   let month = null; // {y, m} with m 0-11, in the visitor's zone
-  let byDay = new Map(); // "YYYY-MM-DD" -> [{start, end}]
+  let monthSlots = []; // the month's slots as the API answered them, everyone's
+  let byDay = new Map(); // "YYYY-MM-DD" -> [{start, end}] the visitor can choose
+  let member = memberRadios.length ? (memberRadios.find((r) => r.checked) || {}).value || "" : "";
   let selectedDay = null;
   let selectedStart = null;
   let request = 0; // only the latest slots request may update the page
@@ -113,7 +120,7 @@
   function freeTimesText(key) {
     // What the live region says once a day's times are known.
     const count = (byDay.get(key) || []).length;
-    if (!count) return `No free times on ${formatDay(key)}.`;
+    if (!count) return `No free times${member ? ` with ${memberName()}` : ""} on ${formatDay(key)}.`;
     return `${count} time${count === 1 ? "" : "s"} free on ${formatDay(key)}.`;
   }
 
@@ -122,6 +129,7 @@
     const first = keyOf(month.y, month.m, 1);
     const last = keyOf(month.y, month.m, daysIn(month.y, month.m));
     const start = first < today() ? today() : first;
+    monthSlots = [];
     byDay = new Map();
     renderCalendar(true);
     renderSlots();
@@ -151,12 +159,8 @@
       return;
     }
     const monthPrefix = first.slice(0, 7);
-    for (const slot of body.slots || []) {
-      const key = dayKey(new Date(slot.start), tz);
-      if (!key.startsWith(monthPrefix)) continue;
-      if (!byDay.has(key)) byDay.set(key, []);
-      byDay.get(key).push(slot);
-    }
+    monthSlots = (body.slots || []).filter((slot) => dayKey(new Date(slot.start), tz).startsWith(monthPrefix));
+    groupDays();
     staleNote.hidden = !body.stale;
     if (byDay.size === 0 && !autoAdvanced && canGoNext() && !gridHasFocus()) {
       // Late in a month there may be nothing left: show the next one rather than nothing.
@@ -168,10 +172,51 @@
       selectedDay = byDay.size ? Array.from(byDay.keys()).sort()[0] : null;
     }
     if (selectedDay && !gridHasFocus()) focusDay = selectedDay;
-    setBusy(false, selectedDay ? freeTimesText(selectedDay) : `No free times in ${monthName()}. Try another month.`);
+    setBusy(false, selectedDay ? freeTimesText(selectedDay) : noTimesText());
     renderCalendar(false);
     renderSlots();
   }
+
+  // --- choosing a team member --------------------------------------------------------------
+  function offered(slot) {
+    return !member || (slot.members || []).some((m) => String(m.id) === member);
+  }
+  function groupDays() {
+    byDay = new Map();
+    for (const slot of monthSlots) {
+      if (!offered(slot)) continue;
+      const key = dayKey(new Date(slot.start), tz);
+      if (!byDay.has(key)) byDay.set(key, []);
+      byDay.get(key).push(slot);
+    }
+  }
+  function memberName() {
+    const radio = memberRadios.find((r) => r.value === member);
+    return radio ? radio.dataset.name || "" : "";
+  }
+  function noTimesText() {
+    const who = member ? ` with ${memberName()}` : "";
+    return `No free times${who} in ${monthName()}. Try another month.`;
+  }
+  function chooseMember(value) {
+    member = value;
+    if (memberInput) memberInput.value = value;
+    groupDays();
+    const still = selectedStart && (byDay.get(selectedDay) || []).some((s) => s.start === selectedStart);
+    if (!still) clearSelection();
+    if (!selectedDay || !byDay.has(selectedDay)) {
+      selectedDay = byDay.size ? Array.from(byDay.keys()).sort()[0] : null;
+    }
+    if (picker.getAttribute("aria-busy") !== "true") {
+      status.textContent = selectedDay ? freeTimesText(selectedDay) : noTimesText();
+    }
+    renderCalendar(false);
+    renderSlots();
+  }
+  memberRadios.forEach((radio) => {
+    radio.addEventListener("change", () => { if (radio.checked) chooseMember(radio.value); });
+  });
+  if (memberInput) memberInput.value = member;
 
   function daysIn(y, m) {
     return new Date(Date.UTC(y, m + 1, 0)).getUTCDate();
@@ -393,7 +438,8 @@
     slotList.querySelectorAll(".slot-button").forEach((b) => {
       b.setAttribute("aria-pressed", b.dataset.start === slot.start ? "true" : "false");
     });
-    chosen.textContent = `${formatDay(selectedDay)}, ${formatTime(slot.start)} – ${formatTime(slot.end)} (${zoneTimeName(tz)})`;
+    const who = member ? `, with ${memberName()}` : "";
+    chosen.textContent = `${formatDay(selectedDay)}, ${formatTime(slot.start)} – ${formatTime(slot.end)} (${zoneTimeName(tz)})${who}`;
     chosen.hidden = false;
     form.hidden = false;
     setFieldError("start", "");
