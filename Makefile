@@ -39,6 +39,15 @@ bench:
 		echo "== $$script"; .venv/bin/python $$script; echo; \
 	done
 
+.PHONY: bench-team
+
+# Team pages alone (about two minutes; `make bench` runs it too): a 20-member round-robin
+# page's slots API over EWS and Graph against its goals, the per-owner cache shared with a
+# member's own page, and the pure engine for 20 members x 90 days.
+bench-team:
+	scripts/services.sh postgres redis
+	.venv/bin/python bench/bench_team.py
+
 .PHONY: load
 
 # The issue-7 load test (about 3 minutes, loopback only): slots and bookings on gunicorn +

@@ -42,6 +42,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -905,11 +906,20 @@ def graph_connection(sim: SimulatorProcess) -> Any:
 def staff_user(sim: SimulatorProcess, connection: Any, who: Person) -> Any:
     """A staff user whose mailbox delegates its calendar to the corporate mailbox."""
     from django.contrib.auth.models import User
+
+    user = User.objects.create_user(who.email.split("@")[0], who.email, None, is_staff=True)
+    attach_staff(sim, connection, user, who)
+    return user
+
+
+def attach_staff(sim: SimulatorProcess, connection: Any, user: Any, who: Person) -> None:
+    """`user` (mailbox `who`) attached to the corporate `connection`, their mailbox
+    delegating its calendar to it: a new staff user, or one attached again after the site's
+    connection was replaced (EWS by Graph), which took their membership with it."""
     from django.utils import timezone
 
     from calendars.models import CorporateMember, MembershipProof
 
-    user = User.objects.create_user(who.email.split("@")[0], who.email, None, is_staff=True)
     sim.add_delegate(who.email, connection.email)
     # The address on the user's account, which an administrator set: proven at once.
     CorporateMember.objects.create(
@@ -921,7 +931,6 @@ def staff_user(sim: SimulatorProcess, connection: Any, who: Person) -> Any:
         access_ok=True,
         can_write=True,
     )
-    return user
 
 
 def booking_page(
@@ -943,21 +952,24 @@ def booking_page(
     return page
 
 
-def assign_calendars(page: Any, connection: Any, roles: list[tuple[str, str, str]]) -> list[str]:
+def assign_calendars(
+    page: Any, connection: Any, roles: list[tuple[str, str, str]], *, member: Any = None
+) -> list[str]:
     """(owner email, sub-calendar name or "" for the primary, role): discovered over the
-    connection's protocol (EWS or Graph), as the page editor does. Returns a description of
-    each calendar for the report."""
+    connection's protocol (EWS or Graph), as the page editor does; on a team page, the
+    calendars of `member` (a TeamMember). Returns a description of each calendar for the
+    report."""
     from bookings.models import PageCalendar, PageCalendarOwner
     from calendars import discovery
 
     described = []
     for owner, name, role in roles:
-        PageCalendarOwner.objects.get_or_create(page=page, email=owner)
+        PageCalendarOwner.objects.get_or_create(page=page, member=member, email=owner)
         found = discovery.discover(connection, owner)
         if not found.calendars:
             raise RuntimeError(f"discovery of {owner}: {found.message}")
         ref = next(r for r in found.calendars if (r.name == name if name else r.is_primary))
-        PageCalendar.objects.create(page=page, calendar=ref, role=role)
+        PageCalendar.objects.create(page=page, member=member, calendar=ref, role=role)
         kind = f"sub-calendar {name!r}" if name else "primary"
         described.append(f"{owner.split('@')[0]}: {kind} ({ref.permission_level}), {role}")
     return described
@@ -1019,3 +1031,110 @@ def add_busy_week(
             )
             created += 1
     return created
+
+
+# --- measuring the slots API ------------------------------------------------------------
+
+
+def slots_ok(response: Response) -> int:
+    """The number of free slots in a slots API answer, which must be fresh and not empty."""
+    if response.status != 200:
+        raise RuntimeError(f"slots API answered {response.status}: {response.body[:300]!r}")
+    body = response.json()
+    if body["stale"]:
+        raise RuntimeError("slots API served stale busy time: Exchange was not reached")
+    if not body["slots"]:
+        raise RuntimeError("slots API found no free slot: the scenario is wrong")
+    return len(body["slots"])
+
+
+def slots_arguments(parser: Any) -> None:
+    """The command-line options of a slots API benchmark (an argparse parser): what
+    measure_slots reads, the simulator's latency and the raw round trips timed."""
+    parser.add_argument("--uncached", type=int, default=20, help="uncached requests per page")
+    parser.add_argument("--cached", type=int, default=200, help="cached requests per page")
+    parser.add_argument("--warmup", type=int, default=8, help="untimed requests per page first")
+    parser.add_argument(
+        "--latency", type=float, default=0.05, help="seconds the simulator adds per request"
+    )
+    parser.add_argument("--raw", type=int, default=20, help="raw round trips timed, per protocol")
+    parser.add_argument(
+        "--budget",
+        type=float,
+        default=20,
+        help="seconds per page for the cached requests (at least 50 are made)",
+    )
+
+
+def measure_slots(stack: Stack, path: str, args: Any) -> dict[str, Any]:
+    """The slots API at `path`, uncached then cached, as bench_slots_api.py and
+    bench_team.py report it. `args`: warmup, uncached and cached (request counts) and
+    budget (seconds for the cached requests, at least 50 of which are made)."""
+    sim, server = stack.sim, stack.server
+    # Each worker pays its first-request costs (imports, exchangelib's session) here.
+    for _ in range(args.warmup):
+        stack.clear_busy_cache()
+        slots_ok(fetch(stack.base_url, path))
+
+    uncached, inside, summed, requests, operations = [], [], [], [], Counter()
+    cpu = {"uncached": 0.0, "simulator": 0.0, "cached": 0.0, "healthz": 0.0}
+    slots = 0
+    # Token requests should be none: each worker's token is cached since the warm-up.
+    tokens_before = len(sim.idp("request_log"))
+    for _ in range(args.uncached):
+        stack.clear_busy_cache()
+        sim.clear_log()
+        app_cpu, sim_cpu = server.cpu_seconds(), sim.cpu_seconds()
+        response = fetch(stack.base_url, path)
+        cpu["uncached"] += server.cpu_seconds() - app_cpu
+        cpu["simulator"] += sim.cpu_seconds() - sim_cpu
+        slots = slots_ok(response)
+        log = sim.log()
+        uncached.append(response.seconds)
+        # The slowest EWS request as the simulator timed it (injected latency included): the
+        # part of the wait that is Exchange's; the rest is the app's and exchangelib's own.
+        inside.append(max(entry.duration for entry in log))
+        # Summed over the call's requests: well above `uncached` when they overlap.
+        summed.append(sum(entry.duration for entry in log))
+        requests.append(len(log))
+        operations.update(entry.operation for entry in log)
+        failed = [e for e in log if e.status != 200 or e.outcome != "NoError"]
+        if failed:
+            raise RuntimeError(f"Exchange requests failed: {failed}")
+    tokens = len(sim.idp("request_log")) - tokens_before
+
+    slots_ok(fetch(stack.base_url, path))  # fills the cache
+    sim.clear_log()
+    cached, healthz = [], []
+    deadline = time.monotonic() + args.budget
+    # Alternating runs of 10, so both see the same machine; CPU is read between runs.
+    while len(cached) < args.cached and (len(cached) < 50 or time.monotonic() < deadline):
+        before = server.cpu_seconds()
+        for _ in range(10):
+            health = fetch(stack.base_url, "/healthz")
+            if health.status != 200:
+                raise RuntimeError(f"/healthz answered {health.status}")
+            healthz.append(health.seconds)
+        middle = server.cpu_seconds()
+        for _ in range(10):
+            response = fetch(stack.base_url, path)
+            slots_ok(response)
+            cached.append(response.seconds)
+        cpu["healthz"] += middle - before
+        cpu["cached"] += server.cpu_seconds() - middle
+    return {
+        "slots": slots,
+        "uncached": uncached,
+        "inside": inside,
+        "summed": summed,
+        "tokens": tokens,
+        "requests": requests,
+        "operations": {op: n / args.uncached for op, n in operations.items()},
+        "cached": cached,
+        "cached_ews": len(sim.log()),
+        "healthz": healthz,
+        "cpu_uncached": cpu["uncached"] / args.uncached,
+        "cpu_simulator": cpu["simulator"] / args.uncached,
+        "cpu_cached": cpu["cached"] / len(cached),
+        "cpu_healthz": cpu["healthz"] / len(healthz),
+    }

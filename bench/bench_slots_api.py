@@ -52,8 +52,6 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-import time
-from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from datetime import time as wall
@@ -167,103 +165,9 @@ def seed_graph(
     return pages, shape, [grace, *colleagues]
 
 
-def slots_ok(response: S.Response) -> int:
-    if response.status != 200:
-        raise RuntimeError(f"slots API answered {response.status}: {response.body[:300]!r}")
-    body = response.json()
-    if body["stale"]:
-        raise RuntimeError("slots API served stale busy time: Exchange was not reached")
-    if not body["slots"]:
-        raise RuntimeError("slots API found no free slot: the scenario is wrong")
-    return len(body["slots"])
-
-
-def measure(stack: S.Stack, path: str, args: argparse.Namespace) -> dict[str, object]:
-    sim, server = stack.sim, stack.server
-    # Each worker pays its first-request costs (imports, exchangelib's session) here.
-    for _ in range(args.warmup):
-        stack.clear_busy_cache()
-        slots_ok(S.fetch(stack.base_url, path))
-
-    uncached, inside, summed, requests, operations = [], [], [], [], Counter()
-    cpu = {"uncached": 0.0, "simulator": 0.0, "cached": 0.0, "healthz": 0.0}
-    slots = 0
-    # Token requests should be none: each worker's token is cached since the warm-up.
-    tokens_before = len(sim.idp("request_log"))
-    for _ in range(args.uncached):
-        stack.clear_busy_cache()
-        sim.clear_log()
-        app_cpu, sim_cpu = server.cpu_seconds(), sim.cpu_seconds()
-        response = S.fetch(stack.base_url, path)
-        cpu["uncached"] += server.cpu_seconds() - app_cpu
-        cpu["simulator"] += sim.cpu_seconds() - sim_cpu
-        slots = slots_ok(response)
-        log = sim.log()
-        uncached.append(response.seconds)
-        # The slowest EWS request as the simulator timed it (injected latency included): the
-        # part of the wait that is Exchange's; the rest is the app's and exchangelib's own.
-        inside.append(max(entry.duration for entry in log))
-        # Summed over the call's requests: well above `uncached` when they overlap.
-        summed.append(sum(entry.duration for entry in log))
-        requests.append(len(log))
-        operations.update(entry.operation for entry in log)
-        failed = [e for e in log if e.status != 200 or e.outcome != "NoError"]
-        if failed:
-            raise RuntimeError(f"Exchange requests failed: {failed}")
-    tokens = len(sim.idp("request_log")) - tokens_before
-
-    slots_ok(S.fetch(stack.base_url, path))  # fills the cache
-    sim.clear_log()
-    cached, healthz = [], []
-    deadline = time.monotonic() + args.budget
-    # Alternating runs of 10, so both see the same machine; CPU is read between runs.
-    while len(cached) < args.cached and (len(cached) < 50 or time.monotonic() < deadline):
-        before = server.cpu_seconds()
-        for _ in range(10):
-            health = S.fetch(stack.base_url, "/healthz")
-            if health.status != 200:
-                raise RuntimeError(f"/healthz answered {health.status}")
-            healthz.append(health.seconds)
-        middle = server.cpu_seconds()
-        for _ in range(10):
-            response = S.fetch(stack.base_url, path)
-            slots_ok(response)
-            cached.append(response.seconds)
-        cpu["healthz"] += middle - before
-        cpu["cached"] += server.cpu_seconds() - middle
-    return {
-        "slots": slots,
-        "uncached": uncached,
-        "inside": inside,
-        "summed": summed,
-        "tokens": tokens,
-        "requests": requests,
-        "operations": {op: n / args.uncached for op, n in operations.items()},
-        "cached": cached,
-        "cached_ews": len(sim.log()),
-        "healthz": healthz,
-        "cpu_uncached": cpu["uncached"] / args.uncached,
-        "cpu_simulator": cpu["simulator"] / args.uncached,
-        "cpu_cached": cpu["cached"] / len(cached),
-        "cpu_healthz": cpu["healthz"] / len(healthz),
-    }
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--uncached", type=int, default=20, help="uncached requests per page")
-    parser.add_argument("--cached", type=int, default=200, help="cached requests per page")
-    parser.add_argument("--warmup", type=int, default=8, help="untimed requests per page first")
-    parser.add_argument(
-        "--latency", type=float, default=0.05, help="seconds the simulator adds per request"
-    )
-    parser.add_argument("--raw", type=int, default=20, help="raw round trips timed, per protocol")
-    parser.add_argument(
-        "--budget",
-        type=float,
-        default=20,
-        help="seconds per page for the cached requests (at least 50 are made)",
-    )
+    S.slots_arguments(parser)
     args = parser.parse_args(argv)
 
     load_before = S.machine()
@@ -287,7 +191,7 @@ def main(argv: list[str] | None = None) -> None:
         results = {}
         for slug in pages:
             S.progress(f"measuring {slug}")
-            results[slug] = measure(stack, f"/api/v1/pages/{slug}/slots?{query}", args)
+            results[slug] = S.measure_slots(stack, f"/api/v1/pages/{slug}/slots?{query}", args)
 
         # A site has one corporate connection: the EWS one goes (its calendars and members
         # with it; the EWS pages stay, empty) and the Graph one takes its place, over the
@@ -304,7 +208,7 @@ def main(argv: list[str] | None = None) -> None:
         graph_rtt = S.median(S.graph_round_trips(stack.sim.graph_url, token, graph.email, args.raw))
         for slug in graph_pages:
             S.progress(f"measuring {slug}")
-            results[slug] = measure(stack, f"/api/v1/pages/{slug}/slots?{query}", args)
+            results[slug] = S.measure_slots(stack, f"/api/v1/pages/{slug}/slots?{query}", args)
         load_after = S.machine()
 
     report(args, first_day, last_day, pages, rtt, results)
