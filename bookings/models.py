@@ -231,6 +231,18 @@ class BookingPage(models.Model):
         default=False,
         help_text="Send the reminders to whoever the meeting is with too.",
     )
+    language = models.CharField(
+        "language for customers",
+        max_length=8,
+        blank=True,
+        choices=[
+            ("", "The visitor's browser language"),
+            ("en", "English"),
+            ("de", "Deutsch"),
+            ("fr", "Français"),
+        ],  # fmt: skip
+        help_text="The language of the public page, the manage link and the customer's emails.",
+    )
     accent_color = models.CharField(
         "accent colour",
         max_length=7,
@@ -938,6 +950,9 @@ class Booking(models.Model):
         max_length=16, choices=BookingStatus.choices, default=BookingStatus.CONFIRMED
     )
     sequence = models.PositiveIntegerField(default=0, help_text="iCalendar SEQUENCE.")
+    # The language the customer booked in (the page's, or their browser's): their later
+    # emails (reminders, changes) are in it too.
+    language = models.CharField(max_length=8, blank=True)
     created = models.DateTimeField(default=utcnow)
     cancelled_at = models.DateTimeField(null=True, blank=True)
     cancelled_by = models.CharField(max_length=16, blank=True)  # customer, staff, exchange
