@@ -100,6 +100,12 @@ def validate_accent(value: str) -> None:
         raise ValidationError(problem, code="contrast")
 
 
+PAGE_LANGUAGES = [
+    ("", "The visitor's browser language"),
+    ("en", "English"),
+    ("de", "Deutsch"),
+    ("fr", "Français"),
+]
 MAX_REMINDER_MINUTES = 30 * 24 * 60
 
 
