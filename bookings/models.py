@@ -241,12 +241,7 @@ class BookingPage(models.Model):
         "language for customers",
         max_length=8,
         blank=True,
-        choices=[
-            ("", "The visitor's browser language"),
-            ("en", "English"),
-            ("de", "Deutsch"),
-            ("fr", "Français"),
-        ],  # fmt: skip
+        choices=PAGE_LANGUAGES,
         help_text="The language of the public page, the manage link and the customer's emails.",
     )
     accent_color = models.CharField(
