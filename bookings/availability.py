@@ -77,9 +77,80 @@ def free_slots(
     Runs in O((n + s) log n) for n busy intervals and bookings and s candidate starts: the
     blocking intervals are merged once and each candidate is one binary search.
     """
+    grid = _grid(rules, now=now, start=start, end=end)
+    return _pick(rules, grid, busy=busy, booked=booked, now=now, start=start, end=end)
+
+
+# A candidate start: (start, start - buffer_before, end + buffer_after, the page-local date
+# it counts on for the limits).
+Candidate = tuple[datetime, datetime, datetime, date]
+
+
+def _grid(rules: Rules, *, now: datetime, start: datetime, end: datetime) -> list[Candidate]:
+    """Every start the hours, overrides, notice and window allow, sorted: what free_slots
+    offers before busy time, bookings and limits. A team's members who share the page's
+    hours share one grid (_free_by_member), so it is built once, not once per member."""
     if rules.duration <= timedelta(0) or rules.interval <= timedelta(0):
         # A zero interval would never leave the loop below.
         raise ValueError("A slot's duration and interval must be positive.")
+    zone = ZoneInfo(rules.zone)
+    earliest = max(start, now + rules.min_notice)
+    today = now.astimezone(zone).date()
+    last_day = today + timedelta(days=rules.window_days - 1)
+    first_day = max(start.astimezone(zone).date() - timedelta(days=1), today)
+    final_day = min((end.astimezone(zone)).date(), last_day)
+    before, after = rules.buffer_before, rules.duration + rules.buffer_after
+
+    def candidates(lo: datetime, hi: datetime) -> Iterable[datetime]:
+        slot = lo
+        if slot < earliest:
+            # Jump to the first aligned start not before `earliest` instead of walking there.
+            slot += -((lo - earliest) // rules.interval) * rules.interval
+        while slot + rules.duration <= hi and slot < end:
+            yield slot
+            slot += rules.interval
+
+    # Keyed by start: overlapping ranges (weekly rows are not checked against each other)
+    # must not offer the same slot twice.
+    found: dict[datetime, Candidate] = {}
+    foreign = rules.hours_zone is not None and rules.hours_zone != rules.zone
+    day = first_day
+    while day <= final_day:
+        ranges = rules.overrides.get(day)
+        if ranges is None:
+            ranges = () if foreign else rules.weekly.get(day.weekday(), ())
+        for lo, hi in _instants(day, ranges, zone):
+            for slot in candidates(lo, hi):
+                found[slot] = (slot, slot - before, slot + after, day)
+        day += timedelta(days=1)
+    if foreign:
+        # Weekly hours in another zone: each of its dates that can reach the page's days (zones
+        # differ by at most a day) gives ranges; a slot belongs to the page-local date it
+        # starts on, where an override replaces the weekly hours and the limits count.
+        hours_zone = ZoneInfo(rules.hours_zone)  # type: ignore[arg-type]
+        there = first_day - timedelta(days=1)
+        while there <= final_day + timedelta(days=1):
+            weekly = rules.weekly.get(there.weekday(), ())
+            for lo, hi in _instants(there, weekly, hours_zone):
+                for slot in candidates(lo, hi):
+                    here = slot.astimezone(zone).date()
+                    if first_day <= here <= final_day and here not in rules.overrides:
+                        found[slot] = (slot, slot - before, slot + after, here)
+            there += timedelta(days=1)
+    return [found[slot] for slot in sorted(found)]
+
+
+def _pick(
+    rules: Rules,
+    grid: list[Candidate],
+    *,
+    busy: Iterable[Interval],
+    booked: Iterable[Booked],
+    now: datetime,
+    start: datetime,
+    end: datetime,
+) -> list[Interval]:
+    """The grid's starts that busy time, bookings and the daily/weekly limits leave free."""
     zone = ZoneInfo(rules.zone)
     booked = list(booked)
     earliest = max(start, now + rules.min_notice)
@@ -100,64 +171,19 @@ def free_slots(
             day = b.start.astimezone(zone).date()
             per_day[day] += 1
             per_week[_monday(day)] += 1
-
-    today = now.astimezone(zone).date()
-    last_day = today + timedelta(days=rules.window_days - 1)
-    first_day = max(start.astimezone(zone).date() - timedelta(days=1), today)
-    final_day = min((end.astimezone(zone)).date(), last_day)
+    limited = rules.max_per_day is not None or rules.max_per_week is not None
 
     def full(day: date) -> bool:
         return (rules.max_per_day is not None and per_day[day] >= rules.max_per_day) or (
             rules.max_per_week is not None and per_week[_monday(day)] >= rules.max_per_week
         )
 
-    def candidates(lo: datetime, hi: datetime) -> Iterable[datetime]:
-        slot = lo
-        if slot < earliest:
-            # Jump to the first aligned start not before `earliest` instead of walking there.
-            slot += -((lo - earliest) // rules.interval) * rules.interval
-        while slot + rules.duration <= hi and slot < end:
-            if _is_free(
-                slot - rules.buffer_before,
-                slot + rules.duration + rules.buffer_after,
-                blocked,
-                blocked_starts,
-            ):
-                yield slot
-            slot += rules.interval
-
-    # A set: overlapping ranges (weekly rows are not checked against each other) must not
-    # offer the same slot twice.
-    slots: set[Interval] = set()
-    foreign = rules.hours_zone is not None and rules.hours_zone != rules.zone
-    day = first_day
-    while day <= final_day:
-        if full(day):
-            day += timedelta(days=1)
-            continue
-        ranges = rules.overrides.get(day)
-        if ranges is None:
-            ranges = () if foreign else rules.weekly.get(day.weekday(), ())
-        for lo, hi in _instants(day, ranges, zone):
-            slots.update((slot, slot + rules.duration) for slot in candidates(lo, hi))
-        day += timedelta(days=1)
-    if foreign:
-        # Weekly hours in another zone: each of its dates that can reach the page's days (zones
-        # differ by at most a day) gives ranges; a slot belongs to the page-local date it
-        # starts on, where an override replaces the weekly hours and the limits count.
-        hours_zone = ZoneInfo(rules.hours_zone)  # type: ignore[arg-type]
-        there = first_day - timedelta(days=1)
-        while there <= final_day + timedelta(days=1):
-            weekly = rules.weekly.get(there.weekday(), ())
-            for lo, hi in _instants(there, weekly, hours_zone):
-                for slot in candidates(lo, hi):
-                    here = slot.astimezone(zone).date()
-                    if first_day <= here <= final_day and not (
-                        here in rules.overrides or full(here)
-                    ):
-                        slots.add((slot, slot + rules.duration))
-            there += timedelta(days=1)
-    return sorted(slots)
+    duration = rules.duration
+    return [
+        (slot, slot + duration)
+        for slot, lo, hi, day in grid
+        if not (limited and full(day)) and _is_free(lo, hi, blocked, blocked_starts)
+    ]
 
 
 def _instants(day: date, ranges: Iterable[tuple[time, time]], zone: ZoneInfo) -> Iterable[Interval]:
@@ -383,7 +409,21 @@ def _free_by_member(
     if len(set(ids)) != len(ids):
         # Attribution is by id: two members with one id would merge into one person.
         raise ValueError("Team members' ids must be unique.")
-    return {m.id: set(member_free_slots(rules, m, now=now, start=start, end=end)) for m in members}
+    # Members on the same hours (the page's, unless they have their own) share one grid:
+    # building it is most of free_slots' work, and with it once a team of twenty costs little
+    # more than one person.
+    grids: dict[tuple[int, str | None], list[Candidate]] = {}
+    free: dict[MemberId, set[Interval]] = {}
+    for m in members:
+        theirs = member_rules(rules, m)
+        key = (id(theirs.weekly), theirs.hours_zone)
+        if key not in grids:
+            grids[key] = _grid(theirs, now=now, start=start, end=end)
+        picked = _pick(
+            theirs, grids[key], busy=m.busy, booked=m.booked, now=now, start=start, end=end
+        )
+        free[m.id] = set(picked)
+    return free
 
 
 def _tighter(page: int | None, member: int | None) -> int | None:

@@ -13,17 +13,30 @@ from datetime import date, time
 from typing import Any
 
 from django import forms
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
+from django.db.models import Q
+from django.utils import timezone
 
 from bookings import zones
 from bookings.models import (
     ALL_STATUSES,
     DEFAULT_BLOCKING_STATUSES,
+    MAX_PHOTO_BYTES,
     WEEKDAYS,
     BookingPage,
+    BookingStatus,
+    MemberState,
+    PageImage,
     Question,
     QuestionKind,
+    TeamMember,
+    TeamMode,
     check_range,
+    parse_member_hours,
+    photo_type,
+    validate_image,
+    validate_timezone,
 )
 
 STATUS_LABELS = {
@@ -45,6 +58,14 @@ class BookingPageForm(forms.ModelForm):
         help_text="An event in an associated calendar with one of these statuses makes the "
         "time unavailable. Free events should not block.",
     )
+    # The page's image beside its details on the public page (a PageImage row, see save_image).
+    image_upload = forms.FileField(
+        label="Image",
+        required=False,
+        help_text="PNG, JPEG or WebP, at most 200 KB. Shown beside the page's details.",
+        widget=forms.ClearableFileInput(attrs={"accept": "image/png,image/jpeg,image/webp"}),
+    )
+    remove_image = forms.BooleanField(label="Remove the image", required=False)
 
     class Meta:
         model = BookingPage
@@ -70,6 +91,11 @@ class BookingPageForm(forms.ModelForm):
             "subject_template",
             "send_exchange_invitation",
             "create_teams_meeting",
+            "team_mode",
+            "customer_picks_member",
+            "members_own_hours",
+            "fairness_days",
+            "accent_color",
         ]
         labels = {
             "slug": "Public address",
@@ -87,6 +113,10 @@ class BookingPageForm(forms.ModelForm):
             "send_exchange_invitation": "Send Exchange's meeting invitation",
             "create_teams_meeting": "Create a Microsoft Teams meeting",
             "use_owner_working_hours": "Use the owner's Outlook working hours",
+            "team_mode": "Who customers meet",
+            "customer_picks_member": "Customers may choose the team member (round robin)",
+            "members_own_hours": "Members may have their own weekly hours",
+            "fairness_days": "Fairness period (days, round robin)",
         }
         help_texts = {
             "slug": "The page's link: lowercase letters, digits and hyphens.",
@@ -105,15 +135,72 @@ class BookingPageForm(forms.ModelForm):
             "timezone": forms.TextInput(
                 attrs={"list": "timezones", "autocomplete": "off", "spellcheck": "false"}
             ),
+            "team_mode": forms.RadioSelect,
+            "accent_color": forms.TextInput(
+                attrs={"placeholder": "#1d55c9", "autocomplete": "off", "spellcheck": "false"}
+            ),
         }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if not self.instance.pk and "blocking_statuses" not in self.initial:
             self.initial["blocking_statuses"] = list(DEFAULT_BLOCKING_STATUSES)
+        # Only round robin reads it: a personal page's form (or a client that predates team
+        # pages) may leave it out and keeps what the page has.
+        self.fields["fairness_days"].required = False
+
+    def clean_image_upload(self) -> bytes | None:
+        upload = self.cleaned_data.get("image_upload")
+        if not upload:
+            return None
+        if upload.size > MAX_PHOTO_BYTES:
+            raise ValidationError(f"This image is {upload.size // 1024} KB: at most 200 KB.")
+        data = upload.read(MAX_PHOTO_BYTES + 1)
+        validate_image(data)
+        return data
+
+    def save_image(self, page: BookingPage) -> None:
+        """Store, replace or remove the page's image (after the page itself is saved)."""
+        data = self.cleaned_data.get("image_upload")
+        if data:
+            PageImage.objects.update_or_create(
+                page=page, defaults={"data": data, "content_type": validate_image(data)}
+            )
+        elif self.cleaned_data.get("remove_image"):
+            PageImage.objects.filter(page=page).delete()
+
+    def clean_fairness_days(self) -> int:
+        days = self.cleaned_data.get("fairness_days")
+        return days if days is not None else self.instance.fairness_days
 
     def clean_slug(self) -> str:
         return self.cleaned_data["slug"].strip().lower()
+
+    def clean_team_mode(self) -> str:
+        mode = self.cleaned_data["team_mode"]
+        page = self.instance
+        # Upcoming bookings belong to one person (a personal page) or to members (a team
+        # page): switching between the two would leave them with nobody, or with the wrong
+        # people, so it waits until they are over or cancelled.
+        if page.pk and bool(mode) != page.is_team:
+            upcoming = page.bookings.filter(
+                status=BookingStatus.CONFIRMED, end__gte=timezone.now()
+            ).count()
+            if upcoming:
+                kind = "a team page" if mode else "a personal page"
+                raise ValidationError(
+                    f"This page can't become {kind} while it has {upcoming} upcoming "
+                    f"booking{'s' if upcoming != 1 else ''}: cancel or move "
+                    f"{'them' if upcoming != 1 else 'it'} first, or make a new page."
+                )
+        return mode
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        # Only a round-robin page assigns one member a customer could choose.
+        if data.get("team_mode") != TeamMode.ROUND_ROBIN:
+            data["customer_picks_member"] = False
+        return data
 
     def clean_timezone(self) -> str:
         # "London", "new york" or an alias (Asia/Calcutta) mean their canonical zone; any
@@ -523,3 +610,121 @@ class CancelForm(forms.Form):
         label="Reason (sent to the customer)",
         widget=forms.TextInput(),
     )
+
+
+# --- team pages ----------------------------------------------------------------------------
+
+
+class AddMemberForm(forms.Form):
+    who = forms.CharField(
+        label="Username or email of a staff member",
+        max_length=254,
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
+
+    def __init__(self, *args: Any, page: BookingPage, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.page = page
+
+    def clean_who(self) -> Any:
+        who = self.cleaned_data["who"].strip()
+        users = get_user_model().objects.filter(is_active=True, is_staff=True)
+        matches = list(users.filter(Q(username__iexact=who) | Q(email__iexact=who))[:2])
+        if not matches:
+            raise ValidationError(f"No staff member has the username or email “{who}”.")
+        if len(matches) > 1:
+            raise ValidationError(f"More than one staff member matches “{who}”: use a username.")
+        user = matches[0]
+        # Someone who declined may be invited again; anyone else is on the team already.
+        if self.page.members.filter(user=user).exclude(state=MemberState.DECLINED).exists():
+            name = user.get_full_name() or user.get_username()
+            raise ValidationError(f"{name} is already on this team.")
+        return user
+
+
+class MemberForm(forms.ModelForm):
+    """What the page's owner sets for one member."""
+
+    class Meta:
+        model = TeamMember
+        fields = ["tier", "weight", "required", "max_per_day", "max_per_week"]
+        labels = {
+            "tier": "Priority tier",
+            "required": "Required",
+            "max_per_day": "Most bookings a day",
+            "max_per_week": "Most bookings a week",
+        }
+        help_texts = {
+            "tier": "0 to 9: lower tiers are offered first.",
+            "weight": "1 to 100: share within the tier.",
+            "required": "Collective: the meeting needs them.",
+            "max_per_day": "Blank: no limit.",
+            "max_per_week": "Blank: no limit.",
+        }
+        widgets = {
+            "tier": forms.NumberInput(attrs={"min": 0, "max": 9, "class": "narrow"}),
+            "weight": forms.NumberInput(attrs={"min": 1, "max": 100, "class": "narrow"}),
+            "max_per_day": forms.NumberInput(attrs={"min": 1, "class": "narrow"}),
+            "max_per_week": forms.NumberInput(attrs={"min": 1, "class": "narrow"}),
+        }
+
+    def __init__(self, *args: Any, mode: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Tiers and weights rank round robin's members; "required" is collective's.
+        drop = ["required"] if mode == TeamMode.ROUND_ROBIN else ["tier", "weight"]
+        for name in drop:
+            del self.fields[name]
+
+
+class MemberHoursForm(forms.Form):
+    """A member's own weekly hours on one page: the editor's weekly rows, and a zone."""
+
+    hours_zone = forms.CharField(
+        required=False,
+        max_length=64,
+        label="Time zone of these hours",
+        help_text="Blank: the page's time zone.",
+        widget=forms.TextInput(
+            attrs={"list": "timezones", "autocomplete": "off", "spellcheck": "false"}
+        ),
+    )
+
+    def clean_hours_zone(self) -> str:
+        typed = self.cleaned_data["hours_zone"].strip()
+        if not typed:
+            return ""
+        zone = zones.resolve(typed) or typed
+        validate_timezone(zone)
+        return zone
+
+
+def member_hours_rows(ranges: list[tuple[int, time, time]]) -> list[dict[str, Any]]:
+    """The weekly rows as TeamMember.weekly_hours stores them, checked by the model's rule."""
+    rows = [{"weekday": day, "start": _fmt(start), "end": _fmt(end)} for day, start, end in ranges]
+    parse_member_hours(rows)
+    return rows
+
+
+def member_hours_ranges(member: TeamMember) -> list[tuple[int, time, time]]:
+    return [(day, start, end) for day, pairs in member.weekly().items() for start, end in pairs]
+
+
+class PhotoForm(forms.Form):
+    photo = forms.FileField(
+        label="Photo",
+        help_text="PNG, JPEG or WebP, at most 200 KB. Customers see it on team pages.",
+        widget=forms.ClearableFileInput(attrs={"accept": "image/png,image/jpeg,image/webp"}),
+    )
+
+    def clean_photo(self) -> bytes:
+        upload = self.cleaned_data["photo"]
+        if upload.size > MAX_PHOTO_BYTES:
+            raise ValidationError(
+                f"This photo is {upload.size // 1024} KB: a photo may be at most 200 KB."
+            )
+        data = upload.read(MAX_PHOTO_BYTES + 1)
+        if len(data) > MAX_PHOTO_BYTES:
+            raise ValidationError("A photo may be at most 200 KB.")
+        if not photo_type(data):
+            raise ValidationError("Upload a PNG, JPEG or WebP image.")
+        return data

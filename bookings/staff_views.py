@@ -2,7 +2,9 @@
 each page, and the bookings made on them.
 
 Every view finds its objects through `_pages(request)` / `_bookings(request)`, which hold only
-the signed-in user's own (a superuser's: everyone's), so another user's id is a 404.
+the signed-in user's own (a superuser's: everyone's), so another user's id is a 404. On team
+pages a member also reaches their own membership and calendars (looked up with their user) and
+the bookings they attend; only the page's owner changes the team.
 """
 
 from __future__ import annotations
@@ -15,26 +17,33 @@ from uuid import UUID
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db import transaction
 from django.db.models import Q, QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from bookings import actions, owner_hours, write_status, zones
+from bookings import actions, owner_hours, team, write_status, zones
 from bookings.export import write_csv
 from bookings.forms import (
     DASH,
+    AddMemberForm,
     AddOwnerForm,
     BookingPageForm,
     CancelForm,
     HoursFormSet,
+    MemberForm,
+    MemberHoursForm,
     OverrideFormSet,
+    PhotoForm,
     QuestionFormSet,
     hours_initial,
+    member_hours_ranges,
+    member_hours_rows,
     overrides_initial,
     question_initial,
 )
@@ -42,23 +51,29 @@ from bookings.models import (
     PERMISSION_HINT,
     WEEKDAYS,
     Booking,
+    BookingMember,
     BookingPage,
     BookingStatus,
     EventWrite,
+    MemberState,
     PageCalendar,
     PageCalendarOwner,
     Question,
+    StaffProfile,
+    TeamMember,
+    TeamMode,
     calendar_roles,
+    photo_type,
     role_problem,
     save_roles,
 )
-from bookings.slots import AvailabilityUnknown, slots_for
+from bookings.slots import AvailabilityUnknown, schedule_for, slots_for
+from bookings.teams_admin import CalendarScope, own_mailbox
 from calendars import discovery
 from calendars.connect import connection_for
 from calendars.models import (
     CalendarRef,
     CalendarRole,
-    CorporateMember,
     ExchangeConnection,
     Protocol,
 )
@@ -74,21 +89,30 @@ def _pages(request: HttpRequest) -> QuerySet[BookingPage]:
 
 
 def _bookings(request: HttpRequest) -> QuerySet[Booking]:
+    """The bookings the user reaches: their own, those of their pages (a team page's are
+    its members'), and those they attend as a team member. A subquery rather than a join
+    on attendees, so each booking comes once."""
     bookings = Booking.objects.select_related("page", "owner")
     if request.user.is_superuser:
         return bookings
-    return bookings.filter(owner=request.user)
+    attending = BookingMember.objects.filter(user=request.user).values("booking_id")
+    return bookings.filter(
+        Q(owner=request.user) | Q(page__owner=request.user) | Q(pk__in=attending)
+    )
 
 
-def own_mailbox(user: AbstractBaseUser) -> str:
-    """The address whose calendars a staff member means by "my calendar"."""
-    personal = ExchangeConnection.objects.filter(user=user).first()
-    if personal is not None:
-        return personal.email.lower()
-    member = CorporateMember.objects.filter(user=user).first()
-    if member is not None:
-        return member.mailbox.lower()
-    return (user.email or "").lower()
+def _listed_pages(request: HttpRequest) -> list[BookingPage]:
+    """The pages the booking list offers as a filter: the user's own, and the team pages
+    they are an active member of."""
+    pages = _pages(request)
+    if request.user.is_superuser:
+        return list(pages)
+    theirs = TeamMember.objects.filter(user=request.user, state=MemberState.ACTIVE)
+    return list(
+        BookingPage.objects.select_related("owner").filter(
+            Q(owner=request.user) | Q(pk__in=theirs.values("page_id"))
+        )
+    )
 
 
 def _fmt_span(start: datetime, end: datetime, zone: Any) -> str:
@@ -135,7 +159,7 @@ def _editor(request: HttpRequest, page: BookingPage | None) -> HttpResponse:
         # Validation writes the submitted values onto the instance; the page header must keep
         # showing the saved title and link when the save is refused, so the form gets a copy.
         editing = BookingPage.objects.get(pk=page.pk) if page else None
-        form = BookingPageForm(request.POST, instance=editing)
+        form = BookingPageForm(request.POST, request.FILES, instance=editing)
         # While the page uses the owner's Outlook hours its own rows (management form and
         # all) are shown disabled, and disabled fields are not submitted: then the stored rows
         # stay as they are, to come back when the option is turned off.
@@ -162,11 +186,12 @@ def _editor(request: HttpRequest, page: BookingPage | None) -> HttpResponse:
                 if created:
                     page.owner = request.user
                 page.save()
+                form.save_image(page)
                 _save_schedule(page, hours if hours_editable else None, overrides, question_forms)
-                if created:
+                if created and not page.is_team:
                     # The owner's own calendar is the one every page starts from.
                     PageCalendarOwner.objects.get_or_create(
-                        page=page, email=own_mailbox(request.user)
+                        page=page, member=None, email=own_mailbox(request.user)
                     )
             if page.use_owner_working_hours:
                 read = (
@@ -176,6 +201,12 @@ def _editor(request: HttpRequest, page: BookingPage | None) -> HttpResponse:
                 )
                 if read is False:
                     messages.warning(request, page.owner_hours_error)
+            if created and page.is_team:
+                messages.success(
+                    request,
+                    "Team page created. Next, add its members: each chooses their calendars.",
+                )
+                return redirect("page-team", pk=page.pk)
             if created:
                 messages.success(
                     request, "Booking page created. Next, choose the calendars it uses."
@@ -215,8 +246,18 @@ def _editor(request: HttpRequest, page: BookingPage | None) -> HttpResponse:
         "has_errors": status == 400,
         "has_bookings": bool(page and page.bookings.exists()),
         "teams_unavailable": _teams_unavailable(request.user, page),
+        "my_membership": _my_membership(request, page),
     }
     return render(request, "bookings/staff/page_edit.html", context, status=status)
+
+
+def _my_membership(request: HttpRequest, page: BookingPage | None) -> TeamMember | None:
+    """The signed-in user's place on this team page (to link their calendars), if any."""
+    if page is None or not page.is_team:
+        return None
+    return page.members.filter(
+        user=request.user, state__in=[MemberState.INVITED, MemberState.ACTIVE]
+    ).first()
 
 
 def _teams_unavailable(user: AbstractBaseUser, page: BookingPage | None) -> str:
@@ -362,16 +403,19 @@ class OwnerSection:
 
 
 def _sections(
-    page: BookingPage,
+    scope: CalendarScope,
     connection: ExchangeConnection | None,
     roles: dict[int, str] | None = None,
     errors: dict[int, str] | None = None,
     messages_by_owner: dict[str, str] | None = None,
 ) -> list[OwnerSection]:
     """Every owner's calendars as the connection sees them, with roles and what's wrong."""
-    current = {pc.calendar_id: pc for pc in page.page_calendars.select_related("calendar")}
+    current = {
+        pc.calendar_id: pc
+        for pc in scope.page_calendars().select_related("calendar", "page__owner", "member__user")
+    }
     sections = []
-    for owner in page.calendar_owners.all():
+    for owner in scope.owners():
         found = (
             CalendarRef.objects.filter(
                 connection=connection, owner_email=owner.email
@@ -392,7 +436,7 @@ def _sections(
         for ref in refs:
             pc = current.get(ref.pk)
             role = (roles or {}).get(ref.pk, pc.role if pc else "")
-            rows.append(_row(ref, role, pc, (errors or {}).get(ref.pk, ""), page.owner))
+            rows.append(_row(ref, role, pc, (errors or {}).get(ref.pk, ""), scope.user))
         message = (messages_by_owner or {}).get(owner.email, "")
         sections.append(OwnerSection(owner, rows, message))
     return sections
@@ -450,11 +494,11 @@ _PERMISSION_NOTE = "Why busy time only: bookings need Editor or Delegate permiss
 
 
 def _discover(
-    page: BookingPage, connection: ExchangeConnection, *, only_missing: bool
+    scope: CalendarScope, connection: ExchangeConnection, *, only_missing: bool
 ) -> dict[str, str]:
-    """Run discovery for the page's calendar owners; returns why an owner shows nothing."""
+    """Run discovery for the scope's calendar owners; returns why an owner shows nothing."""
     found = {}
-    for owner in page.calendar_owners.all():
+    for owner in scope.owners():
         if (
             only_missing
             and CalendarRef.objects.filter(connection=connection, owner_email=owner.email).exists()
@@ -469,16 +513,43 @@ def _discover(
 @login_required
 def page_calendars(request: HttpRequest, pk: int) -> HttpResponse:
     page = get_object_or_404(_pages(request), pk=pk)
-    connection = connection_for(page.owner)
+    if page.is_team:
+        # A team page books into its members' calendars, each chosen by the member.
+        return redirect("page-team", pk=page.pk)
+    return _calendars(request, CalendarScope(page))
+
+
+@login_required
+def member_calendars(request: HttpRequest, pk: int, member_pk: int) -> HttpResponse:
+    """A member's own calendars on a team page: only they choose them (their consent to be
+    booked is theirs to give), the page's owner sees them in the team section."""
+    member = get_object_or_404(
+        TeamMember.objects.select_related("page__owner", "user"),
+        pk=member_pk,
+        page_id=pk,
+        user=request.user,
+        state__in=[MemberState.INVITED, MemberState.ACTIVE],
+    )
+    if not member.page.is_team:
+        raise Http404("Not a team page.")
+    return _calendars(request, CalendarScope(member.page, member))
+
+
+def _calendars(request: HttpRequest, scope: CalendarScope) -> HttpResponse:
+    page, member = scope.page, scope.member
+    connection = connection_for(scope.user)
     add_form = AddOwnerForm()
     roles: dict[int, str] | None = None
     errors: dict[int, str] = {}
     form_errors: list[str] = []
     found: dict[str, str] = {}
+    hours_forms = _member_hours_forms(member)
     status = 200
 
-    if not page.calendar_owners.exists():
-        PageCalendarOwner.objects.get_or_create(page=page, email=own_mailbox(page.owner))
+    if not scope.owners().exists():
+        PageCalendarOwner.objects.get_or_create(
+            page=page, member=member, email=own_mailbox(scope.user)
+        )
 
     action = request.POST.get("action", "") if request.method == "POST" else ""
     if action in ("refresh", "save_roles") and connection is None:
@@ -488,50 +559,63 @@ def page_calendars(request: HttpRequest, pk: int) -> HttpResponse:
         add_form = AddOwnerForm(request.POST)
         if add_form.is_valid():
             email = add_form.cleaned_data["email"]
-            if page.calendar_owners.filter(email=email).exists():
+            if scope.owners().filter(email=email).exists():
                 add_form.add_error("email", f"{email} is already on this page.")
             elif connection and (refusal := discovery.refusal_to_add(connection, email)):
                 add_form.add_error("email", refusal)
             else:
                 # Without a connection nothing can be checked yet: the owner is listed, and
                 # discovery on a later GET explains what it finds.
-                PageCalendarOwner.objects.create(page=page, email=email)
-                return redirect("page-calendars", pk=page.pk)
+                PageCalendarOwner.objects.create(page=page, member=member, email=email)
+                return redirect(scope.url())
         status = 400
     elif action == "remove_owner":
-        owner = get_object_or_404(page.calendar_owners, pk=_int(request.POST.get("owner")))
+        owner = get_object_or_404(scope.owners(), pk=_int(request.POST.get("owner")))
         with transaction.atomic():
-            page.page_calendars.filter(calendar__owner_email=owner.email).delete()
+            scope.page_calendars().filter(calendar__owner_email=owner.email).delete()
             owner.delete()
         messages.success(request, f"{owner.email} and their calendars were removed from the page.")
-        return redirect("page-calendars", pk=page.pk)
+        return redirect(scope.url())
     elif action == "use_own_main":
-        return _use_own_main(request, page, connection)
+        return _use_own_main(request, scope, connection)
     elif action == "refresh":
         assert connection is not None
-        found = _discover(page, connection, only_missing=False)
+        found = _discover(scope, connection, only_missing=False)
         messages.info(request, "Calendars refreshed from Exchange.")
     elif action == "save_roles":
         assert connection is not None
-        roles, errors, form_errors = _validate_roles(request, page, connection)
+        roles, errors, form_errors = _validate_roles(request, scope, connection)
         if not errors and not form_errors:
-            save_roles(page, roles)
+            save_roles(page, roles, member=member)
             messages.success(request, "Calendar roles saved.")
             # A new main calendar may be someone else's: the page uses its owner's hours.
-            if owner_hours.refresh_if_needed(page) is False:
+            if member is None and owner_hours.refresh_if_needed(page) is False:
                 messages.warning(request, page.owner_hours_error)
-            return redirect("page-calendars", pk=page.pk)
+            return redirect(scope.url())
+        status = 400
+    elif action == "save_hours" and member is not None and page.members_own_hours:
+        hours_forms = _member_hours_forms(member, request.POST)
+        if _save_member_hours(member, *hours_forms):
+            messages.success(
+                request,
+                "Your hours on this page are saved."
+                if member.weekly_hours
+                else "No hours of your own: the page's weekly hours apply to you.",
+            )
+            return redirect(scope.url() + "#own-hours")
         status = 400
     elif request.method == "POST":
         form_errors.append("Unknown action.")
         status = 400
 
     if connection is not None and not found and action != "refresh":
-        found = _discover(page, connection, only_missing=True)
-    sections = _sections(page, connection, roles, errors, found)
+        found = _discover(scope, connection, only_missing=True)
+    sections = _sections(scope, connection, roles, errors, found)
     problems = [row.problem for s in sections for row in s.rows if row.problem]
     context = {
         "page": page,
+        "member": member,
+        "scope_user": scope.user,
         "connection": connection,
         "sections": sections,
         "add_form": add_form,
@@ -539,27 +623,59 @@ def page_calendars(request: HttpRequest, pk: int) -> HttpResponse:
         "save_failed": action == "save_roles" and status == 400,
         "problems": problems,
         "permission_hint": PERMISSION_HINT,
-        "no_connection": _NO_CONNECTION if connection is None else "",
-        "not_ready": page.not_ready_reason(),
-        "has_main": page.page_calendars.filter(role=CalendarRole.MAIN).exists(),
-        "own_main": _own_main_proposal(page, connection),
+        "no_connection": _no_connection(member) if connection is None else "",
+        "not_ready": scope.not_ready(),
+        "has_main": scope.has_main(),
+        "own_main": _own_main_proposal(scope, connection),
+        "hours_form": hours_forms[0] if member is not None else None,
+        "hours": hours_forms[1] if member is not None else None,
+        "hours_failed": action == "save_hours" and status == 400,
+        "timezones": sorted(zones.offered()) if member is not None else [],
+        "my_membership": member,
     }
     return render(request, "bookings/staff/page_calendars.html", context, status=status)
 
 
+def _member_hours_forms(member: TeamMember | None, data: Any = None) -> tuple[MemberHoursForm, Any]:
+    """The form of a member's own weekly hours on a page (and their zone)."""
+    if member is None:
+        return MemberHoursForm(), None
+    if data is not None:
+        return MemberHoursForm(data), HoursFormSet(data, prefix="hours")
+    initial = hours_initial(member_hours_ranges(member))
+    return (
+        MemberHoursForm(initial={"hours_zone": member.hours_zone}),
+        HoursFormSet(prefix="hours", initial=initial),
+    )
+
+
+def _save_member_hours(member: TeamMember, form: MemberHoursForm, hours: Any) -> bool:
+    if not (form.is_valid() and hours.is_valid()):
+        return False
+    try:
+        rows = member_hours_rows(hours.ranges())
+    except ValidationError as exc:
+        hours._non_form_errors = hours.error_class(exc.messages)
+        return False
+    member.weekly_hours = rows
+    member.hours_zone = form.cleaned_data["hours_zone"]
+    member.save(update_fields=["weekly_hours", "hours_zone"])
+    return True
+
+
 def _own_main_proposal(
-    page: BookingPage, connection: ExchangeConnection | None
+    scope: CalendarScope, connection: ExchangeConnection | None
 ) -> CalendarRef | None:
-    """The page owner's own primary calendar, offered with one click as the main booking
-    calendar of a page that has none, when the connection may book into it (Editor or
-    Delegate, or the owner's own mailbox; role_problem is the rule)."""
-    if connection is None or page.page_calendars.filter(role=CalendarRole.MAIN).exists():
+    """The scope's user's own primary calendar (the page owner's, or the member's), offered
+    with one click as the main booking calendar when there is none, when the connection may
+    book into it (Editor or Delegate, or their own mailbox; role_problem is the rule)."""
+    if connection is None or scope.has_main():
         return None
     # Not a row discovery has since found gone (an error of its own): the newest usable one.
     ref = (
         CalendarRef.objects.filter(
             connection=connection,
-            owner_email__iexact=own_mailbox(page.owner),
+            owner_email__iexact=own_mailbox(scope.user),
             is_primary=True,
             error="",
         )
@@ -567,48 +683,62 @@ def _own_main_proposal(
         .order_by("-pk")
         .first()
     )
-    if ref is None or role_problem(ref, CalendarRole.MAIN, page.owner):
+    if ref is None or role_problem(ref, CalendarRole.MAIN, scope.user):
         return None
     return ref
 
 
 def _use_own_main(
-    request: HttpRequest, page: BookingPage, connection: ExchangeConnection | None
+    request: HttpRequest, scope: CalendarScope, connection: ExchangeConnection | None
 ) -> HttpResponse:
-    ref = _own_main_proposal(page, connection)
+    page = scope.page
+    ref = _own_main_proposal(scope, connection)
     if ref is None:
         # Another tab chose a main calendar, or the permission went, since the page showed.
+        whose = "Your own" if scope.member is not None else "The owner's own"
         messages.warning(
             request,
-            "The owner's own calendar can't be the main booking calendar now: choose one below.",
+            f"{whose} calendar can't be the main booking calendar now: choose one below.",
         )
-        return redirect("page-calendars", pk=page.pk)
+        return redirect(scope.url())
     with transaction.atomic():
-        PageCalendarOwner.objects.get_or_create(page=page, email=ref.owner_email)
-        save_roles(page, {ref.pk: CalendarRole.MAIN})
+        PageCalendarOwner.objects.get_or_create(
+            page=page, member=scope.member, email=ref.owner_email
+        )
+        save_roles(page, {ref.pk: CalendarRole.MAIN}, member=scope.member)
     messages.success(request, f"{ref} is the main booking calendar: bookings go into it.")
-    if owner_hours.refresh_if_needed(page) is False:
+    if scope.member is None and owner_hours.refresh_if_needed(page) is False:
         messages.warning(request, page.owner_hours_error)
-    return redirect("page-calendars", pk=page.pk)
+    return redirect(scope.url())
 
 
 _NO_CONNECTION = (
     "This page's owner has no Exchange connection yet: connect a calendar (or attach to the "
     "corporate connection) first, then choose the page's calendars here."
 )
+_NO_MEMBER_CONNECTION = (
+    "You have no Exchange connection yet: connect your calendar (or attach to the corporate "
+    "connection) first, then choose your calendars for this page here."
+)
+
+
+def _no_connection(member: TeamMember | None) -> str:
+    return _NO_CONNECTION if member is None else _NO_MEMBER_CONNECTION
 
 
 def _int(value: Any) -> int | None:
+    """A database id from a form, or None (not a number, or none a column can hold)."""
     try:
-        return int(value)
+        number = int(value)
     except (TypeError, ValueError):
         return None
+    return number if 0 < number < 2**31 else None
 
 
 def _validate_roles(
-    request: HttpRequest, page: BookingPage, connection: ExchangeConnection
+    request: HttpRequest, scope: CalendarScope, connection: ExchangeConnection
 ) -> tuple[dict[int, str], dict[int, str], list[str]]:
-    rows = {row.ref.pk: row for s in _sections(page, connection) for row in s.rows}
+    rows = {row.ref.pk: row for s in _sections(scope, connection) for row in s.rows}
     valid_roles = {c.value for c in CalendarRole}
     roles: dict[int, str] = {}
     errors: dict[int, str] = {}
@@ -617,7 +747,7 @@ def _validate_roles(
         roles[pk] = role
         if role not in valid_roles:
             errors[pk] = "Choose one of the roles offered."
-        elif problem := role_problem(row.ref, role, page.owner):
+        elif problem := role_problem(row.ref, role, scope.user):
             errors[pk] = problem
     mains = [pk for pk, role in roles.items() if role == CalendarRole.MAIN]
     form_errors = []
@@ -632,6 +762,259 @@ def _validate_roles(
         for pk in mains:
             errors.setdefault(pk, "Only one calendar can be the main booking calendar.")
     return roles, errors, form_errors
+
+
+# --- team pages ----------------------------------------------------------------------------
+
+
+def _team_page(request: HttpRequest, pk: int) -> tuple[BookingPage, bool]:
+    """The team page `pk` as the signed-in user reaches it, and whether they manage it (its
+    owner, or a superuser). A member who doesn't manage it reaches their own membership only;
+    anyone else gets a 404."""
+    page = _pages(request).filter(pk=pk).first()
+    if page is not None:
+        return page, True
+    page = get_object_or_404(
+        BookingPage.objects.select_related("owner"), pk=pk, members__user=request.user
+    )
+    if not page.is_team:
+        raise Http404("Not a team page.")
+    return page, False
+
+
+STATE_WORDS = {
+    MemberState.INVITED: "Hasn't answered the invitation yet: takes no bookings until they accept.",
+    MemberState.DECLINED: "Declined the invitation: takes no bookings.",
+}
+READY = "Ready: takes bookings."
+NOBODY_YET = (
+    "Nobody on the team has accepted yet: add members (they accept on their dashboard), or "
+    "add yourself."
+)
+
+
+@login_required
+def page_team(request: HttpRequest, pk: int) -> HttpResponse:
+    page, manages = _team_page(request, pk)
+    if not page.is_team:
+        messages.info(
+            request, "This is a personal page: choose a team mode under “Who customers meet” first."
+        )
+        return redirect("page-edit", pk=page.pk)
+    add_form = AddMemberForm(page=page)
+    bound: dict[int, MemberForm] = {}
+    status = 200
+    error = ""
+    if request.method == "POST":
+        if not manages:
+            raise Http404("Only the page's owner changes its team.")
+        action = request.POST.get("action", "")
+        if action == "add":
+            add_form = AddMemberForm(request.POST, page=page)
+            if add_form.is_valid():
+                _add_member(request, page, add_form.cleaned_data["who"])
+                return redirect("page-team", pk=page.pk)
+            status = 400
+        elif action in ("update", "remove"):
+            member = get_object_or_404(
+                page.members.select_related("user"), pk=_int(request.POST.get("member"))
+            )
+            if action == "remove":
+                upcoming = _upcoming_with(member)
+                if not upcoming:
+                    member.delete()
+                    messages.success(request, f"{member.name} is no longer on the team.")
+                    return redirect("page-team", pk=page.pk)
+                error = (
+                    f"{member.name} can't be removed: they have {upcoming} upcoming booking"
+                    f"{pluralize(upcoming)} on this page. Reassign or cancel "
+                    f"{'them' if upcoming != 1 else 'it'} first."
+                )
+                status = 409
+            else:
+                form = MemberForm(
+                    request.POST, instance=member, prefix=f"m{member.pk}", mode=page.team_mode
+                )
+                if form.is_valid():
+                    form.save()
+                    messages.success(request, f"{member.name}'s settings are saved.")
+                    return redirect(reverse("page-team", args=[page.pk]) + f"#member-{member.pk}")
+                bound[member.pk] = form
+                status = 400
+        else:
+            error, status = "Unknown action.", 400
+    return render(
+        request,
+        "bookings/staff/page_team.html",
+        _team_context(request, page, manages, add_form, bound, error),
+        status=status,
+    )
+
+
+def _add_member(request: HttpRequest, page: BookingPage, user: Any) -> None:
+    # Nobody's calendar fills up with a page they never agreed to: a colleague is invited
+    # and accepts first. An administrator adds people at once, and so do you yourself.
+    at_once = request.user.is_superuser or user.pk == request.user.pk
+    state = MemberState.ACTIVE if at_once else MemberState.INVITED
+    now = timezone.now()
+    member, created = TeamMember.objects.update_or_create(
+        page=page,
+        user=user,
+        defaults={
+            "state": state,
+            "invited_by": request.user,
+            "answered_at": now if at_once else None,
+            "added": now,
+        },
+    )
+    if at_once:
+        messages.success(request, f"{member.name} is on the team. They choose their calendars.")
+    else:
+        again = "" if created else " again"
+        messages.success(
+            request,
+            f"{member.name} is invited{again}: they accept on their dashboard, then choose "
+            "the calendars bookings go into.",
+        )
+
+
+def _upcoming_with(member: TeamMember) -> int:
+    return BookingMember.objects.filter(
+        member=member,
+        declined_at__isnull=True,
+        booking__status=BookingStatus.CONFIRMED,
+        booking__end__gte=timezone.now(),
+    ).count()
+
+
+def pluralize(n: int) -> str:
+    return "" if n == 1 else "s"
+
+
+def _team_context(
+    request: HttpRequest,
+    page: BookingPage,
+    manages: bool,
+    add_form: AddMemberForm,
+    bound: dict[int, MemberForm],
+    error: str,
+) -> dict[str, Any]:
+    schedule = schedule_for(page, fresh=True)
+    problems = team.member_problems(page, schedule)
+    loads = {row["member"].pk: row for row in team.member_load(page)}
+    members = list(page.members.select_related("user"))
+    if not manages:
+        members = [m for m in members if m.user_id == request.user.pk]
+    calendars: dict[int, list[PageCalendar]] = {}
+    for pc in (
+        PageCalendar.objects.filter(page=page, member__in=members)
+        .exclude(role="")
+        .select_related("calendar")
+        .order_by("-role", "id")
+    ):
+        calendars.setdefault(pc.member_id or 0, []).append(pc)
+    shares = _shares(page, members, loads)
+    rows = []
+    for m in members:
+        readiness = (problems.get(m.pk) or READY) if m.is_active else STATE_WORDS[m.state]
+        rows.append(
+            {
+                "member": m,
+                "mine": m.user_id == request.user.pk,
+                "ready": m.is_active and not problems.get(m.pk),
+                "readiness": readiness,
+                "load": loads.get(m.pk),
+                "share": shares.get(m.pk),
+                "calendars": calendars.get(m.pk, []),
+                "form": bound.get(m.pk)
+                or MemberForm(instance=m, prefix=f"m{m.pk}", mode=page.team_mode),
+            }
+        )
+    return {
+        "page": page,
+        "my_membership": _my_membership(request, page),
+        "manages": manages,
+        "rows": rows,
+        "add_form": add_form,
+        "error": error,
+        "round_robin": page.team_mode == TeamMode.ROUND_ROBIN,
+        "not_ready": team.not_ready_reason(page, schedule) if schedule.members else NOBODY_YET,
+        "invitation": next(
+            (r["member"] for r in rows if r["mine"] and r["member"].state == MemberState.INVITED),
+            None,
+        ),
+    }
+
+
+def _shares(
+    page: BookingPage, members: list[TeamMember], loads: dict[int, dict[str, Any]]
+) -> dict[int, dict[str, Any]]:
+    """Round robin's fairness as the owner reads it: each active member's part of their
+    tier's bookings in the fairness period, beside the part their weight asks for."""
+    if page.team_mode != TeamMode.ROUND_ROBIN:
+        return {}
+    tiers: dict[int, list[TeamMember]] = {}
+    for m in members:
+        if m.is_active:
+            tiers.setdefault(m.tier, []).append(m)
+    shares = {}
+    for tier in tiers.values():
+        total = sum(loads[m.pk]["recent"] for m in tier if m.pk in loads)
+        weights = sum(m.weight for m in tier)
+        for m in tier:
+            recent = loads[m.pk]["recent"] if m.pk in loads else 0
+            fair = m.weight / weights
+            expected = total * fair
+            if total == 0:
+                state = "No bookings in the period yet."
+            elif recent < expected - 0.5:
+                state = "Behind their share: next in line when free."
+            elif recent > expected + 0.5:
+                state = "Ahead of their share."
+            else:
+                state = "Even."
+            shares[m.pk] = {
+                "actual": round(100 * recent / total) if total else 0,
+                "fair": round(100 * fair),
+                "state": state,
+            }
+    return shares
+
+
+@login_required
+@require_POST
+def member_answer(request: HttpRequest, pk: int, member_pk: int) -> HttpResponse:
+    """The invited member accepts or declines; nobody else can answer for them."""
+    member = get_object_or_404(
+        TeamMember.objects.select_related("page"), pk=member_pk, page_id=pk, user=request.user
+    )
+    answer = request.POST.get("answer", "")
+    if answer not in ("accept", "decline"):
+        messages.error(request, "Accept or decline the invitation.")
+        return redirect("dashboard")
+    if member.state != MemberState.INVITED:
+        messages.info(request, f"You already answered the invitation to “{member.page.title}”.")
+        return redirect("dashboard")
+    member.state = MemberState.ACTIVE if answer == "accept" else MemberState.DECLINED
+    member.answered_at = timezone.now()
+    member.save(update_fields=["state", "answered_at"])
+    if answer == "decline":
+        messages.success(request, f"You declined the invitation to “{member.page.title}”.")
+        return redirect("dashboard")
+    messages.success(
+        request,
+        f"You are on the team of “{member.page.title}”. Choose the calendar its bookings go into.",
+    )
+    return redirect("member-calendars", pk=member.page_id, member_pk=member.pk)
+
+
+def team_memberships(user: AbstractBaseUser) -> list[TeamMember]:
+    """The dashboard's invitations and teams: the user's memberships they haven't declined,
+    pending invitations first."""
+    rows = TeamMember.objects.filter(
+        user=user, state__in=[MemberState.INVITED, MemberState.ACTIVE], page__team_mode__gt=""
+    ).select_related("page__owner", "invited_by")
+    return sorted(rows, key=lambda m: (m.state != MemberState.INVITED, m.page.title))
 
 
 # --- bookings ------------------------------------------------------------------------------
@@ -653,7 +1036,7 @@ class BookingFilter:
 
     @classmethod
     def from_request(cls, request: HttpRequest) -> BookingFilter:
-        f = cls(pages=list(_pages(request)))
+        f = cls(pages=_listed_pages(request))
         f.show = request.GET.get("show", "upcoming")
         if f.show not in dict(SHOW_CHOICES):
             f.problems.append("Show upcoming, past or cancelled bookings.")
@@ -767,6 +1150,9 @@ def _detail(
         "cancel_form": cancel_form or CancelForm(),
         "can_change": not booking.is_cancelled and not booking.is_past,
         "error": error,
+        "manages_page": _pages(request).filter(pk=page.pk).exists(),
+        "attendees": list(booking.attendees.select_related("user")),
+        "reassign_to": _reassign_options(booking),
     }
     return render(request, "bookings/staff/booking_detail.html", context, status=status)
 
@@ -802,6 +1188,36 @@ def booking_retry_write(request: HttpRequest, pk: UUID, write_pk: int) -> HttpRe
     except actions.BookingError as exc:
         return _detail(request, booking, error=exc.message, status=exc.status)
     messages.success(request, f"Writing to {write.target_label} again now.")
+    return redirect("booking-detail", pk=booking.pk)
+
+
+def _reassign_options(booking: Booking) -> list[TeamMember]:
+    """Who a round-robin booking can be handed to: the page's other active members."""
+    page = booking.page
+    if page.team_mode != TeamMode.ROUND_ROBIN or booking.is_cancelled or booking.is_past:
+        return []
+    current = booking.attendees.values("member_id")
+    return list(
+        page.members.filter(state=MemberState.ACTIVE).exclude(pk__in=current).select_related("user")
+    )
+
+
+@login_required
+@require_POST
+def booking_reassign(request: HttpRequest, pk: UUID) -> HttpResponse:
+    booking = _booking(request, pk)
+    options = {m.pk: m for m in _reassign_options(booking)}
+    to = options.get(_int(request.POST.get("member")) or 0)
+    if to is None:
+        return _detail(
+            request, booking, error="Choose one of the team's other members.", status=400
+        )
+    if team.reassign(booking, to=to.pk) is None:
+        booking.refresh_from_db()
+        return _detail(request, booking, error=f"{to.name} isn't free at that time.", status=409)
+    messages.success(
+        request, f"The booking is now with {to.name}; the customer and both members are told."
+    )
     return redirect("booking-detail", pk=booking.pk)
 
 
@@ -872,3 +1288,55 @@ def _group_by_day(slots: list[tuple[datetime, datetime]], page: BookingPage) -> 
             }
         )
     return list(days.values())
+
+
+# --- your profile --------------------------------------------------------------------------
+
+
+@login_required
+def profile(request: HttpRequest) -> HttpResponse:
+    """The signed-in staff member's photo, shown to customers on team pages."""
+    found = StaffProfile.objects.filter(user=request.user).first()
+    form = PhotoForm()
+    status = 200
+    error = ""
+    if request.method == "POST":
+        action = request.POST.get("action", "")
+        if action == "upload":
+            form = PhotoForm(request.POST, request.FILES)
+            if form.is_valid():
+                found = found or StaffProfile(user=request.user)
+                found.photo = form.cleaned_data["photo"]
+                found.clean()  # the stored type, from the content
+                found.save()
+                messages.success(request, "Your photo is saved.")
+                return redirect("staff-profile")
+            status = 400
+        elif action == "remove":
+            if found is not None:
+                found.photo, found.photo_type = b"", ""
+                found.save(update_fields=["photo", "photo_type", "updated"])
+            messages.success(request, "Your photo is removed.")
+            return redirect("staff-profile")
+        else:
+            error, status = "Unknown action.", 400
+    has_photo = bool(found and found.photo_type and found.photo)
+    context = {
+        "form": form,
+        "error": error,
+        "has_photo": has_photo,
+        "photo_version": int(found.updated.timestamp()) if has_photo and found else 0,
+    }
+    return render(request, "bookings/staff/profile.html", context, status=status)
+
+
+@login_required
+def profile_photo(request: HttpRequest) -> HttpResponse:
+    found = StaffProfile.objects.filter(user=request.user).first()
+    data = bytes(found.photo or b"") if found is not None else b""
+    if found is None or not data or photo_type(data) != found.photo_type:
+        raise Http404("No photo.")
+    response = HttpResponse(data, content_type=found.photo_type)
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "private, max-age=300"
+    return response

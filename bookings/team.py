@@ -32,6 +32,8 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from bookings import assignment
 from bookings.availability import (
@@ -326,7 +328,9 @@ def _booked(
     attended = BookingMember.objects.filter(
         user_id__in=user_ids,
         declined_at__isnull=True,
-        booking__in=Booking.objects.filter(window),
+        booking__status=BookingStatus.CONFIRMED,
+        booking__start__lt=hi + timedelta(days=8),
+        booking__end__gt=lo - timedelta(days=8),
     )
     if ignore_booking is not None:
         owned = owned.exclude(pk=ignore_booking.pk)
@@ -433,9 +437,10 @@ def book(
     schedule = schedule_for(page, fresh=True)
     if member is not None:
         if page.team_mode != TeamMode.ROUND_ROBIN or not page.customer_picks_member:
-            raise errors.InvalidBooking({"member": ["This page chooses the team member itself."]})
+            chosen_itself = _("This page chooses the team member itself.")
+            raise errors.InvalidBooking({"member": [chosen_itself]})
         if member not in {m.id for m in schedule.members}:
-            raise errors.InvalidBooking({"member": ["Choose one of the team's members."]})
+            raise errors.InvalidBooking({"member": [_("Choose one of the team's members.")]})
     slot = (start, start + page.duration)
     result = _fresh_slot(page, slot, schedule, now, errors, ignore=None)
     free = result.team[slot] if result.team and slot in result.team else None
@@ -472,7 +477,10 @@ def book(
     raise errors.SlotUnavailable(NAMED_MEMBER_BUSY if member is not None else errors.TAKEN)
 
 
-NAMED_MEMBER_BUSY = "That person is not available at that time any more. Please pick another time."
+# Translated when raised (actions.BookingError).
+NAMED_MEMBER_BUSY = gettext_noop(
+    "That person is not available at that time any more. Please pick another time."
+)
 BOOKING_ROLES = [CalendarRole.MAIN, CalendarRole.ADDITIONAL]
 
 
@@ -555,6 +563,7 @@ def _create(page: BookingPage, slot: Interval, customer: Any, *, owner: int) -> 
         phone=customer.phone,
         notes=customer.notes,
         answers=customer.answers,
+        language=customer.language,
     )
 
 

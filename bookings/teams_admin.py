@@ -14,6 +14,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
+from django.urls import reverse
 from django.utils import timezone
 
 from bookings.models import (
@@ -25,11 +26,12 @@ from bookings.models import (
     PageCalendar,
     PageCalendarOwner,
     TeamMember,
+    main_calendar_problem,
     save_roles,
 )
 from calendars import discovery
 from calendars.connect import connection_for
-from calendars.models import CalendarRef, CalendarRole, ExchangeConnection
+from calendars.models import CalendarRef, CalendarRole, CorporateMember, ExchangeConnection
 
 
 class TeamError(Exception):
@@ -213,6 +215,27 @@ class CalendarScope:
     def save_roles(self, roles: dict[int, str]) -> None:
         save_roles(self.page, roles, member=self.member)
 
+    def has_main(self) -> bool:
+        return self.page_calendars().filter(role=CalendarRole.MAIN).exists()
+
+    def url(self) -> str:
+        """The staff page where these calendars are chosen."""
+        if self.member is None:
+            return reverse("page-calendars", args=[self.page.pk])
+        return reverse("member-calendars", args=[self.page.pk, self.member.pk])
+
+    def not_ready(self) -> str:
+        """Why these calendars can't take bookings now ("" when they can)."""
+        if self.member is None:
+            return self.page.not_ready_reason()
+        main = (
+            self.page_calendars()
+            .filter(role=CalendarRole.MAIN)
+            .select_related("calendar__connection", "page", "member__user")
+            .first()
+        )
+        return main_calendar_problem(main)
+
     def problems(self) -> list[str]:
         """What stops these calendars from taking bookings: the page's setup problems for
         a personal page; for a member, no main calendar or calendars that lost their role."""
@@ -242,12 +265,16 @@ class CalendarScope:
             discovery.discover(conn, mailbox)
 
 
-def own_mailbox(user: Any, conn: ExchangeConnection) -> str:
-    """The mailbox a staff member means by "my calendar" on their connection: a personal
-    connection's own address, their corporate membership's mailbox, else their email."""
-    if conn.user_id == user.pk:
+def own_mailbox(user: Any, conn: ExchangeConnection | None = None) -> str:
+    """The mailbox a staff member means by "my calendar": their personal connection's own
+    address, else their corporate membership's mailbox, else their email."""
+    if conn is not None and conn.user_id == user.pk:
         return conn.email.lower()
-    membership = getattr(user, "corporate_membership", None)
+    if conn is None:
+        personal = ExchangeConnection.objects.filter(user=user).first()
+        if personal is not None:
+            return personal.email.lower()
+    membership = CorporateMember.objects.filter(user=user).first()
     if membership is not None and membership.mailbox:
         return membership.mailbox.lower()
     return (user.email or "").lower()

@@ -28,6 +28,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from bookings import write_status
 from bookings.models import Booking, BookingPage, BookingStatus, EventWrite, WriteState
+from bookings.staff_views import team_memberships
 from calendars import connect, membership, oauth, to_graph
 from calendars.errors import ExchangeError, ServerUnreachable
 from calendars.forms import AttachForm, ConsentForm, PersonalForm
@@ -216,6 +217,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "attention": needs_attention(request.user, pages),
         "connection": connect.connection_for(request.user),
         "delegation": _delegation_line(request.user),
+        "memberships": team_memberships(request.user),
     }
     return render(request, "dashboard.html", context)
 
