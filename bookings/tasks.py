@@ -177,6 +177,8 @@ def sync_back() -> dict[str, int]:
         "cancelled": len(result.cancelled),
         "moved": len(result.moved),
         "conflicts": len(result.conflicts),
+        "reassigned": len(result.reassigned),
+        "declined": len(result.declined),
         "errors": len(result.errors),
     }
 
