@@ -1,7 +1,8 @@
 """Team pages set up in a real browser, at desktop and phone width: the owner creates a
 round-robin page and a collective page in the editor and adds members in the team section;
 an invited member accepts on their dashboard and picks their calendar; the owner then sees
-them ready. The fixtures fail the test on any console error."""
+them ready, and a customer books each page into the members' calendars. The fixtures fail
+the test on any console error."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
-from bookings.models import BookingPage, MemberState, PageCalendar, TeamMode
+from bookings.models import Booking, BookingPage, MemberState, PageCalendar, TeamMode
 from tests.browser.conftest import assert_fits, login
+from tests.world import monday_after
 
 
 def create_team_page(tab: Page, title: str, slug: str, mode_label: str) -> BookingPage:
@@ -102,3 +104,27 @@ def test_an_owner_builds_two_team_pages_and_a_member_accepts_and_picks_a_calenda
         if page == collective:
             expect(owner.locator("#team-not-ready")).to_be_visible()
     expect(owner.locator("#team-not-ready")).to_have_count(0)
+
+    # Ada picks her calendar on the collective page too, and customers book both pages the
+    # owner built: the round-robin booking goes to one of them, the collective one to both.
+    owner.goto(f"/pages/{collective.pk}/team/")
+    owner.get_by_role("link", name="Choose your calendars").click()
+    owner.get_by_role("button", name="Use as main booking calendar").click()
+    expect(owner.get_by_text("is the main booking calendar")).to_be_visible()
+    customer = tabs(size)
+    day = monday_after().date()
+    for page, hosts in ((rr, 1), (collective, 2)):
+        customer.goto(f"/{page.slug}/?date={day}&tz=Europe/London")
+        customer.locator("#slot-list .slot-button").first.click()
+        customer.get_by_label("Your name").fill("Carol Customer")
+        customer.get_by_label("Email").fill("carol@example.com")
+        customer.get_by_role("button", name="Confirm booking").click()
+        expect(customer.get_by_role("heading", name="You're booked")).to_be_visible()
+        assert_fits(customer)
+        booking = Booking.objects.get(page=page)
+        assert booking.attendees.count() == hosts
+        for attendee in booking.attendees.all():
+            starts = [
+                e.start for e in world.sim.events(attendee.user.email) if "Carol" in e.subject
+            ]
+            assert booking.start in starts  # Ada may hold the round-robin one too
