@@ -57,3 +57,11 @@ bench-team:
 load:
 	scripts/services.sh postgres redis
 	.venv/bin/python bench/load_test.py
+
+# Refresh the translation catalogs from the code and templates, then compile them (both the
+# .po files and the .mo files are committed: tests/test_languages.py checks they agree).
+.PHONY: messages
+messages: venv
+	DEBUG=True .venv/bin/python manage.py makemessages -l de -l fr -i ".venv/*" -i "var/*" -i "tests/*" -i "bench/*"
+	DEBUG=True .venv/bin/python manage.py makemessages -d djangojs -l de -l fr -i ".venv/*" -i "var/*" -i "tests/*" -i "bench/*" -i "static/admin/*"
+	DEBUG=True .venv/bin/python manage.py compilemessages -i ".venv" -i "var"

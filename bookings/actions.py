@@ -23,10 +23,11 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
 from django.db.models import Q
-from django.template.defaultfilters import pluralize
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop, ngettext
 
-from bookings import inputs, zones
+from bookings import inputs, languages, zones
 from bookings.availability import Refusal
 from bookings.models import (
     Booking,
@@ -49,7 +50,11 @@ from bookings.slots import (
 from calendars import busy
 from calendars.models import CalendarRole
 
-CANNOT_CONFIRM = "We can't confirm bookings right now. Please try again in a few minutes."
+# Messages kept in English here (tests and other modules compare them) and translated when
+# raised: BookingError looks its message up in the active language.
+CANNOT_CONFIRM = gettext_noop(
+    "We can't confirm bookings right now. Please try again in a few minutes."
+)
 
 
 class BookingError(Exception):
@@ -58,6 +63,9 @@ class BookingError(Exception):
     code = "invalid"
 
     def __init__(self, message: str, code: str = "") -> None:
+        # The customer's language: a constant marked with gettext_noop is translated here; a
+        # message already translated where it was built finds no entry and stays as it is.
+        message = _(message) if message else message
         super().__init__(message)
         self.message = message
         self.code = code or self.code
@@ -67,7 +75,7 @@ class InvalidBooking(BookingError):
     status = 400
 
     def __init__(self, errors: dict[str, list[str]]) -> None:
-        super().__init__("Please correct the highlighted fields.")
+        super().__init__(gettext_noop("Please correct the highlighted fields."))
         self.errors = errors
 
 
@@ -96,8 +104,8 @@ class NotChangeable(BookingError):
     code = "not_changeable"
 
 
-NOT_TAKING_BOOKINGS = "This booking page isn't taking bookings yet."
-TAKEN = "That time is not available any more. Please pick another time."
+NOT_TAKING_BOOKINGS = gettext_noop("This booking page isn't taking bookings yet.")
+TAKEN = gettext_noop("That time is not available any more. Please pick another time.")
 
 
 @dataclass
@@ -108,6 +116,8 @@ class CustomerDetails:
     phone: str = ""
     notes: str = ""
     answers: dict[str, str] = field(default_factory=dict)
+    # The language the customer is being answered in: their later emails are in it too.
+    language: str = ""
 
 
 def _text(data: Mapping[str, Any], key: str, limit: int, errors: dict, required: bool) -> str:
@@ -115,15 +125,16 @@ def _text(data: Mapping[str, Any], key: str, limit: int, errors: dict, required:
     if value is None:
         value = ""
     if not isinstance(value, str):
-        errors.setdefault(key, []).append("Must be text.")
+        errors.setdefault(key, []).append(_("Must be text."))
         return ""
     value = value.strip()
     if required and not value:
-        errors.setdefault(key, []).append("This field is required.")
+        errors.setdefault(key, []).append(_("This field is required."))
     elif inputs.has_nul(value):
-        errors.setdefault(key, []).append(inputs.NO_NUL)
+        errors.setdefault(key, []).append(_(inputs.NO_NUL))
     elif len(value) > limit:
-        errors.setdefault(key, []).append(f"At most {limit} characters.")
+        message = ngettext("At most %(limit)d character.", "At most %(limit)d characters.", limit)
+        errors.setdefault(key, []).append(message % {"limit": limit})
     return value
 
 
@@ -136,33 +147,33 @@ def parse_customer(page: BookingPage, data: Mapping[str, Any]) -> CustomerDetail
         try:
             validate_email(email)
         except ValidationError:
-            errors["email"] = ["Enter a valid email address."]
+            errors["email"] = [_("Enter a valid email address.")]
     zone = _text(data, "timezone", 64, errors, required=False) or page.timezone
     # An alias (Asia/Calcutta, US/Eastern) is stored as the zone people pick: Asia/Kolkata.
     zone = zones.canonical(zone) or zone
     if "timezone" not in errors and zone not in available_timezones():
-        errors["timezone"] = [f"{zone!r} is not a known time zone."]
+        errors["timezone"] = [_("%(zone)r is not a known time zone.") % {"zone": zone}]
     phone = _text(data, "phone", 40, errors, required=False) if page.ask_phone else ""
     notes = _text(data, "notes", 5000, errors, required=False) if page.ask_notes else ""
 
     raw_answers = data.get("answers") or {}
     answers: dict[str, str] = {}
     if not isinstance(raw_answers, Mapping):
-        errors["answers"] = ["Must be an object of answers."]
+        errors["answers"] = [_("Must be an object of answers.")]
         raw_answers = {}
     for question in page.questions.all():
         key = question.key
         sub: dict[str, list[str]] = {}
         value = _text(raw_answers, key, question.max_length, sub, required=question.required)
         if value and question.kind == QuestionKind.CHOICE and value not in question.choices:
-            sub.setdefault(key, []).append("Choose one of the options.")
+            sub.setdefault(key, []).append(_("Choose one of the options."))
         if sub:
             errors[f"answers.{key}"] = sub[key]
         elif value:
             answers[key] = value
     if errors:
         raise InvalidBooking(errors)
-    return CustomerDetails(name, email, zone, phone, notes, answers)
+    return CustomerDetails(name, email, zone, phone, notes, answers, languages.current())
 
 
 def parse_start(value: Any) -> datetime:
@@ -170,7 +181,7 @@ def parse_start(value: Any) -> datetime:
     in UTC. A naive time would be ambiguous, so it is refused; so is a time near the ends of
     the calendar, where adding the slot's length would overflow."""
     if not isinstance(value, str) or not value:
-        raise InvalidBooking({"start": ["Give the slot's start as ISO 8601 with an offset."]})
+        raise InvalidBooking({"start": [_("Give the slot's start as ISO 8601 with an offset.")]})
     try:
         return inputs.parse_moment(value.strip())
     except inputs.BadInput as exc:
@@ -184,7 +195,7 @@ def parse_member(value: Any) -> int | None:
     if isinstance(value, str) and value.isdigit():
         value = int(value)
     if not isinstance(value, int) or isinstance(value, bool) or not 0 < value < 2**31:
-        raise InvalidBooking({"member": ["Choose one of the team's members."]})
+        raise InvalidBooking({"member": [_("Choose one of the team's members.")]})
     return value
 
 
@@ -230,37 +241,46 @@ def _check_slot_is_free(
 
 
 def refusal_message(page: BookingPage, reason: Refusal) -> str:
-    """What the customer (or staff moving a booking) is told about a refused time."""
+    """What the customer (or staff moving a booking) is told about a refused time, in the
+    active language."""
     if reason == Refusal.TOO_SOON:
         if not page.min_notice_minutes:
-            return "That time has already passed. Please pick a later time."
-        notice = notice_words(page.min_notice_minutes)
-        return (
-            f"That time is too soon: bookings close {notice} before they start. "
+            return _("That time has already passed. Please pick a later time.")
+        return _(
+            "That time is too soon: bookings close %(notice)s before they start. "
             "Please pick a later time."
-        )
+        ) % {"notice": notice_words(page.min_notice_minutes)}
     if reason == Refusal.TOO_FAR:
-        window = notice_words(page.window_days * 24 * 60)
-        return (
-            f"That time is too far ahead: this page takes bookings up to {window} ahead. "
+        return _(
+            "That time is too far ahead: this page takes bookings up to %(window)s ahead. "
             "Please pick an earlier time."
-        )
+        ) % {"window": notice_words(page.window_days * 24 * 60)}
     if reason == Refusal.OUTSIDE_HOURS:
-        return "That time is outside the hours this page takes bookings. Please pick another time."
+        return _(
+            "That time is outside the hours this page takes bookings. Please pick another time."
+        )
     if reason == Refusal.OFF_GRID:
-        every = notice_words(page.interval_minutes)
-        return (
-            f"Bookings start at set times, every {every}, and that isn't one of them. "
+        return _(
+            "Bookings start at set times, every %(every)s, and that isn't one of them. "
             "Please pick one of the times offered."
-        )
-    if reason in (Refusal.DAY_FULL, Refusal.WEEK_FULL):
-        unit = "day" if reason == Refusal.DAY_FULL else "week"
-        limit = page.max_per_day if unit == "day" else page.max_per_week
-        return (
-            f"That {unit} is fully booked: this page takes at most {limit} booking"
-            f"{pluralize(limit)} a {unit}. Please pick another {unit}."
-        )
-    return TAKEN
+        ) % {"every": notice_words(page.interval_minutes)}
+    if reason == Refusal.DAY_FULL:
+        return ngettext(
+            "That day is fully booked: this page takes at most %(limit)d booking a day. "
+            "Please pick another day.",
+            "That day is fully booked: this page takes at most %(limit)d bookings a day. "
+            "Please pick another day.",
+            page.max_per_day,
+        ) % {"limit": page.max_per_day}
+    if reason == Refusal.WEEK_FULL:
+        return ngettext(
+            "That week is fully booked: this page takes at most %(limit)d booking a week. "
+            "Please pick another week.",
+            "That week is fully booked: this page takes at most %(limit)d bookings a week. "
+            "Please pick another week.",
+            page.max_per_week,
+        ) % {"limit": page.max_per_week}
+    return _(TAKEN)
 
 
 def _lock_owner(page: BookingPage) -> None:
@@ -282,13 +302,13 @@ def book(
     """Book `start` on `page` for `customer`. On a round-robin team page that lets customers
     choose, `member` (a TeamMember pk) is the person they chose (bookings.team)."""
     if not page.active:
-        raise PageNotReady("This booking page is not taking bookings.")
+        raise PageNotReady(gettext_noop("This booking page is not taking bookings."))
     if page.is_team:
         from bookings import team
 
         return team.book(page, start, customer, member=member, now=timezone.now(), errors=_me())
     if member is not None:
-        raise InvalidBooking({"member": ["This page has no team to choose from."]})
+        raise InvalidBooking({"member": [_("This page has no team to choose from.")]})
     targets = _targets(page)
     # No main calendar, or one the connection may no longer write to: refused before asking
     # Exchange anything (the page offers no slots either). The calendars just read say so.
@@ -317,6 +337,7 @@ def book(
             phone=customer.phone,
             notes=customer.notes,
             answers=customer.answers,
+            language=customer.language,
         )
         for pc in targets:
             cal = pc.calendar
@@ -389,14 +410,17 @@ def _me() -> Any:
 
 def _check_changeable(booking: Booking, by: str) -> None:
     if booking.is_cancelled:
-        raise NotChangeable("This booking was already cancelled.")
+        raise NotChangeable(gettext_noop("This booking was already cancelled."))
     if booking.is_past:
-        raise NotChangeable("This booking is in the past.")
+        raise NotChangeable(gettext_noop("This booking is in the past."))
     if by == "customer" and not booking.can_be_changed_by_customer():
-        notice = booking.page.min_notice_minutes
+        notice = notice_words(booking.page.min_notice_minutes)
         raise NotChangeable(
-            f"Bookings can't be changed online less than {notice_words(notice)} before they start. "
-            "Please contact the organiser."
+            _(
+                "Bookings can't be changed online less than %(notice)s before they start. "
+                "Please contact the organiser."
+            )
+            % {"notice": notice}
         )
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from django.http import Http404
 from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -33,7 +34,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from bookings import actions, inputs, ratelimit, team_public, zones
+from bookings import actions, inputs, languages, ratelimit, team_public, zones
 from bookings.models import (
     Booking,
     BookingPage,
@@ -61,18 +62,20 @@ def _not_taking_bookings() -> Response:
     """The 409 of a page that takes no bookings (no main booking calendar it can write to):
     its slots would be times it can't keep. What to fix (not_ready_reason) is for its owner,
     not the public."""
-    return _error(409, actions.NOT_TAKING_BOOKINGS, code=actions.PageNotReady.code)
+    return _error(409, _(actions.NOT_TAKING_BOOKINGS), code=actions.PageNotReady.code)
 
 
 def _page(slug: str) -> BookingPage:
     # With the owner: whether they may book into the main calendar is asked on every request.
-    return get_object_or_404(BookingPage.objects.select_related("owner"), slug=slug, active=True)
+    page = get_object_or_404(BookingPage.objects.select_related("owner"), slug=slug, active=True)
+    languages.use_page(page)  # answers in the page's language, if it has one
+    return page
 
 
 def _date_param(request: Request, name: str, errors: dict[str, list[str]]) -> date | None:
     raw = request.query_params.get(name, "")
     if not raw:
-        errors[name] = [f"'{name}' is required, as YYYY-MM-DD."]
+        errors[name] = [_("'%(name)s' is required, as YYYY-MM-DD.") % {"name": name}]
         return None
     try:
         return inputs.parse_day(raw)
@@ -215,7 +218,7 @@ def slots(request: Request, slug: str) -> Response:
     """
     page = _page(slug)
     if (limited := ratelimit.check_slots(request, page.slug)) is not None:
-        return limited.apply(_error(429, "Too many requests. Please wait a minute."))
+        return limited.apply(_error(429, _("Too many requests. Please wait a minute.")))
     return _slots_answer(request, page, check_ready=True)
 
 
@@ -231,8 +234,9 @@ def manage_slots(request: Request, token: str) -> Response:
     booking = booking_for_token(token)
     if booking is None:
         raise Http404("This link is not valid.")
+    languages.use_page(booking.page)
     if (limited := ratelimit.check_slots(request, booking.page.slug)) is not None:
-        return limited.apply(_error(429, "Too many requests. Please wait a minute."))
+        return limited.apply(_error(429, _("Too many requests. Please wait a minute.")))
     return _slots_answer(request, booking.page, ignore_booking=booking)
 
 
@@ -248,16 +252,18 @@ def _slots_answer(
     # An alias (Asia/Calcutta, US/Eastern) answers in its canonical zone (Asia/Kolkata).
     zone_name = zones.canonical(zone_name) or zone_name
     if zone_name not in available_timezones():
-        errors["timezone"] = [f"{zone_name[:64]!r} is not a known IANA time zone."]
+        message = _("%(zone)r is not a known IANA time zone.") % {"zone": zone_name[:64]}
+        errors["timezone"] = [message]
     first = _date_param(request, "start", errors)
     last = _date_param(request, "end", errors)
     if first and last:
         if last < first:
-            errors["end"] = ["'end' must not be before 'start'."]
+            errors["end"] = [_("'end' must not be before 'start'.")]
         elif (last - first).days + 1 > MAX_RANGE_DAYS:
-            errors["end"] = [f"At most {MAX_RANGE_DAYS} days per request."]
+            per_request = _("At most %(days)d days per request.") % {"days": MAX_RANGE_DAYS}
+            errors["end"] = [per_request]
     if errors:
-        return _error(400, "Invalid query parameters.", errors)
+        return _error(400, _("Invalid query parameters."), errors)
     assert first and last
     zone = zoneinfo.ZoneInfo(zone_name)
     start = datetime.combine(first, time(0), tzinfo=zone)
@@ -267,7 +273,7 @@ def _slots_answer(
     except NotReady:
         return _not_taking_bookings()
     except AvailabilityUnknown as exc:
-        return _error(503, exc.message)
+        return _error(503, _(exc.message))
     body: dict[str, Any] = {
         "page": page.slug,
         "timezone": zone_name,
@@ -279,17 +285,16 @@ def _slots_answer(
         ],
     }
     if page.is_team:
-        members = team_public.page_members(page)
+        team = team_public.public_team_reused(page)
         if page.team_mode == TeamMode.ROUND_ROBIN and page.customer_picks_member:
             # Who is free at each time, in the team's order: the customer may pick one.
             free = result.team or {}
             for row, slot in zip(body["slots"], result.slots, strict=True):
                 ids = set(free.get(slot, ()))
-                row["members"] = [{"id": m.pk, "name": m.name} for m in members if m.pk in ids]
-        body["team"] = {
-            "mode": page.team_mode,
-            "members": team_public.public_team(page, members),
-        }
+                row["members"] = [
+                    {"id": m["id"], "name": m["name"]} for m in team if m["id"] in ids
+                ]
+        body["team"] = {"mode": page.team_mode, "members": team}
     response = Response(body)
     response["Cache-Control"] = "no-store"
     return response
@@ -390,7 +395,7 @@ def booking_payload(booking: Booking) -> dict[str, Any]:
 def create_booking(request: Request, slug: str) -> Response:
     page = _page(slug)
     if (limited := ratelimit.check(request)) is not None:
-        message = "Too many booking attempts. Please wait a minute and try again."
+        message = _("Too many booking attempts. Please wait a minute and try again.")
         return limited.apply(_error(429, message))
     # Before the fields: a customer must not correct a form the page can't take anyway. The
     # slots API's answer (from memory, seconds old at most) is enough to say so early:
@@ -399,7 +404,7 @@ def create_booking(request: Request, slug: str) -> Response:
         return _not_taking_bookings()
     data = request.data
     if not isinstance(data, dict):
-        return _error(400, "Send a JSON object.")
+        return _error(400, _("Send a JSON object."))
     try:
         errors: dict[str, list[str]] = {}
         try:

@@ -19,23 +19,24 @@ notification and the previous one is told who took it.
 
 from __future__ import annotations
 
-import zoneinfo
-from collections.abc import Iterable
+import functools
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from email.mime.base import MIMEBase
-from typing import Any
+from typing import Any, ParamSpec
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.core.mail.message import SafeMIMEText
 from django.template import Context
 from django.template.loader import get_template, render_to_string
-from django.utils import timezone
+from django.utils import timezone, translation
 
-from bookings import calendar_links, team_public
+from bookings import brand, calendar_links, languages, team_public
 from bookings.ics import booking_ics
 from bookings.models import Booking, EventWrite
 
+P = ParamSpec("P")
 OWNER_EVENTS = ("booked", "cancelled", "rescheduled", "reassigned")
 # RFC 3834: keeps out-of-office replies from answering the app's notifications.
 HEADERS = {"Auto-Submitted": "auto-generated"}
@@ -68,6 +69,19 @@ def send_reassigned(booking: Booking) -> None:
     _to_customer("reassigned", booking, method="REQUEST")
 
 
+def _in_staff_language(func: Callable[P, None]) -> Callable[P, None]:
+    """Staff emails are English (only English ships for staff), also when a customer's
+    request in German is what queued them (eager tasks run inside that request)."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> None:
+        with translation.override(settings.LANGUAGE_CODE):
+            func(*args, **kwargs)
+
+    return wrapper
+
+
+@_in_staff_language
 def notify_owner(
     booking: Booking,
     what: str,
@@ -106,6 +120,7 @@ def notify_owner(
     message.send()
 
 
+@_in_staff_language
 def send_write_alert(write: EventWrite) -> None:
     """Tell the page owner and the site admins that a booking is not reaching a calendar;
     on a team page also the member whose calendar it is."""
@@ -129,6 +144,14 @@ def send_write_alert(write: EventWrite) -> None:
 
 
 def _to_customer(
+    prefix: str, booking: Booking, *, method: str, previous_start: datetime | None = None
+) -> None:
+    # In the language the customer booked in, whenever and wherever this is sent.
+    with languages.customer(booking):
+        _send_to_customer(prefix, booking, method=method, previous_start=previous_start)
+
+
+def _send_to_customer(
     prefix: str, booking: Booking, *, method: str, previous_start: datetime | None = None
 ) -> None:
     page = booking.page
@@ -165,7 +188,8 @@ def _message(
     Rendering happens with the reader's zone active, so any |date or |time in a template
     shows the reader's local time too.
     """
-    ctx = {**ctx, "site_url": settings.SITE_URL}
+    # The organisation's name, logo and accent colour (the site's, or the page's colour).
+    ctx = {**ctx, "site_url": settings.SITE_URL, "brand": brand.for_email(ctx.get("page"))}
     with timezone.override(zone):
         subject = _render_plain(f"emails/{prefix}-subject.txt", ctx)
         text = _render_plain(f"emails/{prefix}-body.txt", ctx)
@@ -221,25 +245,14 @@ def _booking_context(
 
 
 def format_when(start: datetime, end: datetime, zone: str) -> str:
-    """ "Monday 29 March 2027, 09:00 to 09:30 (Europe/London, BST)"."""
-    tz = zoneinfo.ZoneInfo(zone)
-    start, end = start.astimezone(tz), end.astimezone(tz)
-    span = f"{_day(start)}, {start:%H:%M} to "
-    span += f"{end:%H:%M}" if end.date() == start.date() else f"{_day(end)}, {end:%H:%M}"
-    # Abbreviations like "BST" help; numeric ones like "+04" only repeat the offset.
-    abbr = start.tzname() or ""
-    label = f"{zone}, {abbr}" if abbr.isalpha() and abbr != zone else zone
-    return f"{span} ({label})"
+    """ "Monday 29 March 2027, 09:00 to 09:30 (Europe/London, BST)", in the active language
+    ("Montag, 29. März 2027, 09:00-09:30 (Europe/Berlin, MESZ)")."""
+    return languages.when(start, end, zone)
 
 
 def format_short(start: datetime, zone: str) -> str:
-    """ "Mon 29 Mar 2027, 09:00", for subject lines."""
-    local = start.astimezone(zoneinfo.ZoneInfo(zone))
-    return f"{local:%a} {local.day} {local:%b %Y, %H:%M}"
-
-
-def _day(value: datetime) -> str:
-    return f"{value:%A} {value.day} {value:%B %Y}"
+    """ "Mon 29 Mar 2027, 09:00", for subject lines (in the active language)."""
+    return languages.short_when(start, zone)
 
 
 def staff_booking_url(booking: Booking) -> str:

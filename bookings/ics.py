@@ -27,6 +27,7 @@ from typing import Literal
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.utils.timezone import now as utcnow
+from django.utils.translation import gettext as _
 from icalendar import Alarm, Calendar, Event, vCalAddress
 
 from bookings import team_public
@@ -62,7 +63,7 @@ def booking_ics(
     if page.location:
         event.add("location", page.location)
     elif booking.online_meeting_url:
-        event.add("location", "Microsoft Teams meeting")
+        event.add("location", _("Microsoft Teams meeting"))
     if booking.online_meeting_url:
         # RFC 7986's URL plus the property Outlook reads to show its "Join" button.
         event.add("url", booking.online_meeting_url)
@@ -128,17 +129,19 @@ def description(booking: Booking, *, cancelled: bool = False, limit: int = 0) ->
     the manage link; the .ics DESCRIPTION and the details of the "add to calendar" links."""
     parts = []
     if booking.page.is_team:
-        parts.append(f"With {team_public.join_names(team_public.with_names(booking))}.")
+        names = team_public.join_names(team_public.with_names(booking))
+        parts.append(_("With %(names)s.") % {"names": names})
     if text := booking.page.description:
         if limit and len(text) > limit:
             text = text[: limit - 1].rstrip() + "…"
         parts.append(text)
     if cancelled:
-        parts.append("This booking has been cancelled.")
+        parts.append(_("This booking has been cancelled."))
     else:
         if booking.online_meeting_url:
-            parts.append(f"Join the Microsoft Teams meeting: {booking.online_meeting_url}")
-        parts.append(f"To cancel or reschedule: {booking.manage_url()}")
+            join = _("Join the Microsoft Teams meeting: %(url)s")
+            parts.append(join % {"url": booking.online_meeting_url})
+        parts.append(_("To cancel or reschedule: %(url)s") % {"url": booking.manage_url()})
     return "\n\n".join(parts)
 
 

@@ -12,6 +12,9 @@ from __future__ import annotations
 import re
 from datetime import UTC, date, datetime
 
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
+
 # The days the API accepts. Inside it, a day is answered even when it is outside a page's
 # booking window (with no slots); outside it, the request is refused.
 FIRST_DAY = date(1900, 1, 1)
@@ -26,7 +29,8 @@ _MOMENT = re.compile(
 _NAIVE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]+)?)?")
 
 DAY_RANGE = f"from {FIRST_DAY.isoformat()} to {LAST_DAY.isoformat()}"
-NO_NUL = "Must not contain a NUL character."
+# Translated where it is shown (gettext_noop: compared as English in tests).
+NO_NUL = gettext_noop("Must not contain a NUL character.")
 
 
 class BadInput(ValueError):
@@ -38,13 +42,13 @@ class BadInput(ValueError):
 def parse_day(raw: str) -> date:
     """A day written YYYY-MM-DD and nothing else, between FIRST_DAY and LAST_DAY."""
     if not _DAY.fullmatch(raw):
-        raise BadInput("Enter a date as YYYY-MM-DD.")
+        raise BadInput(_("Enter a date as YYYY-MM-DD."))
     try:
         day = date.fromisoformat(raw)
     except ValueError:
-        raise BadInput(f"{raw} is not a date.") from None
+        raise BadInput(_("%(day)s is not a date.") % {"day": raw}) from None
     if not FIRST_DAY <= day <= LAST_DAY:
-        raise BadInput(f"Enter a date {DAY_RANGE}.")
+        raise BadInput(_("Enter a date %(range)s.") % {"range": DAY_RANGE})
     return day
 
 
@@ -53,18 +57,21 @@ def parse_moment(raw: str) -> datetime:
     a UTC datetime. A time without an offset is refused: it would be ambiguous."""
     if not _MOMENT.fullmatch(raw):
         if _NAIVE.fullmatch(raw):
-            raise BadInput("The time needs a UTC offset, e.g. +01:00 or Z.")
+            raise BadInput(_("The time needs a UTC offset, e.g. +01:00 or Z."))
         raise BadInput(
-            f"{raw[:40]!r} is not a time as YYYY-MM-DDTHH:MM:SS with an offset, "
-            "e.g. 2027-01-04T10:00:00+01:00."
+            _(
+                "%(value)r is not a time as YYYY-MM-DDTHH:MM:SS with an offset, "
+                "e.g. 2027-01-04T10:00:00+01:00."
+            )
+            % {"value": raw[:40]}
         )
     try:
         moment = datetime.fromisoformat(raw)
     except ValueError:
-        raise BadInput(f"{raw[:40]!r} is not a time that exists.") from None
+        raise BadInput(_("%(value)r is not a time that exists.") % {"value": raw[:40]}) from None
     # The local date bounds the UTC one to a day either way, so this can't overflow.
     if not FIRST_DAY <= moment.date() <= LAST_DAY:
-        raise BadInput(f"Enter a time {DAY_RANGE}.")
+        raise BadInput(_("Enter a time %(range)s.") % {"range": DAY_RANGE})
     return moment.astimezone(UTC)
 
 

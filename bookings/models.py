@@ -23,6 +23,7 @@ from django.db import models, transaction
 from django.db.models import Q
 from django.urls import reverse
 from django.utils.timezone import now as utcnow
+from django.utils.translation import gettext, ngettext
 from fernet_fields import EncryptedTextField
 
 from calendars.membership import write_refusal
@@ -354,7 +355,7 @@ class BookingPage(models.Model):
             name = name.strip()
             if len(name) > 1 and re.search(rf"(?<!\w){re.escape(name)}(?!\w)", self.title, re.I):
                 return self.title
-        return f"{self.title} with {self.owner_name}"
+        return gettext("%(title)s with %(name)s") % {"title": self.title, "name": self.owner_name}
 
     @property
     def duration(self) -> timedelta:
@@ -1054,12 +1055,14 @@ def _answer_text(value: object) -> str:
 
 
 def notice_words(minutes: int) -> str:
-    """240 → "4 hours", 1440 → "1 day", 90 → "90 minutes"."""
-    for unit, size in (("day", 1440), ("hour", 60)):
-        if minutes >= size and minutes % size == 0:
-            n = minutes // size
-            return f"{n} {unit}{'s' if n != 1 else ''}"
-    return f"{minutes} minute{'s' if minutes != 1 else ''}"
+    """240 → "4 hours", 1440 → "1 day", 90 → "90 minutes" (in the active language)."""
+    if minutes >= 1440 and minutes % 1440 == 0:
+        n = minutes // 1440
+        return ngettext("%(count)d day", "%(count)d days", n) % {"count": n}
+    if minutes >= 60 and minutes % 60 == 0:
+        n = minutes // 60
+        return ngettext("%(count)d hour", "%(count)d hours", n) % {"count": n}
+    return ngettext("%(count)d minute", "%(count)d minutes", minutes) % {"count": minutes}
 
 
 MANAGE_SALT = "bookings.manage"

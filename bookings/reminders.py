@@ -28,8 +28,10 @@ from datetime import datetime, timedelta
 
 from celery import shared_task
 from django.db.models import Q
-from django.utils import timezone
+from django.utils import timezone, translation
 
+from bookings import languages
+from bookings.languages import ENGLISH
 from bookings.models import (
     MAX_REMINDER_MINUTES,
     Booking,
@@ -127,6 +129,14 @@ def _send(reminder: Reminder) -> None:
     customer's in their zone with the manage link and the .ics again (METHOD:REQUEST, same
     UID and SEQUENCE: a calendar that has it already keeps one event); the host's in the
     page's zone with a link to the booking."""
+    booking = reminder.booking
+    # The customer's in the language they booked in; the host's in the staff's (English).
+    language = languages.of_booking(booking) if reminder.recipient == CUSTOMER else ENGLISH
+    with translation.override(language):
+        _build_and_send(reminder)
+
+
+def _build_and_send(reminder: Reminder) -> None:
     from bookings import emails
 
     booking = reminder.booking

@@ -7,14 +7,14 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from time import monotonic
 
-from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from bookings import owner_hours
 from bookings.availability import Booked, Interval, Refusal, Rules, free_slots, refusal
+from bookings.memo import Memo
 from bookings.models import (
     NO_MAIN_CALENDAR,
     Booking,
@@ -69,7 +69,8 @@ class MemberSchedule:
     main_id: int | None
 
 
-UNKNOWN = (
+# Translated where it reaches a customer (the slots API, the public page).
+UNKNOWN = gettext_noop(
     "We can't check this calendar's availability right now. Please try again in a few minutes."
 )
 
@@ -208,37 +209,27 @@ def not_ready_reason(page: BookingPage) -> str:
     return _main_problem(page, schedule_for(page).main_id)
 
 
-# Per process: the readiness check's answer, for READINESS_CACHE_SECONDS. What it reads (the
-# main calendar's permission, its owner's membership and consent) moves no schedule version,
-# so it was read on every slots request: two of a cached answer's five queries. Served from
-# here it may be that many seconds old, as busy time may be BUSY_CACHE_SECONDS old; a booking
-# never relies on it (actions.book checks the page afresh).
-_readiness: OrderedDict[tuple[object, ...], tuple[float, str]] = OrderedDict()
-_readiness_lock = threading.Lock()
+# The readiness check's answer, reused for READINESS_CACHE_SECONDS (bookings/memo.py): what
+# it reads (the main calendar's permission, its owner's membership and consent) moves no
+# schedule version, so it was read on every slots request: two of a cached answer's five
+# queries. A booking never relies on it (actions.book checks the page afresh).
+_readiness: Memo[str] = Memo()
 
 
 def _main_problem(page: BookingPage, main_id: int | None) -> str:
-    ttl = settings.READINESS_CACHE_SECONDS
     # Everything of the page row the rule reads is in the key (the row is read per request).
     key = (page.pk, page.created, page.schedule_version, main_id, page.create_teams_meeting)
-    now = monotonic()
-    if ttl > 0:
-        with _readiness_lock:
-            kept = _readiness.get(key)
-        if kept is not None and kept[0] > now:
-            return kept[1]
-    ref = None
-    if main_id is not None:
-        ref = CalendarRef.objects.select_related("connection").filter(pk=main_id).first()
-    main = None if ref is None else PageCalendar(page=page, calendar=ref, role=CalendarRole.MAIN)
-    reason = main_calendar_problem(main)
-    if ttl > 0:
-        with _readiness_lock:
-            _readiness[key] = (now + ttl, reason)
-            _readiness.move_to_end(key)
-            while len(_readiness) > _SCHEDULES_KEPT:
-                _readiness.popitem(last=False)
-    return reason
+
+    def read() -> str:
+        ref = None
+        if main_id is not None:
+            ref = CalendarRef.objects.select_related("connection").filter(pk=main_id).first()
+        main = (
+            None if ref is None else PageCalendar(page=page, calendar=ref, role=CalendarRole.MAIN)
+        )
+        return main_calendar_problem(main)
+
+    return _readiness.get(key, read)
 
 
 def slots_for(

@@ -17,17 +17,14 @@ module gathers what they need and holds the guarantees of bookings.actions for e
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict, defaultdict
+from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from time import monotonic
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Q
@@ -45,6 +42,7 @@ from bookings.availability import (
     refusal,
     round_robin_slots,
 )
+from bookings.memo import Memo
 from bookings.models import (
     Booking,
     BookingMember,
@@ -59,7 +57,6 @@ from bookings.models import (
     main_calendar_problem,
 )
 from bookings.slots import (
-    _SCHEDULES_KEPT,
     UNKNOWN,
     AvailabilityUnknown,
     MemberSchedule,
@@ -84,12 +81,11 @@ NOBODY_READY = (
 # --- Readiness -------------------------------------------------------------------------
 
 
-# Per process: a team page's member problems, for READINESS_CACHE_SECONDS, as bookings.slots
-# keeps a personal page's readiness. Reading them costs a query per member (their membership
-# of the connection, for the consent rule): on a twenty-member page it was most of a cached
-# slots answer's time.
-_problems: OrderedDict[tuple[object, ...], tuple[float, dict[int, str]]] = OrderedDict()
-_problems_lock = threading.Lock()
+# A team page's member problems, reused by slots answers as bookings.slots reuses a personal
+# page's readiness. Reading them costs a query per member (their membership of the
+# connection, for the consent rule): on a twenty-member page it was most of a cached slots
+# answer's time.
+_problems: Memo[dict[int, str]] = Memo()
 
 
 def member_problems(
@@ -101,7 +97,6 @@ def member_problems(
 
     `reuse`: the answer this process found in the last READINESS_CACHE_SECONDS will do (the
     slots API's reads; a booking always asks afresh, as on a personal page)."""
-    ttl = settings.READINESS_CACHE_SECONDS
     # Everything of the page row and the schedule the rule reads is in the key.
     key = (
         page.pk,
@@ -110,20 +105,8 @@ def member_problems(
         page.create_teams_meeting,
         tuple((m.id, m.user_id, m.main_id) for m in schedule.members),
     )
-    now = monotonic()
-    if reuse and ttl > 0:
-        with _problems_lock:
-            kept = _problems.get(key)
-        if kept is not None and kept[0] > now:
-            return dict(kept[1])
-    problems = _read_member_problems(page, schedule)
-    if ttl > 0:
-        with _problems_lock:
-            _problems[key] = (now + ttl, dict(problems))
-            _problems.move_to_end(key)
-            while len(_problems) > _SCHEDULES_KEPT:
-                _problems.popitem(last=False)
-    return problems
+    found = _problems.get(key, lambda: _read_member_problems(page, schedule), reuse=reuse)
+    return dict(found)
 
 
 def _read_member_problems(page: BookingPage, schedule: Schedule) -> dict[int, str]:
@@ -268,7 +251,7 @@ def _start_busy(
     corporate one serves everyone attached to it), all in flight together. The returned
     function waits: (blocking intervals per member, stale, members whose busy time is
     unknown)."""
-    connections = connections_for({m.user_id for m in members})
+    connections = _connections(members, fresh=fresh)
     unknown = {m.id for m in members if m.user_id not in connections}
     by_connection: dict[int, list[MemberSchedule]] = defaultdict(list)
     for m in members:
@@ -306,6 +289,29 @@ def _start_busy(
         return found, stale, unknown
 
     return answer
+
+
+# Which connection each member's busy time goes through, reused by slots answers for
+# READINESS_CACHE_SECONDS (attaching or detaching shows within those seconds): the
+# connections themselves are read on every request, so a rotated secret is used at once.
+_member_connections: Memo[dict[int, int]] = Memo()
+
+
+def _connections(members: list[MemberSchedule], *, fresh: bool) -> dict[int, ExchangeConnection]:
+    """User id -> connection of these members (calendars.connect.connections_for): three
+    queries, or one when the mapping is reused."""
+    user_ids = sorted({m.user_id for m in members})
+    read: dict[int, ExchangeConnection] = {}
+
+    def mapping() -> dict[int, int]:
+        read.update(connections_for(user_ids))
+        return {user: conn.pk for user, conn in read.items()}
+
+    ids = _member_connections.get(tuple(user_ids), mapping, reuse=not fresh)
+    if read:
+        return read
+    found = ExchangeConnection.objects.in_bulk(set(ids.values()))
+    return {user: found[conn] for user, conn in ids.items() if conn in found}
 
 
 def _booked(

@@ -11,7 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from django.urls import reverse
+from django.utils.translation import gettext as _
 
+from bookings.memo import Memo
 from bookings.models import (
     Booking,
     BookingMember,
@@ -24,10 +26,10 @@ from bookings.models import (
 
 
 def join_names(names: list[str]) -> str:
-    """ "Ada", "Ada and Ben", "Ada, Ben and Cy"."""
+    """ "Ada", "Ada and Ben", "Ada, Ben and Cy" (in the active language)."""
     if len(names) <= 1:
         return "".join(names)
-    return f"{', '.join(names[:-1])} and {names[-1]}"
+    return _("%(names)s and %(last)s") % {"names": ", ".join(names[:-1]), "last": names[-1]}
 
 
 def attending(booking: Booking) -> list[BookingMember]:
@@ -54,7 +56,10 @@ def meeting_title(booking: Booking) -> str:
     page = booking.page
     if not page.is_team:
         return page.meeting_title
-    return f"{page.title} with {join_names(with_names(booking))}"
+    return _("%(title)s with %(name)s") % {
+        "title": page.title,
+        "name": join_names(with_names(booking)),
+    }
 
 
 def contact_name(booking: Booking) -> str:
@@ -91,6 +96,18 @@ def public_team(page: BookingPage, members: list[TeamMember] | None = None) -> l
     ]
 
 
+_teams: Memo[list[dict[str, Any]]] = Memo()
+
+
+def public_team_reused(page: BookingPage) -> list[dict[str, Any]]:
+    """public_team's answer from the last READINESS_CACHE_SECONDS (bookings/memo.py), for the
+    slots API, which asks on every request: two queries saved. A new member, or one who
+    left, moves the page's schedule version and so the key; a new name or photo shows within
+    those seconds."""
+    key = (page.pk, page.created, page.schedule_version)
+    return _teams.get(key, lambda: public_team(page))
+
+
 def photo_versions(user_ids: list[int]) -> dict[int, int]:
     """{user id: version} of the users who have a photo; the version (when it was saved)
     goes into the photo's address, so it can be cached long and still change at once."""
@@ -119,5 +136,7 @@ def team_phrase(page: BookingPage, members: list[dict[str, Any]]) -> str:
     """How the page says whom the customer meets: "with one of our team" (round robin) or
     "with Ada, Ben and Cy" (collective)."""
     if page.team_mode == TeamMode.COLLECTIVE:
-        return f"with {join_names([m['name'] for m in members])}" if members else "with our team"
-    return "with one of our team"
+        if not members:
+            return _("with our team")
+        return _("with %(name)s") % {"name": join_names([m["name"] for m in members])}
+    return _("with one of our team")

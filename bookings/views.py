@@ -28,10 +28,23 @@ from django.utils.html import escape
 from django.utils.http import http_date
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.timezone import now as utcnow
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from bookings import actions, calendar_links, ics, inputs, ratelimit, team_public, zones
+from bookings import (
+    actions,
+    brand,
+    calendar_links,
+    embedding,
+    ics,
+    inputs,
+    languages,
+    ratelimit,
+    team_public,
+    zones,
+)
 from bookings.models import (
     Booking,
     BookingPage,
@@ -51,13 +64,18 @@ REASON_MAX_LENGTH = 500
 
 
 def _active_page(slug: str) -> BookingPage:
-    return get_object_or_404(BookingPage.objects.select_related("owner"), slug=slug, active=True)
+    pages = BookingPage.objects.select_related("owner", *brand.PUBLIC_PAGE_RELATED)
+    pages = pages.defer(*brand.PUBLIC_PAGE_DEFERRED)
+    page = get_object_or_404(pages, slug=slug, active=True)
+    languages.use_page(page)  # the page's own language, if it has one
+    return page
 
 
 def _booking_or_404(token: str) -> Booking:
     booking = booking_for_token(token)
     if booking is None:
         raise Http404("This link is not valid.")
+    languages.use_page(booking.page)
     return booking
 
 
@@ -99,10 +117,10 @@ class SlotPicker:
         if raw_tz and tz is None:
             # The times stay in the fallback zone, and the message and the picker say so.
             shown = zones.zone_for(fallback).time_name
-            self.errors["tz"] = (
-                f"\u201c{raw_tz[:64]}\u201d isn't a time zone we know. Pick a time zone from "
-                f"the list; the times are shown in {shown}."
-            )
+            self.errors["tz"] = _(
+                "“%(typed)s” isn't a time zone we know. Pick a time zone from "
+                "the list; the times are shown in %(shown)s."
+            ) % {"typed": raw_tz[:64], "shown": shown}
         self.tz = tz or fallback
 
         # A round-robin page that lets customers choose: the member whose times are shown
@@ -119,7 +137,9 @@ class SlotPicker:
                 if raw_member.isdigit() and int(raw_member) in ids:
                     self.member = int(raw_member)
                 else:
-                    self.errors["member"] = "Choose one of the team's members, or anyone available."
+                    self.errors["member"] = _(
+                        "Choose one of the team's members, or anyone available."
+                    )
             for choice in self.member_choices:
                 choice["checked"] = choice["id"] == self.member
 
@@ -274,8 +294,12 @@ def _render_page(
     form_errors: Mapping[str, list[str]] | None = None,
     form_message: str = "",
     status: int | None = None,
+    prefilled: embedding.Prefill | None = None,
 ) -> HttpResponse:
-    data = form_data or {}
+    # ?name=, ?email=, answers, ?timezone= and embed mode from the page's address (also on
+    # the no-script form's post, whose address keeps embed mode and the zone).
+    prefilled = prefilled or embedding.prefill(page, request.GET)
+    data = form_data or prefilled.data
     errors = dict(form_errors or {})
     team = member_choices(page) if page.is_team else []
     context = {
@@ -293,6 +317,8 @@ def _render_page(
         "book_api_url": reverse("api-create-booking", args=[page.slug]),
         "confirm_url_template": reverse("booking-confirmed", args=[page.slug, "TOKEN"]),
         "manage_url_template": reverse("manage-booking", args=["TOKEN"]),
+        "brand": brand.for_page(page, with_image=True),
+        "prefill": prefilled,
     }
     return render(request, "bookings/public/page.html", context, status=status or picker.status)
 
@@ -302,11 +328,13 @@ def _with_phrase(page: BookingPage, team: list[dict[str, Any]]) -> str:
     "with Ada, Ben and Cy" (collective)."""
     if page.is_team:
         return team_public.team_phrase(page, team)
-    return f"with {page.owner_name}"
+    return _("with %(name)s") % {"name": page.owner_name}
 
 
-TOO_MANY = "Too many requests. Please wait a minute and try again."
-TAKEN_MEANWHILE = "That time was just taken — please pick another."
+TOO_MANY = gettext_lazy("Too many requests. Please wait a minute and try again.")
+TAKEN_MEANWHILE = gettext_lazy("That time was just taken — please pick another.")
+TOO_MANY_ATTEMPTS = gettext_lazy("Too many attempts. Please wait a minute and try again.")
+PICK_A_TIME = gettext_lazy("Pick one of the available times.")
 
 
 def _not_ready(request: HttpRequest, page: BookingPage, *, status: int) -> HttpResponse | None:
@@ -323,6 +351,7 @@ def _not_ready(request: HttpRequest, page: BookingPage, *, status: int) -> HttpR
         "with_phrase": _with_phrase(page, member_choices(page) if page.is_team else []),
         "reason": reason if is_owner else "",
         "calendars_url": reverse("page-calendars", args=[page.pk]) if is_owner else "",
+        "brand": brand.for_page(page),
     }
     return render(request, "bookings/public/not_ready.html", context, status=status)
 
@@ -337,8 +366,9 @@ def public_page(request: HttpRequest, slug: str) -> HttpResponse:
         picker = SlotPicker(page, {"tz": request.GET.get("tz", "")})
         response = _render_page(request, page, picker, form_message=TOO_MANY, status=429)
         return limited.apply(response)
-    picker = SlotPicker(page, request.GET)
-    return _render_page(request, page, picker)
+    prefilled = embedding.prefill(page, request.GET)
+    picker = SlotPicker(page, prefilled.picker_params(request.GET))
+    return _render_page(request, page, picker, prefilled=prefilled)
 
 
 def _form_data(request: HttpRequest, questions: list[Question]) -> dict[str, Any]:
@@ -388,8 +418,7 @@ def book(request: HttpRequest, slug: str) -> HttpResponse:
         )
 
     if (limited := ratelimit.check(request)) is not None:
-        message = "Too many attempts. Please wait a minute and try again."
-        return limited.apply(again(429, message=message))
+        return limited.apply(again(429, message=TOO_MANY_ATTEMPTS))
 
     try:
         errors: dict[str, list[str]] = {}
@@ -397,7 +426,7 @@ def book(request: HttpRequest, slug: str) -> HttpResponse:
         try:
             start = actions.parse_start(data["start"])
         except actions.InvalidBooking:
-            errors["start"] = ["Pick one of the available times."]
+            errors["start"] = [PICK_A_TIME]
         try:
             customer = actions.parse_customer(page, data)
         except actions.InvalidBooking as e:
@@ -455,6 +484,7 @@ def _booking_context(booking: Booking, token: str) -> dict[str, Any]:
         "cancel_url": reverse("manage-cancel", args=[token]),
         "ics_url": reverse("manage-booking-ics", args=[token]) if addable else "",
         "calendar_links": calendar_links.links(booking) if addable else [],
+        "brand": brand.for_page(page),
     }
 
 
@@ -483,25 +513,27 @@ def _with_people(booking: Booking) -> list[dict[str, Any]]:
 def why_unchangeable(booking: Booking) -> str:
     """Why the customer can no longer cancel or move this booking, or ""."""
     if booking.is_cancelled:
-        return "This booking has been cancelled."
+        return _("This booking has been cancelled.")
     if booking.is_past:
-        return "The time of this booking has passed, so it can no longer be changed."
+        return _("The time of this booking has passed, so it can no longer be changed.")
     if not booking.can_be_changed_by_customer():
-        notice = notice_words(booking.page.min_notice_minutes)
-        return (
-            f"Bookings can be changed online until {notice} before they start. "
-            f"Please contact {team_public.contact_name(booking)} directly."
-        )
+        return _(
+            "Bookings can be changed online until %(notice)s before they start. "
+            "Please contact %(name)s directly."
+        ) % {
+            "notice": notice_words(booking.page.min_notice_minutes),
+            "name": team_public.contact_name(booking),
+        }
     return ""
 
 
 def cancelled_notice(booking: Booking) -> str:
     """The one notice a cancelled booking's manage page shows."""
     if booking.cancelled_by == "customer":
-        return "Your booking is cancelled. We've sent you a confirmation."
+        return _("Your booking is cancelled. We've sent you a confirmation.")
     if booking.page.is_team:
-        return "This booking was cancelled by the team."
-    return f"This booking was cancelled by {booking.page.owner_name}."
+        return _("This booking was cancelled by the team.")
+    return _("This booking was cancelled by %(name)s.") % {"name": booking.page.owner_name}
 
 
 # The manage link has three steps: a summary with two actions, and one page per action.
@@ -625,26 +657,30 @@ def _manage_post(request: HttpRequest, booking: Booking, token: str) -> HttpResp
 
     # Each attempt can ask Exchange for fresh busy time: limit them like booking attempts.
     if (limited := ratelimit.check(request, scope="manage")) is not None:
-        return limited.apply(again(429, "Too many attempts. Please wait a minute and try again."))
+        return limited.apply(again(429, TOO_MANY_ATTEMPTS))
     try:
         if action == "cancel":
             problem = ""
             if len(reason) > REASON_MAX_LENGTH:
-                problem = f"Keep the reason under {REASON_MAX_LENGTH} characters."
+                problem = _("Keep the reason under %(limit)d characters.") % {
+                    "limit": REASON_MAX_LENGTH
+                }
             elif inputs.has_nul(reason):
-                problem = inputs.NO_NUL
+                problem = _(inputs.NO_NUL)
             if problem:
-                return again(400, "Please correct the highlighted field.", {"reason": [problem]})
+                message = _("Please correct the highlighted field.")
+                return again(400, message, {"reason": [problem]})
             # No flash message: the summary of a cancelled booking says so itself, once.
             actions.cancel(booking, by="customer", reason=reason.strip())
         elif action == "reschedule":
             if start is None:
-                errors = {"start": ["Pick one of the available times."]}
-                return again(400, "Pick a new time first.", errors)
+                errors = {"start": [PICK_A_TIME]}
+                return again(400, _("Pick a new time first."), errors)
             booking = actions.reschedule(booking, start, by="customer")
-            messages.success(request, "Your booking has moved. We've sent you the new details.")
+            moved = _("Your booking has moved. We've sent you the new details.")
+            messages.success(request, moved)
         else:
-            return again(400, "Choose whether to cancel or to move the booking.")
+            return again(400, _("Choose whether to cancel or to move the booking."))
     except actions.BookingError as e:
         booking.refresh_from_db()
         return again(e.status, e.message)

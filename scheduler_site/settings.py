@@ -12,8 +12,10 @@ variables documented in the README's settings table.
 import base64
 import hashlib
 import ipaddress
+import re
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import environ
 from csp.constants import NONE, SELF
@@ -108,11 +110,19 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # After sessions, before CommonMiddleware (Django's order): the visitor's Accept-Language
+    # among LANGUAGES; then customer pages may switch to their page's language, and staff
+    # pages stay English (bookings.languages).
+    "django.middleware.locale.LocaleMiddleware",
+    "bookings.languages.StaffInEnglishMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Inside XFrameOptionsMiddleware, so its exemption of the embeddable booking pages is
+    # seen there (and by the CSP middleware, further out).
+    "scheduler_site.framing.EmbedFramingMiddleware",
     # Last, as django-axes asks: turns a locked-out sign-in into the lockout page.
     "axes.middleware.AxesMiddleware",
 ]
@@ -253,7 +263,12 @@ AXES_RESET_ON_SUCCESS = True
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 
-LANGUAGE_CODE = "en-us"
+LANGUAGE_CODE = "en"
+# What customers can read the app in (public pages, the manage link, their emails): a page's
+# own language (BookingPage.language) or the visitor's Accept-Language among these. Staff
+# pages and staff emails are English (their strings are marked, but only English ships).
+LANGUAGES = [("en", "English"), ("de", "Deutsch"), ("fr", "Français")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
@@ -313,6 +328,51 @@ CONTENT_SECURITY_POLICY = {
         "frame-ancestors": [NONE],
     }
 }
+
+
+_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+_HOST = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
+_IPV6 = re.compile(r"[0-9a-f:.]+")
+
+
+def _embed_origin(value: str, *, allow_http: bool) -> str:
+    """One EMBED_ALLOWED_ORIGINS entry as CSP frame-ancestors needs it: scheme://host[:port],
+    nothing more (a path, a wildcard or a bare host would mean something else, or nothing)."""
+    text = value.strip().rstrip("/")
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"EMBED_ALLOWED_ORIGINS: {value!r}: {exc}") from exc
+    schemes = ("https", "http") if allow_http else ("https",)
+    host = parts.hostname or ""
+    if (
+        parts.scheme not in schemes
+        or not host
+        or "*" in host
+        or parts.username is not None
+        or parts.path
+        or parts.query
+        or parts.fragment
+        or not (_HOST.fullmatch(host) or (":" in host and _IPV6.fullmatch(host)))
+    ):
+        http = " (http:// too, with DEBUG on)" if allow_http else " (http:// only with DEBUG on)"
+        raise ImproperlyConfigured(
+            f"EMBED_ALLOWED_ORIGINS: {value!r} is not an origin: write https://host[:port]{http}."
+        )
+    netloc = f"[{host}]" if ":" in host else host
+    return f"{parts.scheme}://{netloc}{f':{port}' if port is not None else ''}"
+
+
+# The origins (websites) that may show the public booking pages in an <iframe> (the embed
+# snippet on each page's settings): their frame-ancestors, instead of 'none', on the booking
+# page, its form, the confirmation and the manage link only (scheduler_site/framing.py).
+# Empty: nothing may frame any page.
+EMBED_ALLOWED_ORIGINS = [
+    _embed_origin(origin, allow_http=DEBUG)
+    for origin in env.list("EMBED_ALLOWED_ORIGINS", default=[])
+    if origin.strip()
+]
 
 # Exchange. See calendars/urlcheck.py for why staff-entered URLs are restricted.
 EXCHANGE_ALLOW_HTTP = env.bool("EXCHANGE_ALLOW_HTTP", default=False)

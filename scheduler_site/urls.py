@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
-from bookings import branding_views
+from bookings import branding_views, languages
 from scheduler_site import views
 
 urlpatterns = [
@@ -21,6 +21,8 @@ urlpatterns = [
     path("branding/logo", branding_views.site_logo, name="branding-logo"),
     path("branding/pages/<slug:slug>.css", branding_views.page_css, name="branding-page-css"),
     path("branding/pages/<slug:slug>/image", branding_views.page_image, name="branding-page-image"),
+    # booking.js's texts in a page's language (Django's JavaScript catalog, our own origin).
+    path("jsi18n/<str:language>.js", languages.js_catalog, name="js-catalog"),
     # Last: public booking pages live at /<slug>/ (slugs can't take the app's own paths).
     path("", include("bookings.urls")),
 ]

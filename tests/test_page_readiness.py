@@ -322,11 +322,11 @@ def test_slots_reuse_the_readiness_check_for_a_few_seconds_but_a_booking_never_d
     settings,
     monkeypatch,  # type: ignore[no-untyped-def]
 ) -> None:
-    from bookings import slots
+    from bookings import memo
 
     settings.READINESS_CACHE_SECONDS = 5
     clock = [1_000.0]
-    monkeypatch.setattr(slots, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(memo, "monotonic", lambda: clock[0])
     owner = world.staff("rita")
     page = world.page(owner)
     day = monday_after()

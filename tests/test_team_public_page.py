@@ -363,7 +363,10 @@ def test_a_member_without_a_photo_or_with_a_file_that_is_no_image_is_a_404(world
         assert Client().get(url).status_code == 404, url
 
 
-def test_the_photo_address_changes_when_the_photo_does(world, trio) -> None:
+def test_the_photo_address_changes_when_the_photo_does(world, trio, settings) -> None:
+    # The slots API reuses the team's names and photos for READINESS_CACHE_SECONDS; the page
+    # itself and the API after those seconds show the new address.
+    settings.READINESS_CACHE_SECONDS = 0
     ada, ben, _ = trio
     page = world.team_page(ada, [ada, ben], tz="UTC")
     profile = StaffProfile.objects.create(user=ben, photo=PNG, photo_type="image/png")

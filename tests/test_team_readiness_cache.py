@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
-from bookings import team
+from bookings import memo
 from bookings.models import Booking
 from calendars.models import CalendarRef
 from tests.world import World, monday_after
@@ -21,7 +21,7 @@ def test_team_slots_reuse_member_problems_for_a_few_seconds_but_a_booking_never_
 ) -> None:
     settings.READINESS_CACHE_SECONDS = 5
     clock = [1_000.0]
-    monkeypatch.setattr(team, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(memo, "monotonic", lambda: clock[0])
     ada = world.staff("ada")
     page = world.team_page(ada, [ada])
     day = monday_after()

@@ -49,7 +49,20 @@
   }));
   const zoneByName = new Map(zoneList.map((z) => [z.name, z]));
 
-  const UNKNOWN = "We can't check availability right now — please try again in a few minutes.";
+  // Texts in the page's language: Django's JavaScript catalog (/jsi18n/<lang>.js, loaded
+  // first) defines gettext, ngettext and interpolate; without it the English stays.
+  const LANG = document.documentElement.lang || "en";
+  const gettext = window.gettext || ((text) => text);
+  const ngettext = window.ngettext || ((one, many, n) => (n === 1 ? one : many));
+  const interpolate = window.interpolate
+    || ((text, values) => text.replace(/%\((\w+)\)s/g, (_, key) => String(values[key])));
+  const fill = (text, values) => interpolate(text, values, true);
+  // English keeps its British day names ("Tuesday 8 December") and the browser's clock;
+  // another language writes both its own way ("Dienstag, 8. Dezember", "09:00").
+  const DAY_LOCALE = LANG === "en" ? "en-GB" : LANG;
+  const TIME_LOCALE = LANG === "en" ? undefined : LANG;
+
+  const UNKNOWN = gettext("We can't check availability right now — please try again in a few minutes.");
 
   // Switch from the no-script form to the calendar.
   let tz = tzSelect.value;
@@ -95,12 +108,12 @@
   }
   function formatDay(key) {
     // "Tuesday 8 December", as the server writes days.
-    return new Intl.DateTimeFormat("en-GB", {
+    return new Intl.DateTimeFormat(DAY_LOCALE, {
       weekday: "long", day: "numeric", month: "long", timeZone: "UTC",
     }).format(utcDate(key));
   }
   function formatTime(iso) {
-    return new Intl.DateTimeFormat(undefined, {
+    return new Intl.DateTimeFormat(TIME_LOCALE, {
       hour: "numeric", minute: "2-digit", timeZone: tz,
     }).format(new Date(iso));
   }
@@ -120,8 +133,10 @@
   function freeTimesText(key) {
     // What the live region says once a day's times are known.
     const count = (byDay.get(key) || []).length;
-    if (!count) return `No free times${member ? ` with ${memberName()}` : ""} on ${formatDay(key)}.`;
-    return `${count} time${count === 1 ? "" : "s"} free on ${formatDay(key)}.`;
+    const day = formatDay(key);
+    if (!count && member) return fill(gettext("No free times with %(name)s on %(day)s."), { name: memberName(), day });
+    if (!count) return fill(gettext("No free times on %(day)s."), { day });
+    return fill(ngettext("%(count)s time free on %(day)s.", "%(count)s times free on %(day)s.", count), { count, day });
   }
 
   async function loadMonth() {
@@ -135,7 +150,7 @@
     renderSlots();
     showAlert("");
     staleNote.hidden = true;
-    setBusy(true, "Loading available times…");
+    setBusy(true, gettext("Loading available times…"));
     const url = new URL(picker.dataset.slotsUrl, window.location.href);
     url.search = new URLSearchParams({ start, end: last, timezone: tz }).toString();
     let response, body;
@@ -154,7 +169,7 @@
     }
     if (!response.ok) {
       setBusy(false, "");
-      showAlert(body.detail || `Times could not be loaded (error ${response.status}).`);
+      showAlert(body.detail || fill(gettext("Times could not be loaded (error %(status)s)."), { status: response.status }));
       renderCalendar(false);
       return;
     }
@@ -195,8 +210,9 @@
     return radio ? radio.dataset.name || "" : "";
   }
   function noTimesText() {
-    const who = member ? ` with ${memberName()}` : "";
-    return `No free times${who} in ${monthName()}. Try another month.`;
+    const shown = monthName();
+    if (member) return fill(gettext("No free times with %(name)s in %(month)s. Try another month."), { name: memberName(), month: shown });
+    return fill(gettext("No free times in %(month)s. Try another month."), { month: shown });
   }
   function chooseMember(value) {
     member = value;
@@ -222,7 +238,7 @@
     return new Date(Date.UTC(y, m + 1, 0)).getUTCDate();
   }
   function monthName() {
-    return new Intl.DateTimeFormat("en-GB", {
+    return new Intl.DateTimeFormat(DAY_LOCALE, {
       month: "long", year: "numeric", timeZone: "UTC",
     }).format(new Date(Date.UTC(month.y, month.m, 1)));
   }
@@ -354,15 +370,15 @@
       const count = (byDay.get(key) || []).length;
       if (count) {
         button.classList.add("has-slots");
-        button.setAttribute("aria-label", `${formatDay(key)}, ${count} time${count === 1 ? "" : "s"} free`);
+        button.setAttribute("aria-label", fill(ngettext("%(day)s, %(count)s time free", "%(day)s, %(count)s times free", count), { day: formatDay(key), count }));
         cell.setAttribute("aria-selected", key === selectedDay ? "true" : "false");
       } else {
         // Focusable, so arrow keys can cross it; it just has nothing to choose.
         button.setAttribute("aria-disabled", "true");
-        let why = "no free times";
-        if (loading) why = "loading";
-        else if (maxDay && key > maxDay) why = "not open for booking yet";
-        else if (key < today()) why = "past";
+        let why = gettext("no free times");
+        if (loading) why = gettext("loading");
+        else if (maxDay && key > maxDay) why = gettext("not open for booking yet");
+        else if (key < today()) why = gettext("past");
         button.setAttribute("aria-label", `${formatDay(key)}, ${why}`);
       }
       button.addEventListener("click", () => selectDay(key));
@@ -414,7 +430,7 @@
     const fieldset = document.createElement("fieldset");
     fieldset.className = "slot-group";
     const legend = document.createElement("legend");
-    legend.textContent = `Available times on ${formatDay(selectedDay)}`;
+    legend.textContent = fill(gettext("Available times on %(day)s"), { day: formatDay(selectedDay) });
     fieldset.appendChild(legend);
     const list = document.createElement("div");
     list.className = "slot-list";
@@ -438,8 +454,8 @@
     slotList.querySelectorAll(".slot-button").forEach((b) => {
       b.setAttribute("aria-pressed", b.dataset.start === slot.start ? "true" : "false");
     });
-    const who = member ? `, with ${memberName()}` : "";
-    chosen.textContent = `${formatDay(selectedDay)}, ${formatTime(slot.start)} – ${formatTime(slot.end)} (${zoneTimeName(tz)})${who}`;
+    const when = `${formatDay(selectedDay)}, ${formatTime(slot.start)} – ${formatTime(slot.end)} (${zoneTimeName(tz)})`;
+    chosen.textContent = member ? fill(gettext("%(when)s, with %(name)s"), { when, name: memberName() }) : when;
     chosen.hidden = false;
     form.hidden = false;
     setFieldError("start", "");
@@ -454,7 +470,7 @@
       chosen.hidden = true;
       chosen.textContent = "";
     } else {
-      chosen.textContent = "Pick a new time above.";
+      chosen.textContent = gettext("Pick a new time above.");
     }
   }
 
@@ -559,8 +575,8 @@
     tzListbox.hidden = results.length === 0;
     tzInput.setAttribute("aria-expanded", results.length ? "true" : "false");
     tzCount.textContent = results.length
-      ? `${results.length} time zone${results.length === 1 ? "" : "s"} found.`
-      : `No time zone matches “${query.trim()}”. Try a city or a country.`;
+      ? fill(ngettext("%(count)s time zone found.", "%(count)s time zones found.", results.length), { count: results.length })
+      : fill(gettext("No time zone matches “%(query)s”. Try a city or a country."), { query: query.trim() });
   }
   function closeList() {
     tzInput.setAttribute("aria-expanded", "false");
@@ -615,7 +631,7 @@
       chooseZone(match);
       return;
     }
-    setZoneError(`No time zone matches “${typed}”. The times are still shown in ${zoneTimeName(tz)}.`);
+    setZoneError(fill(gettext("No time zone matches “%(typed)s”. The times are still shown in %(zone)s."), { typed, zone: zoneTimeName(tz) }));
     showZone();
   }
 
@@ -710,7 +726,7 @@
     form.addEventListener("submit", (event) => {
       if (!startInput.value) {
         event.preventDefault();
-        setFieldError("start", "Pick one of the available times first.");
+        setFieldError("start", gettext("Pick one of the available times first."));
       }
     });
   }
@@ -719,7 +735,7 @@
     event.preventDefault();
     clearErrors();
     if (!startInput.value) {
-      setFieldError("start", "Pick one of the available times first.");
+      setFieldError("start", gettext("Pick one of the available times first."));
       return;
     }
     const data = new FormData(form);
@@ -769,32 +785,32 @@
       const unplaced = Object.keys(errors).filter((k) => !document.getElementById(`err_${k}`));
       if (!Object.keys(errors).length) {
         // Refused as a whole (the time is now too soon, outside the hours...): say why.
-        formMessage(body.detail || "Please check the details and try again.");
+        formMessage(body.detail || gettext("Please check the details and try again."));
       } else {
         formMessage(
-          "Please correct the highlighted fields."
+          gettext("Please correct the highlighted fields.")
             + (unplaced.length ? " " + unplaced.map((k) => errors[k]).join(" ") : ""),
         );
       }
       if (firstInvalid) firstInvalid.focus();
     } else if (code === 409 && body.code === "not_taking_bookings") {
       // Not the time but the page: no other time would do, so say what the server says.
-      formMessage(body.detail || "This booking page isn't taking bookings right now.");
+      formMessage(body.detail || gettext("This booking page isn't taking bookings right now."));
       formAlert.focus();
     } else if (code === 409) {
       // Taken meanwhile, or no longer bookable (too soon now, the day now full): the server
       // says which; the slots are reloaded either way.
       const why = body.code && body.code !== "taken" && body.detail;
-      formMessage(why || "That time was just taken — please pick another.");
+      formMessage(why || gettext("That time was just taken — please pick another."));
       clearSelection();
       loadMonth();
       formAlert.focus();
     } else if (code === 429) {
-      formMessage("Too many attempts. Please wait a minute and try again.");
+      formMessage(gettext("Too many attempts. Please wait a minute and try again."));
     } else if (code === 503 || code === 0) {
-      formMessage(body.detail || "We can't confirm right now — please try again shortly.");
+      formMessage(body.detail || gettext("We can't confirm right now — please try again shortly."));
     } else {
-      formMessage(body.detail || `Something went wrong (error ${code}). Please try again.`);
+      formMessage(body.detail || fill(gettext("Something went wrong (error %(code)s). Please try again."), { code }));
     }
   }
 
@@ -805,7 +821,9 @@
     const [before, after] = form.dataset.manageUrl.split("TOKEN");
     if (manage.startsWith(before) && manage.endsWith(after)) {
       const token = manage.slice(before.length, manage.length - after.length);
-      return form.dataset.confirmUrl.replace("TOKEN", token);
+      const url = form.dataset.confirmUrl.replace("TOKEN", token);
+      // Inside the embed snippet's iframe the confirmation stays in embed mode too.
+      return new URLSearchParams(window.location.search).get("embed") === "1" ? `${url}?embed=1` : url;
     }
     return body.manage_url;
   }

@@ -4,7 +4,8 @@ review: `make screenshots` (SCREENSHOTS=1) writes them to ./screenshots/, which 
 Skipped unless SCREENSHOTS=1. The world is demo-like: a staff member attached to the
 corporate connection with busy weeks in Exchange, colleagues sharing calendars (one a
 sub-calendar), two booking pages with questions, one page still being set up, and bookings
-whose calendar writes are written, pending and failing.
+whose calendar writes are written, pending and failing. The organisation has a name and a
+logo; one page wears its own green accent and image, and one speaks German.
 """
 
 from __future__ import annotations
@@ -25,11 +26,14 @@ from bookings.models import (
     DateOverride,
     EventWrite,
     PageCalendar,
+    PageImage,
     Question,
+    SiteBranding,
     WriteState,
 )
 from calendars.models import WriteGrant
 from tests.browser.conftest import SCREENSHOTS, login
+from tests.browser.test_branding_browser import GREEN, png
 from tests.world import World
 
 pytestmark = pytest.mark.skipif(
@@ -108,6 +112,41 @@ def seed(world: World) -> tuple[dict[str, str], str]:
     draft = BookingPage.objects.create(
         owner=alice, slug=f"draft-{world.tag}", title="Workshop (draft)"
     )
+    # Branding: the organisation's name and logo on every public page; one page with its own
+    # accent colour and image, and one for German-speaking customers.
+    SiteBranding.objects.update_or_create(
+        pk=1,
+        defaults={
+            "organisation_name": "Contoso Advisers",
+            "logo": png(120, 40, (11, 110, 79), to=(6, 64, 46)),
+            "logo_type": "image/png",
+        },
+    )
+    branded = world.page(
+        alice,
+        slug=f"pension-review-{world.tag}",
+        title="Pension review",
+        description="An hour with an adviser to look at your pension together.",
+        location="Our Leeds office, 4 Park Row",
+        duration_minutes=60,
+        accent_color=GREEN,
+        roles={alice.email: "main", bob.email: "busy"},
+    )
+    PageImage.objects.create(
+        page=branded,
+        data=png(640, 240, (207, 233, 222), to=(11, 110, 79)),
+        content_type="image/png",
+    )
+    german = world.page(
+        alice,
+        slug=f"steuerberatung-{world.tag}",
+        title="Steuerberatung",
+        description="Ein 30-minütiges Gespräch über Ihre Steuererklärung.",
+        location="Telefon",
+        language="de",
+        roles={alice.email: "main", bob.email: "busy"},
+    )
+    Question.objects.create(page=german, label="Worum geht es?", kind="long", required=True)
 
     people = [
         ("Jordan Smith", tax, 2, time(10), WriteState.DONE),
@@ -174,6 +213,8 @@ def seed(world: World) -> tuple[dict[str, str], str]:
         "manage-cancel": reverse("manage-cancel", args=[bookings[0].manage_token()]),
         "manage-cancelled": reverse("manage-booking", args=[cancelled.manage_token()]),
         "not-ready": f"/{draft.slug}/",
+        "public-branded": f"/{branded.slug}/",
+        "public-german": f"/{german.slug}/",
     }, alice.username
 
 
