@@ -23,6 +23,7 @@ from django.http import (
 )
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
+from django.utils import translation
 from django.utils.cache import get_conditional_response
 from django.utils.html import escape
 from django.utils.http import http_date
@@ -208,8 +209,8 @@ def member_choices(page: BookingPage) -> list[dict[str, Any]]:
     ]
 
 
-@functools.lru_cache(maxsize=2)
-def _zone_options(minute: datetime) -> list[tuple[str, str]]:
+@functools.lru_cache(maxsize=6)
+def _zone_options(minute: datetime, language: str) -> list[tuple[str, str]]:
     """(zone name, its <optgroup>/<option> markup) for every offered zone, its label saying
     the time there in `minute`. Built in Python once a minute: 400 options through the
     template engine cost ~100 ms a page."""
@@ -231,12 +232,14 @@ def _zone_options(minute: datetime) -> list[tuple[str, str]]:
 
 def zone_options_html(selected: str) -> SafeString:
     minute = utcnow().replace(second=0, microsecond=0)
-    rows = _zone_options(minute)
+    # Per language: the names, times and region labels are the visitor's.
+    rows = _zone_options(minute, translation.get_language() or "en")
     html = [markup for _, markup in rows]
     if selected not in zones.offered():  # a page's own zone from before the list existed
         zone = zones.zone_for(selected)
+        other = _("Other")
         html.append(
-            f'<optgroup label="Other"><option value="{escape(zone.name)}" selected>'
+            f'<optgroup label="{escape(other)}"><option value="{escape(zone.name)}" selected>'
             f"{escape(zone.label(minute))}</option></optgroup>"
         )
     else:

@@ -26,21 +26,25 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from babel import Locale
+from babel.dates import format_time, get_timezone_location
+from django.utils.translation import get_language, gettext, gettext_noop
+
 UTC_NAME = "UTC"
 
 # zone.tab's regions as a person reads them, in the order the picker lists them.
 REGIONS = {
-    "UTC": "Universal",
-    "America": "Americas",
-    "Europe": "Europe",
-    "Africa": "Africa",
-    "Asia": "Asia",
-    "Australia": "Australia",
-    "Pacific": "Pacific Ocean",
-    "Atlantic": "Atlantic Ocean",
-    "Indian": "Indian Ocean",
-    "Arctic": "Arctic",
-    "Antarctica": "Antarctica",
+    "UTC": gettext_noop("Universal"),
+    "America": gettext_noop("Americas"),
+    "Europe": gettext_noop("Europe"),
+    "Africa": gettext_noop("Africa"),
+    "Asia": gettext_noop("Asia"),
+    "Australia": gettext_noop("Australia"),
+    "Pacific": gettext_noop("Pacific Ocean"),
+    "Atlantic": gettext_noop("Atlantic Ocean"),
+    "Indian": gettext_noop("Indian Ocean"),
+    "Arctic": gettext_noop("Arctic"),
+    "Antarctica": gettext_noop("Antarctica"),
 }
 
 # What people call some countries besides iso3166.tab's name ("Britain (UK)").
@@ -120,6 +124,14 @@ class Zone:
     country_names: tuple[str, ...] = field(default=(), repr=False)
     # The cities of its aliases, which people still search by: Calcutta for Kolkata.
     former: tuple[str, ...] = field(default=(), repr=False)
+    codes: tuple[str, ...] = field(default=(), repr=False)  # its countries' ISO codes
+
+    def names(self, language: str | None = None) -> tuple[str, tuple[str, ...]]:
+        """Its city and countries as `language` (default: the active one) names them:
+        Wien, Österreich; Vienne, Autriche (CLDR's names, through Babel). English keeps
+        the tz database's own."""
+        return _local_names(self.name, self.city, self.countries, self.codes,
+                            language or _language())  # fmt: skip
 
     @functools.cached_property
     def info(self) -> zoneinfo.ZoneInfo:
@@ -147,24 +159,29 @@ class Zone:
         return "" if abbr[:1] in "+-" else abbr
 
     def time_text(self, now: datetime | None = None) -> str:
-        """9:14 am."""
+        """9:14 am (English); 09:14 as German and French write it."""
         local = self.local(now)
+        language = _language()
+        if language != "en":
+            return format_time(local, "short", locale=language)
         return f"{local.hour % 12 or 12}:{local.minute:02d} {'am' if local.hour < 12 else 'pm'}"
 
     def label(self, now: datetime | None = None) -> str:
         """New York — 9:14 am: the name and the time it is there now."""
-        return f"{self.city} \u2014 {self.time_text(now)}"
+        return f"{self.names()[0]} \u2014 {self.time_text(now)}"
 
     def detail(self, now: datetime | None = None) -> str:
         """United States · EST · UTC-5 (minus sign): what tells two zones of one name apart."""
-        parts = [", ".join(self.countries), self.abbreviation(now), self.offset_text(now)]
+        countries = self.names()[1]
+        parts = [", ".join(countries), self.abbreviation(now), self.offset_text(now)]
         unique = [p for i, p in enumerate(parts) if p and p not in parts[:i]]
         return " \u00b7 ".join(unique)
 
     @property
     def time_name(self) -> str:
         """How a sentence names it: "New York time", "UTC"."""
-        return self.city if self.name == UTC_NAME else f"{self.city} time"
+        city = self.names()[0]
+        return city if self.name == UTC_NAME else gettext("%(city)s time") % {"city": city}
 
     def abbreviations(self, year: int) -> set[str]:
         """Its abbreviations in winter and summer of `year` (PST and PDT), so "PST" finds Los
@@ -176,11 +193,14 @@ class Zone:
     @functools.cache  # noqa: B019 (the offered zones live as long as the process)
     def keywords(self, year: int) -> str:
         """Everything a search matches, as lower-case words."""
+        # Found by its names in every language the app speaks: "Wien" and "Vienna" alike.
+        local = [n for lang in LANGUAGES[1:] for n in (self.names(lang)[0], *self.names(lang)[1])]
         text = " ".join(
             [
                 self.city,
                 self.name,
                 *self.countries,
+                *local,
                 *self.country_names,
                 *self.former,
                 self.comment,
@@ -235,8 +255,35 @@ def offered() -> dict[str, Zone]:
                 name for code in codes for name in (code, *COUNTRY_NAMES.get(code, ()))
             ),
             former=tuple(sorted(former.get(name, ()))),
+            codes=tuple(codes),
         )
     return found
+
+
+LANGUAGES = ("en", "de", "fr")
+
+
+def _language() -> str:
+    language = (get_language() or "en").split("-")[0]
+    return language if language in LANGUAGES else "en"
+
+
+@functools.cache
+def _local_names(
+    name: str, city: str, countries: tuple[str, ...], codes: tuple[str, ...], language: str
+) -> tuple[str, tuple[str, ...]]:
+    if language == "en" or name == UTC_NAME:
+        return city, countries
+    locale = Locale.parse(language)
+    try:
+        local_city = get_timezone_location(name, locale=locale, return_city=True) or city
+    except LookupError:
+        local_city = city
+    local_countries = tuple(
+        locale.territories.get(code, english)
+        for code, english in zip(codes, countries, strict=False)
+    )
+    return local_city, local_countries
 
 
 @functools.cache
@@ -352,11 +399,11 @@ def grouped_choices(now: datetime | None = None) -> list[tuple[str, list[Choice]
     now = now or datetime.now(UTC)
     groups: dict[str, list[Choice]] = {}
     for zone in sorted_zones():
-        groups.setdefault(zone.region, []).append(
+        groups.setdefault(gettext(zone.region), []).append(
             Choice(
                 name=zone.name,
                 label=zone.label(now),
-                city=zone.city,
+                city=zone.names()[0],
                 detail=zone.detail(now),
                 keywords=zone.keywords(now.year),
             )

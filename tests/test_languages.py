@@ -4,6 +4,7 @@ written for the locale; and the shipped translations complete and compiled."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -16,7 +17,7 @@ from django.core import mail
 from django.test import Client
 from django.utils import translation
 
-from bookings import emails, languages, reminders
+from bookings import emails, languages, reminders, zones
 from bookings.models import Booking, BookingPage, notice_words
 from tests.world import monday_after
 
@@ -108,6 +109,28 @@ def test_an_unsupported_language_falls_back_to_english(page: BookingPage) -> Non
     html = response.content.decode()
     assert '<html lang="en">' in html
     assert "Your details" in html and "Confirm booking" in html
+
+
+def test_the_zone_picker_names_cities_countries_and_times_in_the_pages_language(
+    page: BookingPage,
+) -> None:
+    german(page)
+    page.timezone = "Europe/Vienna"
+    page.save()
+    html = Client().get(f"/{page.slug}/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    # CLDR's names through Babel, the 24-hour clock, the regions and "Vienna time" in German.
+    assert 'data-city="Wien"' in html and "Österreich" in html
+    assert re.search(r"Wien \u2014 \d\d:\d\d<", html)
+    assert '<optgroup label="Europa">' in html and "Ortszeit Wien" in html
+    french = Client().get(f"/{page.slug}/", HTTP_ACCEPT_LANGUAGE="fr")
+    assert "Ortszeit Wien" in french.content.decode()  # the page's language wins
+    page.language = ""
+    page.save()
+    french = Client().get(f"/{page.slug}/", HTTP_ACCEPT_LANGUAGE="fr").content.decode()
+    assert 'data-city="Vienne"' in french and "heure de Vienne" in french
+    # Typing the city in any of the app's languages finds it.
+    assert [z.name for z in zones.search("Wien")][:1] == ["Europe/Vienna"]
+    assert [z.name for z in zones.search("Vienne")][:1] == ["Europe/Vienna"]
 
 
 def test_staff_pages_stay_english_for_a_german_browser(db) -> None:
