@@ -8,6 +8,7 @@ blank is ignored, so the editor can always offer an empty row to fill in without
 from __future__ import annotations
 
 import itertools
+import re
 from collections import defaultdict
 from datetime import date, time
 from typing import Any
@@ -33,9 +34,12 @@ from bookings.models import (
     TeamMember,
     TeamMode,
     check_range,
+    default_reminders,
+    notice_words,
     parse_member_hours,
     photo_type,
     validate_image,
+    validate_reminders,
     validate_timezone,
 )
 
@@ -47,6 +51,28 @@ STATUS_LABELS = {
     "Free": "Free",
     "NoData": "No information (Exchange has no free/busy data)",
 }
+
+
+_DURATION = re.compile(r"^(\d+)\s*(d|days?|h|hours?|m|min|mins|minutes?)$", re.I)
+
+
+def parse_durations(text: str) -> list[int]:
+    """ "1 day, 1 hour" / "24h, 30m" -> [1440, 60] / [1440, 30], largest first; a
+    ValidationError naming what it couldn't read."""
+    minutes = []
+    for part in re.split(r"[,;]", text):
+        part = part.strip()
+        if not part:
+            continue
+        found = _DURATION.match(part)
+        if found is None:
+            raise ValidationError(
+                f"“{part[:40]}” isn't a time before the meeting: write e.g. 1 day, 2 hours or "
+                "30 minutes."
+            )
+        n, unit = int(found.group(1)), found.group(2).lower()
+        minutes.append(n * (1440 if unit.startswith("d") else 60 if unit.startswith("h") else 1))
+    return sorted(minutes, reverse=True)
 
 
 class BookingPageForm(forms.ModelForm):
@@ -66,6 +92,14 @@ class BookingPageForm(forms.ModelForm):
         widget=forms.ClearableFileInput(attrs={"accept": "image/png,image/jpeg,image/webp"}),
     )
     remove_image = forms.BooleanField(label="Remove the image", required=False)
+    # BookingPage.reminder_minutes, typed as people say it: "1 day, 1 hour".
+    reminders = forms.CharField(
+        label="Reminder emails",
+        required=False,
+        max_length=200,
+        help_text="When customers are reminded before the meeting, e.g. “1 day, 1 hour” or "
+        "“2 days, 30 minutes”. Blank: no reminders.",
+    )
 
     class Meta:
         model = BookingPage
@@ -96,6 +130,8 @@ class BookingPageForm(forms.ModelForm):
             "members_own_hours",
             "fairness_days",
             "accent_color",
+            "language",
+            "remind_owner",
         ]
         labels = {
             "slug": "Public address",
@@ -117,6 +153,8 @@ class BookingPageForm(forms.ModelForm):
             "customer_picks_member": "Customers may choose the team member (round robin)",
             "members_own_hours": "Members may have their own weekly hours",
             "fairness_days": "Fairness period (days, round robin)",
+            "language": "Language for customers",
+            "remind_owner": "Also remind whoever the meeting is with",
         }
         help_texts = {
             "slug": "The page's link: lowercase letters, digits and hyphens.",
@@ -145,9 +183,23 @@ class BookingPageForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         if not self.instance.pk and "blocking_statuses" not in self.initial:
             self.initial["blocking_statuses"] = list(DEFAULT_BLOCKING_STATUSES)
+        if "reminders" not in self.initial:
+            minutes = self.instance.reminder_minutes if self.instance.pk else default_reminders()
+            self.initial["reminders"] = ", ".join(notice_words(m) for m in minutes)
         # Only round robin reads it: a personal page's form (or a client that predates team
         # pages) may leave it out and keeps what the page has.
         self.fields["fairness_days"].required = False
+
+    def clean_reminders(self) -> list[int]:
+        if "reminders" not in self.data:
+            # A client that predates the field keeps what the page has (a new page: the
+            # default), rather than losing its reminders.
+            return list(self.instance.reminder_minutes)
+        minutes = parse_durations(self.cleaned_data.get("reminders") or "")
+        validate_reminders(minutes)
+        # Not one of Meta.fields (typed as words, stored as minutes): set on the page here.
+        self.instance.reminder_minutes = minutes
+        return minutes
 
     def clean_image_upload(self) -> bytes | None:
         upload = self.cleaned_data.get("image_upload")

@@ -588,3 +588,48 @@ class PageListTestCase(PageEditorTestCase):
     def test_it_invites_a_new_user_to_create_a_page(self) -> None:
         r = self.client.get("/pages/")
         self.assertContains(r, "Create your first booking page")
+
+
+class ReminderAndLanguageFieldsTestCase(BaseTestCase):
+    def setUp(self) -> None:
+        super().setUp()
+        self.client.force_login(self.alice)
+
+    def test_a_new_page_offers_a_day_and_an_hour_before(self) -> None:
+        html = self.client.get("/pages/new/").content.decode()
+        assert 'value="1 day, 1 hour"' in html
+        assert "Language for customers" in html
+
+    def test_reminders_are_typed_as_words_and_stored_as_minutes(self) -> None:
+        r = self.client.post(
+            "/pages/new/",
+            editor_data(reminders="30 minutes, 2 days", remind_owner="on", language="de"),
+        )
+        assert r.status_code == 302, r.content.decode()[:3000]
+        page = BookingPage.objects.get(slug="consultation")
+        assert page.reminder_minutes == [2880, 30]
+        assert (page.remind_owner, page.language) == (True, "de")
+        html = self.client.get(f"/pages/{page.pk}/").content.decode()
+        assert 'value="2 days, 30 minutes"' in html
+
+    def test_a_reminder_it_cant_read_or_too_far_ahead_is_refused_and_nothing_saved(
+        self,
+    ) -> None:
+        for typed, words in [
+            ("tomorrow", "a time before the meeting: write"),
+            ("31 days", "between 5 minutes and 30 days"),
+            ("1 hour, 60 minutes", "different time"),
+        ]:
+            r = self.client.post("/pages/new/", editor_data(reminders=typed))
+            assert r.status_code == 400 and words in r.content.decode(), typed
+        assert not BookingPage.objects.exists()
+
+    def test_no_reminders_is_a_blank_field_and_an_old_client_keeps_them(self) -> None:
+        self.client.post("/pages/new/", editor_data(reminders=""))
+        page = BookingPage.objects.get(slug="consultation")
+        assert page.reminder_minutes == []
+        page.reminder_minutes = [60]
+        page.save()
+        self.client.post(f"/pages/{page.pk}/", editor_data())  # no "reminders" key at all
+        page.refresh_from_db()
+        assert page.reminder_minutes == [60]
