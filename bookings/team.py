@@ -311,7 +311,12 @@ def _connections(members: list[MemberSchedule], *, fresh: bool) -> dict[int, Exc
     if read:
         return read
     found = ExchangeConnection.objects.in_bulk(set(ids.values()))
-    return {user: found[conn] for user, conn in ids.items() if conn in found}
+    if len(found) < len(set(ids.values())):
+        # A connection went (replaced, say, by one to Exchange Online): read them afresh
+        # rather than leave its members without busy time for those seconds.
+        ids = _member_connections.get(tuple(user_ids), mapping, reuse=False)
+        return read
+    return {user: found[conn] for user, conn in ids.items()}
 
 
 def _booked(

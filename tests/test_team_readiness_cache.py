@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
-from bookings import memo
+from bookings import memo, team
 from bookings.models import Booking
-from calendars.models import CalendarRef
+from calendars.models import CalendarRef, ExchangeConnection
 from tests.world import World, monday_after
 
 pytestmark = [pytest.mark.django_db]
@@ -68,3 +68,19 @@ def test_without_the_setting_every_team_slots_request_reads_member_problems(
     )
     answer = Client().get(url, query)
     assert answer.status_code == 409 and answer.json()["code"] == "not_taking_bookings"
+
+
+def test_a_member_whose_remembered_connection_is_gone_is_read_through_their_new_one(
+    world: World, settings
+) -> None:
+    # Which connection each member uses is reused for a few seconds; one that disappeared
+    # meanwhile (replaced by another) must not leave its members without busy time.
+    settings.READINESS_CACHE_SECONDS = 60
+    ada = world.staff("ada")
+    page = world.team_page(ada, [ada])
+    day = monday_after()
+    gone = ExchangeConnection.objects.order_by("-pk").first().pk + 1000
+    team._member_connections.get((ada.pk,), lambda: {ada.pk: gone}, reuse=False)
+    url, query = f"/api/v1/pages/{page.slug}/slots", {"start": day.date(), "end": day.date()}
+    response = Client().get(url, query)
+    assert response.status_code == 200 and response.json()["slots"]
