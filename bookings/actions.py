@@ -339,17 +339,7 @@ def book(
             answers=customer.answers,
             language=customer.language,
         )
-        for pc in targets:
-            cal = pc.calendar
-            EventWrite.objects.create(
-                booking=booking,
-                calendar=cal,
-                connection_id=cal.connection_id,
-                owner_email=cal.owner_email,
-                folder_id=cal.folder_id,
-                calendar_name=cal.name,
-                role=pc.role,
-            )
+        EventWrite.add_for(booking, targets)
         transaction.on_commit(lambda: _after_change(booking, "booked"))
     return booking
 

@@ -1284,6 +1284,23 @@ class EventWrite(models.Model):
     def __str__(self) -> str:
         return f"{self.booking_id} → {self.owner_email}/{self.calendar_name}: {self.state}"
 
+    @classmethod
+    def add_for(cls, booking: Booking, targets: Iterable[PageCalendar]) -> None:
+        """A pending write of `booking` into each of these page calendars (a team member's
+        are written on that member's behalf: the consent rule is theirs)."""
+        for pc in targets:
+            cal = pc.calendar
+            cls.objects.create(
+                booking=booking,
+                calendar=cal,
+                connection_id=cal.connection_id,
+                owner_email=cal.owner_email,
+                folder_id=cal.folder_id,
+                calendar_name=cal.name,
+                role=pc.role,
+                member_user_id=pc.member.user_id if pc.member_id else None,
+            )
+
     @property
     def target_label(self) -> str:
         return f"{self.owner_email} / {self.calendar_name or 'Calendar'}"

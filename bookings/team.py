@@ -453,14 +453,10 @@ def book(
         if member not in {m.id for m in schedule.members}:
             raise errors.InvalidBooking({"member": [_("Choose one of the team's members.")]})
     slot = (start, start + page.duration)
-    result = _fresh_slot(page, slot, schedule, now, errors, ignore=None)
-    free = result.team[slot] if result.team and slot in result.team else None
-    if free is None:
-        _refuse(page, start, now, errors)
-    assert free is not None and result.member_busy is not None
+    free, member_busy = _free_for(page, slot, schedule, now, errors, ignore=None)
     members = {m.id: m for m in schedule.members}
     if page.team_mode == TeamMode.COLLECTIVE:
-        return _book_together(page, slot, customer, free, members, result.member_busy, now, errors)
+        return _book_together(page, slot, customer, free, members, member_busy, now, errors)
     order = rank(page, schedule, free, now, requested=member)
     if not order:
         raise errors.SlotUnavailable(NAMED_MEMBER_BUSY if member is not None else errors.TAKEN)
@@ -475,7 +471,7 @@ def book(
                 slot[0] + timedelta(seconds=1),
                 schedule=schedule,
                 now=now,
-                member_busy=result.member_busy,
+                member_busy=member_busy,
                 only=[candidate],
             )
             if slot not in again.slots:
@@ -557,6 +553,26 @@ def _fresh_slot(
         raise errors.CannotConfirm(errors.CANNOT_CONFIRM) from None
 
 
+def _free_for(
+    page: BookingPage,
+    slot: Interval,
+    schedule: Schedule,
+    now: datetime,
+    errors: Any,
+    *,
+    ignore: Booking | None,
+) -> tuple[tuple[int, ...], dict[int, list[Interval]]]:
+    """Who is free for `slot` by fresh busy time (round robin) or attends it (collective),
+    and every member's busy time for the re-check inside the lock; refused in the
+    customer's words when the slot isn't offered."""
+    result = _fresh_slot(page, slot, schedule, now, errors, ignore=ignore)
+    free = result.team.get(slot) if result.team else None
+    if free is None:
+        _refuse(page, slot[0], now, errors)
+    assert free is not None and result.member_busy is not None
+    return free, result.member_busy
+
+
 def _refuse(page: BookingPage, start: datetime, now: datetime, errors: Any) -> None:
     reason = team_refusal(page, start, now)
     raise errors.SlotUnavailable(errors.refusal_message(page, reason), reason.value)
@@ -586,18 +602,7 @@ def _attend(booking: Booking, members: list[MemberSchedule], *, required: set[in
 
 
 def _add_writes(booking: Booking, targets: list[PageCalendar]) -> None:
-    for pc in targets:
-        cal = pc.calendar
-        EventWrite.objects.create(
-            booking=booking,
-            calendar=cal,
-            connection_id=cal.connection_id,
-            owner_email=cal.owner_email,
-            folder_id=cal.folder_id,
-            calendar_name=cal.name,
-            role=pc.role,
-            member_user_id=pc.member.user_id if pc.member else None,
-        )
+    EventWrite.add_for(booking, targets)
 
 
 def _after(booking: Booking, what: str, old_start: datetime | None = None) -> None:
@@ -619,11 +624,7 @@ def reschedule(
     new_start = new_start.astimezone(UTC)
     schedule = schedule_for(page, fresh=True)
     slot = (new_start, new_start + page.duration)
-    result = _fresh_slot(page, slot, schedule, now, errors, ignore=booking)
-    free = result.team[slot] if result.team and slot in result.team else None
-    if free is None:
-        _refuse(page, new_start, now, errors)
-    assert free is not None and result.member_busy is not None
+    free, member_busy = _free_for(page, slot, schedule, now, errors, ignore=booking)
     members = {m.id: m for m in schedule.members}
     current = list(booking.attendees.filter(declined_at__isnull=True))
     if page.team_mode == TeamMode.COLLECTIVE:
@@ -653,7 +654,7 @@ def reschedule(
                 slot[0] + timedelta(seconds=1),
                 schedule=schedule,
                 now=now,
-                member_busy=result.member_busy,
+                member_busy=member_busy,
                 only=only,
                 ignore_booking=locked,
             )
