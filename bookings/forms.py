@@ -18,6 +18,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_lazy, ngettext
 
 from bookings import zones
 from bookings.models import (
@@ -44,12 +45,12 @@ from bookings.models import (
 )
 
 STATUS_LABELS = {
-    "Busy": "Busy",
-    "Tentative": "Tentative",
-    "OOF": "Out of office",
-    "WorkingElsewhere": "Working elsewhere",
-    "Free": "Free",
-    "NoData": "No information (Exchange has no free/busy data)",
+    "Busy": gettext_lazy("Busy"),
+    "Tentative": gettext_lazy("Tentative"),
+    "OOF": gettext_lazy("Out of office"),
+    "WorkingElsewhere": gettext_lazy("Working elsewhere"),
+    "Free": gettext_lazy("Free"),
+    "NoData": gettext_lazy("No information (Exchange has no free/busy data)"),
 }
 
 
@@ -67,8 +68,11 @@ def parse_durations(text: str) -> list[int]:
         found = _DURATION.match(part)
         if found is None:
             raise ValidationError(
-                f"“{part[:40]}” isn't a time before the meeting: write e.g. 1 day, 2 hours or "
-                "30 minutes."
+                gettext(
+                    "“%(text)s” isn't a time before the meeting: write e.g. 1 day, 2 hours or "
+                    "30 minutes."
+                )
+                % {"text": part[:40]}
             )
         n, unit = int(found.group(1)), found.group(2).lower()
         minutes.append(n * (1440 if unit.startswith("d") else 60 if unit.startswith("h") else 1))
@@ -77,28 +81,36 @@ def parse_durations(text: str) -> list[int]:
 
 class BookingPageForm(forms.ModelForm):
     blocking_statuses = forms.MultipleChoiceField(
-        label="Statuses that block a slot",
+        label=gettext_lazy("Statuses that block a slot"),
         choices=[(s, STATUS_LABELS[s]) for s in ALL_STATUSES],
         widget=forms.CheckboxSelectMultiple,
-        error_messages={"required": "Choose at least one free/busy status that blocks a slot."},
-        help_text="An event in an associated calendar with one of these statuses makes the "
-        "time unavailable. Free events should not block.",
+        error_messages={
+            "required": gettext_lazy("Choose at least one free/busy status that blocks a slot.")
+        },
+        help_text=gettext_lazy(
+            "An event in an associated calendar with one of these statuses makes the "
+            "time unavailable. Free events should not block."
+        ),
     )
     # The page's image beside its details on the public page (a PageImage row, see save_image).
     image_upload = forms.FileField(
-        label="Image",
+        label=gettext_lazy("Image"),
         required=False,
-        help_text="PNG, JPEG or WebP, at most 200 KB. Shown beside the page's details.",
+        help_text=gettext_lazy(
+            "PNG, JPEG or WebP, at most 200 KB. Shown beside the page's details."
+        ),
         widget=forms.ClearableFileInput(attrs={"accept": "image/png,image/jpeg,image/webp"}),
     )
-    remove_image = forms.BooleanField(label="Remove the image", required=False)
+    remove_image = forms.BooleanField(label=gettext_lazy("Remove the image"), required=False)
     # BookingPage.reminder_minutes, typed as people say it: "1 day, 1 hour".
     reminders = forms.CharField(
-        label="Reminder emails",
+        label=gettext_lazy("Reminder emails"),
         required=False,
         max_length=200,
-        help_text="When customers are reminded before the meeting, e.g. “1 day, 1 hour” or "
-        "“2 days, 30 minutes”. Blank: no reminders.",
+        help_text=gettext_lazy(
+            "When customers are reminded before the meeting, e.g. “1 day, 1 hour” or "
+            "“2 days, 30 minutes”. Blank: no reminders."
+        ),
     )
 
     class Meta:
@@ -134,39 +146,43 @@ class BookingPageForm(forms.ModelForm):
             "remind_owner",
         ]
         labels = {
-            "slug": "Public address",
-            "active": "Active (takes bookings)",
-            "duration_minutes": "Duration (minutes)",
-            "interval_minutes": "Slot interval (minutes)",
-            "buffer_before_minutes": "Buffer before (minutes)",
-            "buffer_after_minutes": "Buffer after (minutes)",
-            "min_notice_minutes": "Minimum notice (minutes)",
-            "window_days": "Booking window (days)",
-            "max_per_day": "Maximum bookings per day",
-            "max_per_week": "Maximum bookings per week",
-            "timezone": "Time zone",
-            "subject_template": "Event subject",
-            "send_exchange_invitation": "Send Exchange's meeting invitation",
-            "create_teams_meeting": "Create a Microsoft Teams meeting",
-            "use_owner_working_hours": "Use the owner's Outlook working hours",
-            "team_mode": "Who customers meet",
-            "customer_picks_member": "Customers may choose the team member (round robin)",
-            "members_own_hours": "Members may have their own weekly hours",
-            "fairness_days": "Fairness period (days, round robin)",
-            "language": "Language for customers",
-            "remind_owner": "Also remind whoever the meeting is with",
+            "slug": gettext_lazy("Public address"),
+            "active": gettext_lazy("Active (takes bookings)"),
+            "duration_minutes": gettext_lazy("Duration (minutes)"),
+            "interval_minutes": gettext_lazy("Slot interval (minutes)"),
+            "buffer_before_minutes": gettext_lazy("Buffer before (minutes)"),
+            "buffer_after_minutes": gettext_lazy("Buffer after (minutes)"),
+            "min_notice_minutes": gettext_lazy("Minimum notice (minutes)"),
+            "window_days": gettext_lazy("Booking window (days)"),
+            "max_per_day": gettext_lazy("Maximum bookings per day"),
+            "max_per_week": gettext_lazy("Maximum bookings per week"),
+            "timezone": gettext_lazy("Time zone"),
+            "subject_template": gettext_lazy("Event subject"),
+            "send_exchange_invitation": gettext_lazy("Send Exchange's meeting invitation"),
+            "create_teams_meeting": gettext_lazy("Create a Microsoft Teams meeting"),
+            "use_owner_working_hours": gettext_lazy("Use the owner's Outlook working hours"),
+            "team_mode": gettext_lazy("Who customers meet"),
+            "customer_picks_member": gettext_lazy(
+                "Customers may choose the team member (round robin)"
+            ),
+            "members_own_hours": gettext_lazy("Members may have their own weekly hours"),
+            "fairness_days": gettext_lazy("Fairness period (days, round robin)"),
+            "language": gettext_lazy("Language for customers"),
+            "remind_owner": gettext_lazy("Also remind whoever the meeting is with"),
         }
         help_texts = {
-            "slug": "The page's link: lowercase letters, digits and hyphens.",
-            "max_per_day": "Blank: no limit.",
-            "max_per_week": "Blank: no limit (weeks start on Monday).",
-            "timezone": "A city or an IANA name, e.g. London or Europe/London. Weekly hours "
-            "are in this zone.",
-            "buffer_before_minutes": "Free time kept before each booking.",
-            "buffer_after_minutes": "Free time kept after each booking.",
+            "slug": gettext_lazy("The page's link: lowercase letters, digits and hyphens."),
+            "max_per_day": gettext_lazy("Blank: no limit."),
+            "max_per_week": gettext_lazy("Blank: no limit (weeks start on Monday)."),
+            "timezone": gettext_lazy(
+                "A city or an IANA name, e.g. London or Europe/London. Weekly hours "
+                "are in this zone."
+            ),
+            "buffer_before_minutes": gettext_lazy("Free time kept before each booking."),
+            "buffer_after_minutes": gettext_lazy("Free time kept after each booking."),
         }
         error_messages = {
-            "slug": {"unique": "Another booking page already uses this address."},
+            "slug": {"unique": gettext_lazy("Another booking page already uses this address.")},
         }
         widgets = {
             "description": forms.Textarea(attrs={"rows": 4}),
@@ -206,7 +222,10 @@ class BookingPageForm(forms.ModelForm):
         if not upload:
             return None
         if upload.size > MAX_PHOTO_BYTES:
-            raise ValidationError(f"This image is {upload.size // 1024} KB: at most 200 KB.")
+            raise ValidationError(
+                gettext("This image is %(size)s KB: at most 200 KB.")
+                % {"size": upload.size // 1024}
+            )
         data = upload.read(MAX_PHOTO_BYTES + 1)
         validate_image(data)
         return data
@@ -239,12 +258,23 @@ class BookingPageForm(forms.ModelForm):
                 status=BookingStatus.CONFIRMED, end__gte=timezone.now()
             ).count()
             if upcoming:
-                kind = "a team page" if mode else "a personal page"
-                raise ValidationError(
-                    f"This page can't become {kind} while it has {upcoming} upcoming "
-                    f"booking{'s' if upcoming != 1 else ''}: cancel or move "
-                    f"{'them' if upcoming != 1 else 'it'} first, or make a new page."
-                )
+                if mode:
+                    message = ngettext(
+                        "This page can't become a team page while it has %(count)d upcoming "
+                        "booking: cancel or move it first, or make a new page.",
+                        "This page can't become a team page while it has %(count)d upcoming "
+                        "bookings: cancel or move them first, or make a new page.",
+                        upcoming,
+                    )
+                else:
+                    message = ngettext(
+                        "This page can't become a personal page while it has %(count)d upcoming "
+                        "booking: cancel or move it first, or make a new page.",
+                        "This page can't become a personal page while it has %(count)d upcoming "
+                        "bookings: cancel or move them first, or make a new page.",
+                        upcoming,
+                    )
+                raise ValidationError(message % {"count": upcoming})
         return mode
 
     def clean(self) -> dict[str, Any]:
@@ -278,13 +308,13 @@ class HoursRowForm(forms.Form):
         choices=list(enumerate(WEEKDAYS)), coerce=int, widget=forms.HiddenInput
     )
     start = forms.TimeField(
-        required=False, label="From", widget=forms.TimeInput(attrs={"type": "time"})
+        required=False, label=gettext_lazy("From"), widget=forms.TimeInput(attrs={"type": "time"})
     )
     end = forms.TimeField(
         required=False,
-        label="To",
+        label=gettext_lazy("To"),
         widget=forms.TimeInput(attrs={"type": "time"}),
-        help_text="00:00 means midnight at the end of the day.",
+        help_text=gettext_lazy("00:00 means midnight at the end of the day."),
     )
 
     def clean(self) -> dict[str, Any]:
@@ -295,9 +325,9 @@ class HoursRowForm(forms.Form):
                 data["empty"] = True
             return data
         if start is None:
-            self.add_error("start", "Give the time the range starts.")
+            self.add_error("start", gettext("Give the time the range starts."))
         elif end is None:
-            self.add_error("end", "Give the time the range ends.")
+            self.add_error("end", gettext("Give the time the range ends."))
         else:
             try:
                 check_range(start, end)
@@ -328,7 +358,9 @@ class BaseHoursFormSet(forms.BaseFormSet):
             for (start1, end1, _), (start2, _, form) in itertools.pairwise(rows):
                 if end1 == time(0) or start2 < end1:
                     form.add_error(
-                        "start", f"Overlaps {_fmt(start1)}{DASH}{_fmt(end1)}: ranges can't overlap."
+                        "start",
+                        gettext("Overlaps %(range)s: ranges can't overlap.")
+                        % {"range": f"{_fmt(start1)}{DASH}{_fmt(end1)}"},
                     )
 
     def ranges(self) -> list[tuple[int, time, time]]:
@@ -413,10 +445,10 @@ def check_pairs(pairs: list[list[str]]) -> tuple[list[list[str]], dict[int, list
     parsed: list[tuple[time, time, int]] = []
     for i, (start_text, end_text) in enumerate(pairs):
         if not start_text:
-            errors[i].append("Give the time the range starts.")
+            errors[i].append(gettext("Give the time the range starts."))
             continue
         if not end_text:
-            errors[i].append("Give the time the range ends.")
+            errors[i].append(gettext("Give the time the range ends."))
             continue
         try:
             start, end = _time(start_text), _time(end_text)
@@ -428,7 +460,10 @@ def check_pairs(pairs: list[list[str]]) -> tuple[list[list[str]], dict[int, list
     parsed.sort()
     for (start1, end1, _), (start2, _, i) in itertools.pairwise(parsed):
         if end1 == time(0) or start2 < end1:
-            errors[i].append(f"Overlaps {_fmt(start1)}{DASH}{_fmt(end1)}: ranges can't overlap.")
+            errors[i].append(
+                gettext("Overlaps %(range)s: ranges can't overlap.")
+                % {"range": f"{_fmt(start1)}{DASH}{_fmt(end1)}"}
+            )
     return [[_fmt(start), _fmt(end)] for start, end, _ in parsed], dict(errors)
 
 
@@ -436,13 +471,15 @@ def _time(text: str) -> time:
     try:
         return time.fromisoformat(text.zfill(5))
     except ValueError:
-        raise ValidationError(f"“{text}” is not a time of day.") from None
+        raise ValidationError(
+            gettext("“%(text)s” is not a time of day.") % {"text": text}
+        ) from None
 
 
 class OverrideRowForm(forms.Form):
     date = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    closed = forms.BooleanField(required=False, label="Closed all day")
-    hours = RangesField(required=False, label="Hours")
+    closed = forms.BooleanField(required=False, label=gettext_lazy("Closed all day"))
+    hours = RangesField(required=False, label=gettext_lazy("Hours"))
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -457,13 +494,15 @@ class OverrideRowForm(forms.Form):
             return data
         if day is None:
             if not self.has_error("date"):
-                self.add_error("date", "Give the date this applies to.")
+                self.add_error("date", gettext("Give the date this applies to."))
             return data
         if closed:
             data["ranges"] = []  # closed wins over any hours left in the row
             return data
         if not pairs:
-            self.add_error("hours", "Give the hours for this date, or tick “Closed all day”.")
+            self.add_error(
+                "hours", gettext("Give the hours for this date, or tick “Closed all day”.")
+            )
             return data
         ranges, self.pair_errors = check_pairs(pairs)
         for messages in self.pair_errors.values():
@@ -497,7 +536,10 @@ class BaseOverrideFormSet(forms.BaseFormSet):
             if form.cleaned_data.get("empty") or day is None:
                 continue
             if day in seen:
-                form.add_error("date", f"Another row already sets {day:%Y-%m-%d}.")
+                form.add_error(
+                    "date",
+                    gettext("Another row already sets %(day)s.") % {"day": f"{day:%Y-%m-%d}"},
+                )
             seen.add(day)
 
     def overrides(self) -> list[tuple[date, list[list[str]]]]:
@@ -530,7 +572,7 @@ def overrides_initial(overrides: list[tuple[date, list[list[str]]]]) -> list[dic
 class OptionsField(forms.CharField):
     """A choice question's options, one per line, as a list."""
 
-    widget = forms.Textarea(attrs={"rows": 3, "placeholder": "One option per line"})
+    widget = forms.Textarea(attrs={"rows": 3, "placeholder": gettext_lazy("One option per line")})
 
     def prepare_value(self, value: Any) -> Any:
         if isinstance(value, list):
@@ -547,14 +589,14 @@ class OptionsField(forms.CharField):
 
 
 class QuestionForm(forms.ModelForm):
-    choices = OptionsField(required=False, label="Options", max_length=5000)
+    choices = OptionsField(required=False, label=gettext_lazy("Options"), max_length=5000)
     # With JavaScript the editor hides it and keeps it in screen order ("Move up"/"Move
     # down"); without, people type the order. Blank sorts last.
     position = forms.IntegerField(
         required=False,
         min_value=0,
         max_value=10_000,
-        label="Order",
+        label=gettext_lazy("Order"),
         widget=forms.NumberInput(attrs={"min": 0, "class": "narrow"}),
     )
 
@@ -562,9 +604,9 @@ class QuestionForm(forms.ModelForm):
         model = Question
         fields = ["label", "kind", "choices", "required", "position"]
         labels = {
-            "label": "Question",
-            "kind": "Answer",
-            "required": "Required",
+            "label": gettext_lazy("Question"),
+            "kind": gettext_lazy("Answer"),
+            "required": gettext_lazy("Required"),
         }
 
     def clean(self) -> dict[str, Any]:
@@ -647,7 +689,7 @@ QuestionFormSet = forms.modelformset_factory(
 
 class AddOwnerForm(forms.Form):
     email = forms.EmailField(
-        label="Calendar owner's email",
+        label=gettext_lazy("Calendar owner's email"),
         widget=forms.EmailInput(attrs={"placeholder": "someone@example.com"}),
     )
 
@@ -659,7 +701,7 @@ class CancelForm(forms.Form):
     reason = forms.CharField(
         required=False,
         max_length=500,
-        label="Reason (sent to the customer)",
+        label=gettext_lazy("Reason (sent to the customer)"),
         widget=forms.TextInput(),
     )
 
@@ -669,7 +711,7 @@ class CancelForm(forms.Form):
 
 class AddMemberForm(forms.Form):
     who = forms.CharField(
-        label="Username or email of a staff member",
+        label=gettext_lazy("Username or email of a staff member"),
         max_length=254,
         widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
     )
@@ -683,14 +725,19 @@ class AddMemberForm(forms.Form):
         users = get_user_model().objects.filter(is_active=True, is_staff=True)
         matches = list(users.filter(Q(username__iexact=who) | Q(email__iexact=who))[:2])
         if not matches:
-            raise ValidationError(f"No staff member has the username or email “{who}”.")
+            raise ValidationError(
+                gettext("No staff member has the username or email “%(who)s”.") % {"who": who}
+            )
         if len(matches) > 1:
-            raise ValidationError(f"More than one staff member matches “{who}”: use a username.")
+            raise ValidationError(
+                gettext("More than one staff member matches “%(who)s”: use a username.")
+                % {"who": who}
+            )
         user = matches[0]
         # Someone who declined may be invited again; anyone else is on the team already.
         if self.page.members.filter(user=user).exclude(state=MemberState.DECLINED).exists():
             name = user.get_full_name() or user.get_username()
-            raise ValidationError(f"{name} is already on this team.")
+            raise ValidationError(gettext("%(name)s is already on this team.") % {"name": name})
         return user
 
 
@@ -701,17 +748,17 @@ class MemberForm(forms.ModelForm):
         model = TeamMember
         fields = ["tier", "weight", "required", "max_per_day", "max_per_week"]
         labels = {
-            "tier": "Priority tier",
-            "required": "Required",
-            "max_per_day": "Most bookings a day",
-            "max_per_week": "Most bookings a week",
+            "tier": gettext_lazy("Priority tier"),
+            "required": gettext_lazy("Required"),
+            "max_per_day": gettext_lazy("Most bookings a day"),
+            "max_per_week": gettext_lazy("Most bookings a week"),
         }
         help_texts = {
-            "tier": "0 to 9: lower tiers are offered first.",
-            "weight": "1 to 100: share within the tier.",
-            "required": "Collective: the meeting needs them.",
-            "max_per_day": "Blank: no limit.",
-            "max_per_week": "Blank: no limit.",
+            "tier": gettext_lazy("0 to 9: lower tiers are offered first."),
+            "weight": gettext_lazy("1 to 100: share within the tier."),
+            "required": gettext_lazy("Collective: the meeting needs them."),
+            "max_per_day": gettext_lazy("Blank: no limit."),
+            "max_per_week": gettext_lazy("Blank: no limit."),
         }
         widgets = {
             "tier": forms.NumberInput(attrs={"min": 0, "max": 9, "class": "narrow"}),
@@ -734,8 +781,8 @@ class MemberHoursForm(forms.Form):
     hours_zone = forms.CharField(
         required=False,
         max_length=64,
-        label="Time zone of these hours",
-        help_text="Blank: the page's time zone.",
+        label=gettext_lazy("Time zone of these hours"),
+        help_text=gettext_lazy("Blank: the page's time zone."),
         widget=forms.TextInput(
             attrs={"list": "timezones", "autocomplete": "off", "spellcheck": "false"}
         ),
@@ -763,8 +810,10 @@ def member_hours_ranges(member: TeamMember) -> list[tuple[int, time, time]]:
 
 class PhotoForm(forms.Form):
     photo = forms.FileField(
-        label="Photo",
-        help_text="PNG, JPEG or WebP, at most 200 KB. Customers see it on team pages.",
+        label=gettext_lazy("Photo"),
+        help_text=gettext_lazy(
+            "PNG, JPEG or WebP, at most 200 KB. Customers see it on team pages."
+        ),
         widget=forms.ClearableFileInput(attrs={"accept": "image/png,image/jpeg,image/webp"}),
     )
 
@@ -772,11 +821,12 @@ class PhotoForm(forms.Form):
         upload = self.cleaned_data["photo"]
         if upload.size > MAX_PHOTO_BYTES:
             raise ValidationError(
-                f"This photo is {upload.size // 1024} KB: a photo may be at most 200 KB."
+                gettext("This photo is %(size)s KB: a photo may be at most 200 KB.")
+                % {"size": upload.size // 1024}
             )
         data = upload.read(MAX_PHOTO_BYTES + 1)
         if len(data) > MAX_PHOTO_BYTES:
-            raise ValidationError("A photo may be at most 200 KB.")
+            raise ValidationError(gettext("A photo may be at most 200 KB."))
         if not photo_type(data):
-            raise ValidationError("Upload a PNG, JPEG or WebP image.")
+            raise ValidationError(gettext("Upload a PNG, JPEG or WebP image."))
         return data

@@ -25,6 +25,8 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from bookings import actions, owner_hours, team, write_status, zones
@@ -204,15 +206,15 @@ def _editor(request: HttpRequest, page: BookingPage | None) -> HttpResponse:
             if created and page.is_team:
                 messages.success(
                     request,
-                    "Team page created. Next, add its members: each chooses their calendars.",
+                    _("Team page created. Next, add its members: each chooses their calendars."),
                 )
                 return redirect("page-team", pk=page.pk)
             if created:
                 messages.success(
-                    request, "Booking page created. Next, choose the calendars it uses."
+                    request, _("Booking page created. Next, choose the calendars it uses.")
                 )
                 return redirect("page-calendars", pk=page.pk)
-            messages.success(request, "Saved.")
+            messages.success(request, _("Saved."))
             return redirect("page-edit", pk=page.pk)
         status = 400
     else:
@@ -327,7 +329,7 @@ def page_owner_hours_refresh(request: HttpRequest, pk: int) -> HttpResponse:
     """Read again now: the owner changed their work hours in Outlook a minute ago."""
     page = get_object_or_404(_pages(request), pk=pk)
     if owner_hours.refresh(page):
-        messages.success(request, "Working hours read again from Exchange.")
+        messages.success(request, _("Working hours read again from Exchange."))
     else:
         messages.warning(request, page.owner_hours_error)
     return redirect(reverse("page-edit", args=[page.pk]) + "#weekly-hours")
@@ -347,7 +349,7 @@ def page_delete(request: HttpRequest, pk: int) -> HttpResponse:
         )
     title = page.title
     page.delete()
-    messages.success(request, f"“{title}” was deleted.")
+    messages.success(request, _("“%(title)s” was deleted.") % {"title": title})
     return redirect("page-list")
 
 
@@ -358,7 +360,9 @@ def page_deactivate(request: HttpRequest, pk: int) -> HttpResponse:
     page.active = False
     page.save(update_fields=["active", "updated"])
     messages.success(
-        request, f"“{page.title}” is deactivated: it takes no new bookings. Its bookings stay."
+        request,
+        _("“%(title)s” is deactivated: it takes no new bookings. Its bookings stay.")
+        % {"title": page.title},
     )
     return redirect("page-edit", pk=page.pk)
 
@@ -574,20 +578,23 @@ def _calendars(request: HttpRequest, scope: CalendarScope) -> HttpResponse:
         with transaction.atomic():
             scope.page_calendars().filter(calendar__owner_email=owner.email).delete()
             owner.delete()
-        messages.success(request, f"{owner.email} and their calendars were removed from the page.")
+        messages.success(
+            request,
+            _("%(email)s and their calendars were removed from the page.") % {"email": owner.email},
+        )
         return redirect(scope.url())
     elif action == "use_own_main":
         return _use_own_main(request, scope, connection)
     elif action == "refresh":
         assert connection is not None
         found = _discover(scope, connection, only_missing=False)
-        messages.info(request, "Calendars refreshed from Exchange.")
+        messages.info(request, _("Calendars refreshed from Exchange."))
     elif action == "save_roles":
         assert connection is not None
         roles, errors, form_errors = _validate_roles(request, scope, connection)
         if not errors and not form_errors:
             save_roles(page, roles, member=member)
-            messages.success(request, "Calendar roles saved.")
+            messages.success(request, _("Calendar roles saved."))
             # A new main calendar may be someone else's: the page uses its owner's hours.
             if member is None and owner_hours.refresh_if_needed(page) is False:
                 messages.warning(request, page.owner_hours_error)
@@ -598,14 +605,14 @@ def _calendars(request: HttpRequest, scope: CalendarScope) -> HttpResponse:
         if _save_member_hours(member, *hours_forms):
             messages.success(
                 request,
-                "Your hours on this page are saved."
+                _("Your hours on this page are saved.")
                 if member.weekly_hours
-                else "No hours of your own: the page's weekly hours apply to you.",
+                else _("No hours of your own: the page's weekly hours apply to you."),
             )
             return redirect(scope.url() + "#own-hours")
         status = 400
     elif request.method == "POST":
-        form_errors.append("Unknown action.")
+        form_errors.append(_("Unknown action."))
         status = 400
 
     if connection is not None and not found and action != "refresh":
@@ -695,10 +702,13 @@ def _use_own_main(
     ref = _own_main_proposal(scope, connection)
     if ref is None:
         # Another tab chose a main calendar, or the permission went, since the page showed.
-        whose = "Your own" if scope.member is not None else "The owner's own"
         messages.warning(
             request,
-            f"{whose} calendar can't be the main booking calendar now: choose one below.",
+            _("Your own calendar can't be the main booking calendar now: choose one below.")
+            if scope.member is not None
+            else _(
+                "The owner's own calendar can't be the main booking calendar now: choose one below."
+            ),
         )
         return redirect(scope.url())
     with transaction.atomic():
@@ -706,7 +716,10 @@ def _use_own_main(
             page=page, member=scope.member, email=ref.owner_email
         )
         save_roles(page, {ref.pk: CalendarRole.MAIN}, member=scope.member)
-    messages.success(request, f"{ref} is the main booking calendar: bookings go into it.")
+    messages.success(
+        request,
+        _("%(calendar)s is the main booking calendar: bookings go into it.") % {"calendar": ref},
+    )
     if scope.member is None and owner_hours.refresh_if_needed(page) is False:
         messages.warning(request, page.owner_hours_error)
     return redirect(scope.url())
@@ -798,7 +811,8 @@ def page_team(request: HttpRequest, pk: int) -> HttpResponse:
     page, manages = _team_page(request, pk)
     if not page.is_team:
         messages.info(
-            request, "This is a personal page: choose a team mode under “Who customers meet” first."
+            request,
+            _("This is a personal page: choose a team mode under “Who customers meet” first."),
         )
         return redirect("page-edit", pk=page.pk)
     add_form = AddMemberForm(page=page)
@@ -823,13 +837,17 @@ def page_team(request: HttpRequest, pk: int) -> HttpResponse:
                 upcoming = _upcoming_with(member)
                 if not upcoming:
                     member.delete()
-                    messages.success(request, f"{member.name} is no longer on the team.")
+                    messages.success(
+                        request, _("%(name)s is no longer on the team.") % {"name": member.name}
+                    )
                     return redirect("page-team", pk=page.pk)
-                error = (
-                    f"{member.name} can't be removed: they have {upcoming} upcoming booking"
-                    f"{pluralize(upcoming)} on this page. Reassign or cancel "
-                    f"{'them' if upcoming != 1 else 'it'} first."
-                )
+                error = ngettext(
+                    "%(name)s can't be removed: they have %(count)d upcoming booking on this "
+                    "page. Reassign or cancel it first.",
+                    "%(name)s can't be removed: they have %(count)d upcoming bookings on this "
+                    "page. Reassign or cancel them first.",
+                    upcoming,
+                ) % {"name": member.name, "count": upcoming}
                 status = 409
             else:
                 form = MemberForm(
@@ -837,12 +855,14 @@ def page_team(request: HttpRequest, pk: int) -> HttpResponse:
                 )
                 if form.is_valid():
                     form.save()
-                    messages.success(request, f"{member.name}'s settings are saved.")
+                    messages.success(
+                        request, _("%(name)s's settings are saved.") % {"name": member.name}
+                    )
                     return redirect(reverse("page-team", args=[page.pk]) + f"#member-{member.pk}")
                 bound[member.pk] = form
                 status = 400
         else:
-            error, status = "Unknown action.", 400
+            error, status = _("Unknown action."), 400
     return render(
         request,
         "bookings/staff/page_team.html",
@@ -868,14 +888,23 @@ def _add_member(request: HttpRequest, page: BookingPage, user: Any) -> None:
         },
     )
     if at_once:
-        messages.success(request, f"{member.name} is on the team. They choose their calendars.")
-    else:
-        again = "" if created else " again"
         messages.success(
             request,
-            f"{member.name} is invited{again}: they accept on their dashboard, then choose "
-            "the calendars bookings go into.",
+            _("%(name)s is on the team. They choose their calendars.") % {"name": member.name},
         )
+    else:
+        message = (
+            _(
+                "%(name)s is invited: they accept on their dashboard, then choose "
+                "the calendars bookings go into."
+            )
+            if created
+            else _(
+                "%(name)s is invited again: they accept on their dashboard, then choose "
+                "the calendars bookings go into."
+            )
+        )
+        messages.success(request, message % {"name": member.name})
 
 
 def _upcoming_with(member: TeamMember) -> int:
@@ -885,10 +914,6 @@ def _upcoming_with(member: TeamMember) -> int:
         booking__status=BookingStatus.CONFIRMED,
         booking__end__gte=timezone.now(),
     ).count()
-
-
-def pluralize(n: int) -> str:
-    return "" if n == 1 else "s"
 
 
 def _team_context(
@@ -990,20 +1015,26 @@ def member_answer(request: HttpRequest, pk: int, member_pk: int) -> HttpResponse
     )
     answer = request.POST.get("answer", "")
     if answer not in ("accept", "decline"):
-        messages.error(request, "Accept or decline the invitation.")
+        messages.error(request, _("Accept or decline the invitation."))
         return redirect("dashboard")
     if member.state != MemberState.INVITED:
-        messages.info(request, f"You already answered the invitation to “{member.page.title}”.")
+        messages.info(
+            request,
+            _("You already answered the invitation to “%(title)s”.") % {"title": member.page.title},
+        )
         return redirect("dashboard")
     member.state = MemberState.ACTIVE if answer == "accept" else MemberState.DECLINED
     member.answered_at = timezone.now()
     member.save(update_fields=["state", "answered_at"])
     if answer == "decline":
-        messages.success(request, f"You declined the invitation to “{member.page.title}”.")
+        messages.success(
+            request, _("You declined the invitation to “%(title)s”.") % {"title": member.page.title}
+        )
         return redirect("dashboard")
     messages.success(
         request,
-        f"You are on the team of “{member.page.title}”. Choose the calendar its bookings go into.",
+        _("You are on the team of “%(title)s”. Choose the calendar its bookings go into.")
+        % {"title": member.page.title},
     )
     return redirect("member-calendars", pk=member.page_id, member_pk=member.pk)
 
@@ -1174,7 +1205,7 @@ def booking_cancel(request: HttpRequest, pk: UUID) -> HttpResponse:
     except actions.BookingError as exc:
         booking.refresh_from_db()
         return _detail(request, booking, error=exc.message, status=exc.status, cancel_form=form)
-    messages.success(request, "The booking is cancelled; the customer is told by email.")
+    messages.success(request, _("The booking is cancelled; the customer is told by email."))
     return redirect("booking-detail", pk=booking.pk)
 
 
@@ -1187,7 +1218,9 @@ def booking_retry_write(request: HttpRequest, pk: UUID, write_pk: int) -> HttpRe
         actions.retry_write(write)
     except actions.BookingError as exc:
         return _detail(request, booking, error=exc.message, status=exc.status)
-    messages.success(request, f"Writing to {write.target_label} again now.")
+    messages.success(
+        request, _("Writing to %(target)s again now.") % {"target": write.target_label}
+    )
     return redirect("booking-detail", pk=booking.pk)
 
 
@@ -1210,13 +1243,20 @@ def booking_reassign(request: HttpRequest, pk: UUID) -> HttpResponse:
     to = options.get(_int(request.POST.get("member")) or 0)
     if to is None:
         return _detail(
-            request, booking, error="Choose one of the team's other members.", status=400
+            request, booking, error=_("Choose one of the team's other members."), status=400
         )
     if team.reassign(booking, to=to.pk) is None:
         booking.refresh_from_db()
-        return _detail(request, booking, error=f"{to.name} isn't free at that time.", status=409)
+        return _detail(
+            request,
+            booking,
+            error=_("%(name)s isn't free at that time.") % {"name": to.name},
+            status=409,
+        )
     messages.success(
-        request, f"The booking is now with {to.name}; the customer and both members are told."
+        request,
+        _("The booking is now with %(name)s; the customer and both members are told.")
+        % {"name": to.name},
     )
     return redirect("booking-detail", pk=booking.pk)
 
@@ -1231,18 +1271,18 @@ def booking_reschedule(request: HttpRequest, pk: UUID) -> HttpResponse:
     error = ""
     status = 200
     if booking.is_cancelled:
-        error, status = "A cancelled booking can't be moved.", 409
+        error, status = _("A cancelled booking can't be moved."), 409
     elif request.method == "POST":
         new_start = actions.start_or_none(request.POST.get("start", ""))
         if new_start is None:
-            error, status = "Choose one of the free times.", 400
+            error, status = _("Choose one of the free times."), 400
         else:
             try:
                 actions.reschedule(booking, new_start, by="staff")
             except actions.BookingError as exc:
                 error, status = exc.message, exc.status
             else:
-                messages.success(request, "The booking is moved; the customer is told by email.")
+                messages.success(request, _("The booking is moved; the customer is told by email."))
                 return redirect("booking-detail", pk=booking.pk)
 
     days: list[dict[str, Any]] = []
@@ -1309,17 +1349,17 @@ def profile(request: HttpRequest) -> HttpResponse:
                 found.photo = form.cleaned_data["photo"]
                 found.clean()  # the stored type, from the content
                 found.save()
-                messages.success(request, "Your photo is saved.")
+                messages.success(request, _("Your photo is saved."))
                 return redirect("staff-profile")
             status = 400
         elif action == "remove":
             if found is not None:
                 found.photo, found.photo_type = b"", ""
                 found.save(update_fields=["photo", "photo_type", "updated"])
-            messages.success(request, "Your photo is removed.")
+            messages.success(request, _("Your photo is removed."))
             return redirect("staff-profile")
         else:
-            error, status = "Unknown action.", 400
+            error, status = _("Unknown action."), 400
     has_photo = bool(found and found.photo_type and found.photo)
     context = {
         "form": form,

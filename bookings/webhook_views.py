@@ -13,6 +13,8 @@ from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from bookings import webhooks
@@ -20,12 +22,12 @@ from bookings.models import WEBHOOK_EVENTS, BookingPage, WebhookDelivery, Webhoo
 
 
 class EndpointForm(forms.Form):
-    url = forms.URLField(label="Endpoint URL", max_length=2000, assume_scheme="https")
+    url = forms.URLField(label=gettext_lazy("Endpoint URL"), max_length=2000, assume_scheme="https")
     page = forms.ModelChoiceField(
         queryset=BookingPage.objects.none(),
         required=False,
-        empty_label="All my booking pages",
-        label="Bookings of",
+        empty_label=gettext_lazy("All my booking pages"),
+        label=gettext_lazy("Bookings of"),
     )
     events = forms.MultipleChoiceField(
         choices=[(e, e) for e in WEBHOOK_EVENTS],
@@ -62,7 +64,7 @@ def webhook_list(request: HttpRequest) -> HttpResponse:
                 form.add_error(name if name in form.fields else None, errors)
         else:
             endpoint.save()
-            messages.success(request, "Endpoint added. Use its signing secret to verify events.")
+            messages.success(request, _("Endpoint added. Use its signing secret to verify events."))
             return redirect("webhook-detail", pk=endpoint.pk)
     status = 400 if request.method == "POST" else 200
     context = {"form": form, "endpoints": _endpoints(request)}
@@ -76,7 +78,7 @@ def webhook_detail(request: HttpRequest, pk: int) -> HttpResponse:
         action = request.POST.get("action")
         if action == "delete":
             endpoint.delete()
-            messages.success(request, "Endpoint removed.")
+            messages.success(request, _("Endpoint removed."))
             return redirect("webhook-list")
         if action in ("pause", "resume"):
             endpoint.active = action == "resume"
@@ -96,5 +98,7 @@ def webhook_send_again(request: HttpRequest, pk: int, delivery_pk: int) -> HttpR
     endpoint = get_object_or_404(_endpoints(request), pk=pk)
     delivery = get_object_or_404(WebhookDelivery, pk=delivery_pk, endpoint=endpoint)
     webhooks.send_again(delivery)
-    messages.success(request, f"{delivery.event} queued again, with the same event id.")
+    messages.success(
+        request, _("%(event)s queued again, with the same event id.") % {"event": delivery.event}
+    )
     return redirect("webhook-detail", pk=endpoint.pk)

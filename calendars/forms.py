@@ -10,6 +10,8 @@ from typing import Any
 
 from django import forms
 from django.contrib.auth.models import User
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from calendars.connect import PersonalDetails
 from calendars.errors import ExchangeError
@@ -31,40 +33,50 @@ class PersonalForm(forms.Form):
     """Email and password, as in Outlook; the server details when Autodiscover can't help."""
 
     email = forms.EmailField(
-        label="Email address", widget=forms.EmailInput(attrs={"autocomplete": "email"})
+        label=gettext_lazy("Email address"),
+        widget=forms.EmailInput(attrs={"autocomplete": "email"}),
     )
     password = forms.CharField(
-        label="Password",
+        label=gettext_lazy("Password"),
         strip=False,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "current-password"}),
-        help_text="Your Exchange password, as in Outlook on the web.",
+        help_text=gettext_lazy("Your Exchange password, as in Outlook on the web."),
     )
     ews_url = forms.URLField(
-        label="EWS URL",
+        label=gettext_lazy("EWS URL"),
         required=False,
         assume_scheme="https",
         max_length=500,
-        help_text="e.g. https://mail.example.com/EWS/Exchange.asmx. Your IT department knows "
-        "it; Outlook shows it too.",
+        help_text=gettext_lazy(
+            "e.g. https://mail.example.com/EWS/Exchange.asmx. Your IT department knows "
+            "it; Outlook shows it too."
+        ),
     )
     username = forms.CharField(
-        label="User name",
+        label=gettext_lazy("User name"),
         required=False,
         max_length=255,
-        help_text="Leave blank to sign in with the email address, or enter DOMAIN\\UserName.",
+        help_text=gettext_lazy(
+            "Leave blank to sign in with the email address, or enter DOMAIN\\UserName."
+        ),
     )
     exchange_version = forms.ChoiceField(
-        label="Exchange version",
+        label=gettext_lazy("Exchange version"),
         choices=ExchangeVersion.choices,
         initial=ExchangeVersion.AUTO,
         required=False,
     )
     auth_type = forms.ChoiceField(
-        label="Sign-in method",
-        choices=[(AuthType.BASIC.value, "Basic"), (AuthType.NTLM.value, "NTLM (Windows)")],
+        label=gettext_lazy("Sign-in method"),
+        choices=[
+            (AuthType.BASIC.value, gettext_lazy("Basic")),
+            (AuthType.NTLM.value, gettext_lazy("NTLM (Windows)")),
+        ],
         initial=AuthType.BASIC,
         required=False,
-        help_text="Basic works for most servers; choose NTLM if your IT department says so.",
+        help_text=gettext_lazy(
+            "Basic works for most servers; choose NTLM if your IT department says so."
+        ),
     )
 
     def __init__(self, *args: object, show_details: bool = False, **kwargs: object) -> None:
@@ -77,7 +89,7 @@ class PersonalForm(forms.Form):
         # the domain's name; no Exchange mailbox is addressed by an IP address.
         if email.rpartition("@")[2].startswith("["):
             raise forms.ValidationError(
-                "Enter your mailbox's address with its domain name, not an IP address."
+                _("Enter your mailbox's address with its domain name, not an IP address.")
             )
         return email
 
@@ -116,9 +128,10 @@ class PersonalForm(forms.Form):
 
 class AttachForm(forms.Form):
     mailbox = forms.EmailField(
-        label="Your mailbox",
-        help_text="The email address of your own Exchange mailbox, whose calendar bookings "
-        "go into.",
+        label=gettext_lazy("Your mailbox"),
+        help_text=gettext_lazy(
+            "The email address of your own Exchange mailbox, whose calendar bookings go into."
+        ),
         widget=forms.EmailInput(attrs={"autocomplete": "email"}),
     )
 
@@ -127,14 +140,16 @@ class ConsentForm(forms.Form):
     """Who may book into this member's calendar through the booking mailbox."""
 
     write_consent = forms.ChoiceField(
-        label="Who may book into my calendar",
+        label=gettext_lazy("Who may book into my calendar"),
         choices=WriteConsent.choices,
         widget=forms.RadioSelect,
-        help_text="Anyone attached to the booking mailbox can already see when you are busy; "
-        "this decides who may put bookings into your calendar from their pages.",
+        help_text=gettext_lazy(
+            "Anyone attached to the booking mailbox can already see when you are busy; "
+            "this decides who may put bookings into your calendar from their pages."
+        ),
     )
     allowed_colleagues = forms.ModelMultipleChoiceField(
-        label="Colleagues I allow",
+        label=gettext_lazy("Colleagues I allow"),
         queryset=User.objects.none(),
         required=False,
         widget=forms.CheckboxSelectMultiple,

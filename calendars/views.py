@@ -23,6 +23,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -271,7 +272,7 @@ def connection(request: HttpRequest) -> HttpResponse:
 def _already_connected(request: HttpRequest) -> HttpResponse | None:
     if _personal(request.user) or _membership(request.user):
         messages.info(
-            request, "You are already connected. Disconnect first to connect another way."
+            request, _("You are already connected. Disconnect first to connect another way.")
         )
         return redirect("connection")
     return None
@@ -305,7 +306,9 @@ def connect_personal(request: HttpRequest) -> HttpResponse:
         except ExchangeError as exc:
             form.add_exchange_error(exc)
         else:
-            messages.success(request, f"Connected to Exchange as {conn.email}.")
+            messages.success(
+                request, _("Connected to Exchange as %(email)s.") % {"email": conn.email}
+            )
             return redirect("connection")
     # A POST that gets here was refused (bad input, or Exchange said no): a 4xx, not a 200.
     status = 400 if request.method == "POST" else 200
@@ -358,16 +361,21 @@ def _finish_corporate_sign_in(request: HttpRequest, flow: dict[str, Any], mailbo
         email, refresh_token = _finish_microsoft_sign_in(flow, request.GET.dict())
         if email.strip().lower() != mailbox:
             raise ExchangeError(
-                f"You signed in as {email}, not as the booking mailbox {mailbox}. Sign in as "
-                f"{mailbox} (a private window helps when you are signed in to Microsoft 365 "
-                "as yourself)."
+                _(
+                    "You signed in as %(email)s, not as the booking mailbox %(mailbox)s. Sign "
+                    "in as %(mailbox)s (a private window helps when you are signed in to "
+                    "Microsoft 365 as yourself)."
+                )
+                % {"email": email, "mailbox": mailbox}
             )
         conn = connect.connect_corporate_microsoft(email, refresh_token, by=request.user)
     except ExchangeError as exc:
         messages.error(request, exc.message)
         return redirect(back)
     messages.success(
-        request, f"The booking mailbox {conn.email} is signed in with Microsoft (Graph)."
+        request,
+        _("The booking mailbox %(email)s is signed in with Microsoft (Graph).")
+        % {"email": conn.email},
     )
     return redirect(reverse("admin:calendars_exchangeconnection_change", args=[conn.pk]))
 
@@ -385,7 +393,7 @@ def microsoft_callback(request: HttpRequest) -> HttpResponse:
     if flow is None:
         messages.error(
             request,
-            "The Microsoft sign-in expired or was started in another browser. Try again.",
+            _("The Microsoft sign-in expired or was started in another browser. Try again."),
         )
         return redirect("connection")
     corporate = request.session.pop(MICROSOFT_CORPORATE, "")
@@ -399,8 +407,11 @@ def microsoft_callback(request: HttpRequest) -> HttpResponse:
         if moving is not None:
             if email.strip().lower() != moving.email:
                 raise ExchangeError(
-                    f"You signed in as {email}, but this connection is {moving.email}. Sign in "
-                    f"with Microsoft as {moving.email} to move it to Microsoft Graph."
+                    _(
+                        "You signed in as %(email)s, but this connection is %(connection)s. "
+                        "Sign in with Microsoft as %(connection)s to move it to Microsoft Graph."
+                    )
+                    % {"email": email, "connection": moving.email}
                 )
             report = to_graph.move_to_graph(moving, refresh_token=refresh_token)
         else:
@@ -411,7 +422,7 @@ def microsoft_callback(request: HttpRequest) -> HttpResponse:
     if moving is not None:
         messages.success(request, report.summary())
         return redirect("connection")
-    messages.success(request, f"Connected to Microsoft 365 as {conn.email}.")
+    messages.success(request, _("Connected to Microsoft 365 as %(email)s.") % {"email": conn.email})
     return redirect("connection")
 
 
@@ -433,7 +444,7 @@ def _start_microsoft_sign_in(redirect_uri: str, login_hint: str) -> dict[str, An
             )
         except requests.RequestException as exc:
             raise ServerUnreachable(
-                "The Microsoft sign-in server could not be reached.", detail=str(exc)
+                _("The Microsoft sign-in server could not be reached."), detail=str(exc)
             ) from exc
 
 
@@ -445,11 +456,11 @@ def _finish_microsoft_sign_in(flow: dict[str, Any], answer: dict[str, str]) -> t
         result = app.acquire_token_by_auth_code_flow(flow, answer)
     except ValueError as exc:  # msal: the state doesn't match this browser's flow
         raise ExchangeError(
-            "The answer from Microsoft doesn't belong to this sign-in. Try again."
+            _("The answer from Microsoft doesn't belong to this sign-in. Try again.")
         ) from exc
     except requests.RequestException as exc:
         raise ServerUnreachable(
-            "The Microsoft sign-in server could not be reached.", detail=str(exc)
+            _("The Microsoft sign-in server could not be reached."), detail=str(exc)
         ) from exc
     oauth.raise_for_error(result)
     claims = result.get("id_token_claims") or {}
@@ -457,8 +468,10 @@ def _finish_microsoft_sign_in(flow: dict[str, Any], answer: dict[str, str]) -> t
     refresh_token = result.get("refresh_token") or ""
     if "@" not in email or not refresh_token:
         raise ExchangeError(
-            "Microsoft signed you in but did not say which mailbox (or gave no lasting "
-            "access). Ask your administrator to check the app registration's permissions."
+            _(
+                "Microsoft signed you in but did not say which mailbox (or gave no lasting "
+                "access). Ask your administrator to check the app registration's permissions."
+            )
         )
     return email, refresh_token
 
@@ -471,7 +484,7 @@ def attach(request: HttpRequest) -> HttpResponse:
         raise Http404("There is no corporate connection on this site.")
     if _personal(request.user) is not None:
         messages.error(
-            request, "Disconnect your own Exchange account before using the booking mailbox."
+            request, _("Disconnect your own Exchange account before using the booking mailbox.")
         )
         return redirect("connection")
     member = _membership(request.user)
@@ -487,19 +500,27 @@ def attach(request: HttpRequest) -> HttpResponse:
             if member.is_pending:
                 messages.info(
                     request,
-                    f"We emailed a confirmation link to {member.mailbox}. Open it while signed "
-                    "in here to prove the mailbox is yours; until then your pages use no "
-                    "calendar.",
+                    _(
+                        "We emailed a confirmation link to %(mailbox)s. Open it while signed "
+                        "in here to prove the mailbox is yours; until then your pages use no "
+                        "calendar."
+                    )
+                    % {"mailbox": member.mailbox},
                 )
             elif member.access_ok:
                 messages.success(
-                    request, f"Attached: {corporate.email} can reach {member.mailbox}'s calendar."
+                    request,
+                    _("Attached: %(email)s can reach %(mailbox)s's calendar.")
+                    % {"email": corporate.email, "mailbox": member.mailbox},
                 )
             else:
                 messages.warning(
                     request,
-                    f"Attached, but {corporate.email} can't reach your calendar yet: "
-                    f"{member.error} See below how to grant access.",
+                    _(
+                        "Attached, but %(email)s can't reach your calendar yet: "
+                        "%(error)s See below how to grant access."
+                    )
+                    % {"email": corporate.email, "error": member.error},
                 )
             return redirect("connection")
     return render(
@@ -515,7 +536,7 @@ def consent(request: HttpRequest) -> HttpResponse:
     """A member says who may book into their calendar through the booking mailbox."""
     member = _membership(request.user)
     if member is None or not member.is_active:
-        messages.error(request, "Attach to the booking mailbox and confirm your mailbox first.")
+        messages.error(request, _("Attach to the booking mailbox and confirm your mailbox first."))
         return redirect("connection")
     form = ConsentForm(request.POST, member=member)
     if not form.is_valid():
@@ -523,7 +544,7 @@ def consent(request: HttpRequest) -> HttpResponse:
             request, "calendars/connection.html", _connection_context(request, form), status=400
         )
     form.save()
-    messages.success(request, "Saved who may book into your calendar.")
+    messages.success(request, _("Saved who may book into your calendar."))
     return redirect("connection")
 
 
@@ -537,7 +558,9 @@ def confirm_mailbox(request: HttpRequest, token: str) -> HttpResponse:
         messages.error(request, exc.message)
         return redirect("connection")
     connect.check_member(member)
-    messages.success(request, f"Confirmed: {member.mailbox} is your mailbox.")
+    messages.success(
+        request, _("Confirmed: %(mailbox)s is your mailbox.") % {"mailbox": member.mailbox}
+    )
     return redirect("connection")
 
 
@@ -546,14 +569,16 @@ def confirm_mailbox(request: HttpRequest, token: str) -> HttpResponse:
 def disconnect(request: HttpRequest) -> HttpResponse:
     personal, member = _personal(request.user), _membership(request.user)
     if personal is None and member is None:
-        messages.info(request, "No calendar is connected.")
+        messages.info(request, _("No calendar is connected."))
         return redirect("connection")
     if request.method == "POST":
         connect.disconnect(request.user)
         messages.success(
             request,
-            "Disconnected. Your booking pages and bookings are kept; the pages take bookings "
-            "again once you connect.",
+            _(
+                "Disconnected. Your booking pages and bookings are kept; the pages take "
+                "bookings again once you connect."
+            ),
         )
         return redirect("connection")
     return render(request, "calendars/disconnect.html", {"personal": personal, "member": member})
@@ -572,24 +597,36 @@ def check(request: HttpRequest) -> HttpResponse:
     if personal is not None:
         error = connect.verify(personal)
         if error is None:
-            messages.success(request, f"Checked just now: {personal.email} works.")
+            messages.success(
+                request, _("Checked just now: %(email)s works.") % {"email": personal.email}
+            )
         else:
-            messages.error(request, f"Exchange said: {error.message}")
+            messages.error(request, _("Exchange said: %(error)s") % {"error": error.message})
     elif member is not None and not member.is_active:
         # Nothing is asked of Exchange about a mailbox the member has not proven.
-        messages.info(request, f"Confirm {member.mailbox} first: open the link we emailed to it.")
+        messages.info(
+            request,
+            _("Confirm %(mailbox)s first: open the link we emailed to it.")
+            % {"mailbox": member.mailbox},
+        )
     elif member is not None:
         error = connect.verify(member.connection)
         if error is not None:
             # While the booking mailbox itself can't sign in, nothing can be learnt about
             # delegation: the member's last answer stands until the administrator fixes it.
             messages.error(
-                request, f"The booking mailbox {member.connection.email} failed: {error.message}"
+                request,
+                _("The booking mailbox %(email)s failed: %(error)s")
+                % {"email": member.connection.email, "error": error.message},
             )
         elif connect.check_member(member).access_ok:
-            messages.success(request, f"Checked just now: your calendar {member.mailbox} works.")
+            messages.success(
+                request,
+                _("Checked just now: your calendar %(mailbox)s works.")
+                % {"mailbox": member.mailbox},
+            )
         else:
             messages.warning(request, member.error)
     else:
-        messages.info(request, "No calendar is connected yet.")
+        messages.info(request, _("No calendar is connected yet."))
     return redirect(back)

@@ -349,6 +349,18 @@ def test_every_customer_facing_entry_is_translated_and_not_fuzzy(po_path: Path) 
     assert not problems, f"{po_path}: untranslated or fuzzy: {problems}"
 
 
+@pytest.mark.parametrize("lang", ["de", "fr"])
+def test_staff_strings_are_marked_but_ship_in_english_only(lang: str) -> None:
+    """Staff pages and messages are translatable (their strings are in the catalog), but only
+    English ships: an entry found only outside CUSTOMER_SOURCES stays untranslated."""
+    with (LOCALE / lang / "LC_MESSAGES" / "django.po").open("rb") as f:
+        catalog = read_po(f)
+    for msgid in ("Calendar health", "Endpoint removed.", "Calendar connection"):
+        message = catalog.get(msgid)
+        assert message is not None, f"{msgid!r} is not marked for translation"
+        assert not message.string, f"{lang}: staff string {msgid!r} is translated"
+
+
 @pytest.mark.parametrize("po_path", _catalogs(), ids=lambda p: f"{p.parent.parent.name}-{p.stem}")
 def test_every_compiled_catalog_matches_its_po_file(po_path: Path) -> None:
     """The .mo files are shipped (CI machines may lack gettext): each must say exactly what
