@@ -25,8 +25,9 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.text import format_lazy
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
+from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_POST
 
 from bookings import actions, owner_hours, team, write_status, zones
@@ -457,7 +458,7 @@ def _row(
         options.append(
             {
                 "value": value.value,
-                "label": value.label if ok else f"{value.label} (not allowed)",
+                "label": value.label if ok else _("%(role)s (not allowed)") % {"role": value.label},
                 # The role it has now stays selectable, so the form round-trips and saving
                 # explains why it must change.
                 "allowed": ok or role == value.value,
@@ -469,10 +470,10 @@ def _row(
     if ref.error:
         short = refusal
     elif not ref.can_create:
-        short = "Busy time only (see below)."
+        short = _("Busy time only (see below).")
         notes.append(_PERMISSION_NOTE)
     elif refusal:
-        short = "Busy time only (see below)."
+        short = _("Busy time only (see below).")
         notes.append(refusal)
     else:
         short = ""
@@ -492,8 +493,10 @@ def _row(
     )
 
 
-_PERMISSION_NOTE = "Why busy time only: bookings need Editor or Delegate permission. " + (
-    PERMISSION_HINT
+_PERMISSION_NOTE = format_lazy(
+    "{} {}",
+    gettext_lazy("Why busy time only: bookings need Editor or Delegate permission."),
+    PERMISSION_HINT,
 )
 
 
@@ -557,7 +560,7 @@ def _calendars(request: HttpRequest, scope: CalendarScope) -> HttpResponse:
 
     action = request.POST.get("action", "") if request.method == "POST" else ""
     if action in ("refresh", "save_roles") and connection is None:
-        form_errors.append(_NO_CONNECTION)
+        form_errors.append(str(_NO_CONNECTION))
         status = 409
     elif action == "add_owner":
         add_form = AddOwnerForm(request.POST)
@@ -725,18 +728,18 @@ def _use_own_main(
     return redirect(scope.url())
 
 
-_NO_CONNECTION = (
+_NO_CONNECTION = gettext_lazy(
     "This page's owner has no Exchange connection yet: connect a calendar (or attach to the "
     "corporate connection) first, then choose the page's calendars here."
 )
-_NO_MEMBER_CONNECTION = (
+_NO_MEMBER_CONNECTION = gettext_lazy(
     "You have no Exchange connection yet: connect your calendar (or attach to the corporate "
     "connection) first, then choose your calendars for this page here."
 )
 
 
 def _no_connection(member: TeamMember | None) -> str:
-    return _NO_CONNECTION if member is None else _NO_MEMBER_CONNECTION
+    return str(_NO_CONNECTION if member is None else _NO_MEMBER_CONNECTION)
 
 
 def _int(value: Any) -> int | None:
@@ -759,21 +762,26 @@ def _validate_roles(
         role = request.POST.get(row.field_name, "")
         roles[pk] = role
         if role not in valid_roles:
-            errors[pk] = "Choose one of the roles offered."
+            errors[pk] = _("Choose one of the roles offered.")
         elif problem := role_problem(row.ref, role, scope.user):
             errors[pk] = problem
     mains = [pk for pk, role in roles.items() if role == CalendarRole.MAIN]
     form_errors = []
     if not mains:
         form_errors.append(
-            "Choose a main booking calendar: bookings are written there, and the page takes "
-            "no bookings without one."
+            _(
+                "Choose a main booking calendar: bookings are written there, and the page "
+                "takes no bookings without one."
+            )
         )
     elif len(mains) > 1:
         names = ", ".join(str(rows[pk].ref) for pk in mains)
-        form_errors.append(f"Choose exactly one main booking calendar (you chose {names}).")
+        form_errors.append(
+            _("Choose exactly one main booking calendar (you chose %(calendars)s).")
+            % {"calendars": names}
+        )
         for pk in mains:
-            errors.setdefault(pk, "Only one calendar can be the main booking calendar.")
+            errors.setdefault(pk, _("Only one calendar can be the main booking calendar."))
     return roles, errors, form_errors
 
 
@@ -796,11 +804,13 @@ def _team_page(request: HttpRequest, pk: int) -> tuple[BookingPage, bool]:
 
 
 STATE_WORDS = {
-    MemberState.INVITED: "Hasn't answered the invitation yet: takes no bookings until they accept.",
-    MemberState.DECLINED: "Declined the invitation: takes no bookings.",
+    MemberState.INVITED: gettext_lazy(
+        "Hasn't answered the invitation yet: takes no bookings until they accept."
+    ),
+    MemberState.DECLINED: gettext_lazy("Declined the invitation: takes no bookings."),
 }
-READY = "Ready: takes bookings."
-NOBODY_YET = (
+READY = gettext_lazy("Ready: takes bookings.")
+NOBODY_YET = gettext_lazy(
     "Nobody on the team has accepted yet: add members (they accept on their dashboard), or "
     "add yourself."
 )
@@ -1050,7 +1060,11 @@ def team_memberships(user: AbstractBaseUser) -> list[TeamMember]:
 
 # --- bookings ------------------------------------------------------------------------------
 
-SHOW_CHOICES = [("upcoming", "Upcoming"), ("past", "Past"), ("cancelled", "Cancelled")]
+SHOW_CHOICES = [
+    ("upcoming", gettext_lazy("Upcoming")),
+    ("past", gettext_lazy("Past")),
+    ("cancelled", gettext_lazy("Cancelled")),
+]
 SEARCH_MAX = 200
 
 
@@ -1142,9 +1156,9 @@ def booking_export(request: HttpRequest) -> HttpResponse:
 
 
 CANCELLED_BY = {
-    "customer": "the customer",
-    "staff": "staff",
-    "exchange": "the calendar's owner in Outlook",
+    "customer": gettext_lazy("the customer"),
+    "staff": gettext_lazy("staff"),
+    "exchange": gettext_lazy("the calendar's owner in Outlook"),
 }
 
 

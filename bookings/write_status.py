@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from bookings.models import WriteState
 
@@ -84,8 +85,8 @@ def calendar_words(write: EventWrite, names: dict[str, str] | None = None) -> st
         write.calendar.is_primary if write.calendar else write.calendar_name in ("", "Calendar")
     )
     if primary:
-        return f"{who}'s calendar"
-    return f"{who}'s “{write.calendar_name}” calendar"
+        return _("%(name)s's calendar") % {"name": who}
+    return _("%(name)s's “%(calendar)s” calendar") % {"name": who, "calendar": write.calendar_name}
 
 
 def describe(
@@ -100,39 +101,55 @@ def describe(
     calendar = calendar_words(write, names)
     present = write.desired != "absent"
     if write.state == WriteState.DONE:
-        when = f"at {short_moment(write.done_at, zone, now)}" if write.done_at else ""
+        done_at = short_moment(write.done_at, zone, now) if write.done_at else ""
         if present:
-            return WriteStatus("ok", f"In {calendar}", when=f"Written {when}".strip())
+            written = _("Written at %(time)s") % {"time": done_at} if done_at else _("Written")
+            return WriteStatus("ok", _("In %(calendar)s") % {"calendar": calendar}, when=written)
         if write.booking.cancelled_by == "exchange" and write.role == "main":
             # Sync back found the owner had deleted it: the app removed nothing here.
-            return WriteStatus("neutral", f"Deleted from {calendar} in Outlook")
-        return WriteStatus("neutral", f"Removed from {calendar}", when=f"Removed {when}".strip())
+            return WriteStatus(
+                "neutral", _("Deleted from %(calendar)s in Outlook") % {"calendar": calendar}
+            )
+        removed = _("Removed at %(time)s") % {"time": done_at} if done_at else _("Removed")
+        return WriteStatus(
+            "neutral", _("Removed from %(calendar)s") % {"calendar": calendar}, when=removed
+        )
     if write.state == WriteState.FAILING:
-        verb = "write to" if present else "remove the event from"
         retry = ""
         if write.next_attempt_at is not None:
-            number = f"Retry {write.attempts}" if write.attempts else "Next try"
-            if write.next_attempt_at > now:
-                retry = f"{number} at {short_moment(write.next_attempt_at, zone, now)}"
+            due = write.next_attempt_at <= now
+            at = {"number": write.attempts, "time": short_moment(write.next_attempt_at, zone, now)}
+            if write.attempts and due:
+                retry = _("Retry %(number)s is due now") % at
+            elif write.attempts:
+                retry = _("Retry %(number)s at %(time)s") % at
+            elif due:
+                retry = _("Next try is due now")
             else:
-                retry = f"{number} is due now"
+                retry = _("Next try at %(time)s") % at
         if write.alerted_at is not None:
-            alerted = (
-                f"the owner and admins were emailed at {short_moment(write.alerted_at, zone, now)}"
-            )
-            retry = f"{retry}; {alerted}" if retry else alerted.capitalize()
+            alerted = {"retry": retry, "time": short_moment(write.alerted_at, zone, now)}
+            if retry:
+                # Translators: %(retry)s is "Retry 2 at 10:42", "Next try is due now" or alike.
+                retry = _("%(retry)s; the owner and admins were emailed at %(time)s") % alerted
+            else:
+                retry = _("The owner and admins were emailed at %(time)s") % alerted
+        words = (
+            _("Couldn't write to %(calendar)s")
+            if present
+            else _("Couldn't remove the event from %(calendar)s")
+        )
         return WriteStatus(
-            "error",
-            f"Couldn't {verb} {calendar}",
-            reason=write.last_error,
-            when=retry,
+            "error", words % {"calendar": calendar}, reason=write.last_error, when=retry
         )
     # Pending: a run is queued (just booked, rescheduled, cancelled, or "Retry now").
     if not present:
-        return WriteStatus("pending", f"Removing the event from {calendar}…")
-    if write.written_version is not None:
-        return WriteStatus("pending", f"Updating the event in {calendar}…")
-    return WriteStatus("pending", f"Writing to {calendar}…")
+        words = _("Removing the event from %(calendar)s…")
+    elif write.written_version is not None:
+        words = _("Updating the event in %(calendar)s…")
+    else:
+        words = _("Writing to %(calendar)s…")
+    return WriteStatus("pending", words % {"calendar": calendar})
 
 
 def summary(writes: Iterable[EventWrite]) -> WriteStatus | None:
@@ -145,9 +162,9 @@ def summary(writes: Iterable[EventWrite]) -> WriteStatus | None:
     states = {state for state, _ in pairs}
     removing = all(desired == "absent" for _, desired in pairs)
     if WriteState.FAILING in states:
-        return WriteStatus("error", "Couldn't remove" if removing else "Couldn't write")
+        return WriteStatus("error", _("Couldn't remove") if removing else _("Couldn't write"))
     if WriteState.PENDING in states:
-        return WriteStatus("pending", "Removing…" if removing else "Writing…")
+        return WriteStatus("pending", _("Removing…") if removing else _("Writing…"))
     if removing:
-        return WriteStatus("neutral", "Removed from Exchange")
-    return WriteStatus("ok", "In Exchange")
+        return WriteStatus("neutral", _("Removed from Exchange"))
+    return WriteStatus("ok", _("In Exchange"))

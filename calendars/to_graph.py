@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 
 from django.db import transaction
 from django.dispatch import Signal
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.debug import sensitive_variables
 
 from calendars.backends.base import CalendarInfo
@@ -55,15 +57,28 @@ class MoveReport:
     def summary(self) -> str:
         """What the move kept, in a sentence or two for the person who moved it."""
         n = self.calendars_moved
-        text = f"Moved to Microsoft Graph: {n} calendar{'' if n == 1 else 's'} kept their roles"
         if self.events_found:
             e = self.events_found
-            text += f", {e} booked event{'' if e == 1 else 's'} found again"
-        text += "."
+            events = ngettext(
+                "%(count)s booked event found again", "%(count)s booked events found again", e
+            ) % {"count": e}
+            text = ngettext(
+                # Translators: %(events)s is "3 booked events found again".
+                "Moved to Microsoft Graph: %(count)s calendar kept their roles, %(events)s.",
+                "Moved to Microsoft Graph: %(count)s calendars kept their roles, %(events)s.",
+                n,
+            ) % {"count": n, "events": events}
+        else:
+            text = ngettext(
+                "Moved to Microsoft Graph: %(count)s calendar kept their roles.",
+                "Moved to Microsoft Graph: %(count)s calendars kept their roles.",
+                n,
+            ) % {"count": n}
         missing = self.calendars_missing + list(self.owners_unreachable)
         if missing:
-            text += " Not found in Exchange Online, and marked on their pages: "
-            text += ", ".join(missing) + "."
+            text += " " + _(
+                "Not found in Exchange Online, and marked on their pages: %(calendars)s."
+            ) % {"calendars": ", ".join(missing)}
         return text
 
 
@@ -82,9 +97,11 @@ def move_to_graph(connection: ExchangeConnection, *, refresh_token: str = "") ->
     from calendars.connect import backend_for, forget_cached
 
     if not can_move(connection):
-        raise ExchangeError("Only a Microsoft 365 connection over EWS can move to Microsoft Graph.")
+        raise ExchangeError(
+            _("Only a Microsoft 365 connection over EWS can move to Microsoft Graph.")
+        )
     if connection.auth_type == AuthType.OAUTH_USER and not refresh_token:
-        raise ExchangeError("Sign in with Microsoft again to move this connection to Graph.")
+        raise ExchangeError(_("Sign in with Microsoft again to move this connection to Graph."))
     candidate = connection.unsaved_copy(
         keep_pk=True,
         protocol=Protocol.GRAPH,

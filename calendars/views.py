@@ -78,66 +78,77 @@ def needs_attention(user: AbstractBaseUser, pages: list[BookingPage]) -> list[At
     if personal is None and member is None and needs_calendar:
         items.append(
             Attention(
-                "No calendar is connected",
+                _("No calendar is connected"),
                 [
-                    "Your booking pages can't offer slots or take bookings until Exchange is "
-                    "connected."
+                    _(
+                        "Your booking pages can't offer slots or take bookings until Exchange "
+                        "is connected."
+                    )
                 ],
                 connection_url,
-                "Connect a calendar",
+                _("Connect a calendar"),
             )
         )
     if personal is not None and personal.status == ConnectionStatus.FAILING:
         items.append(
             Attention(
-                "Your Exchange connection is failing",
-                [personal.last_error, "Fix what the message says, then check again."],
+                _("Your Exchange connection is failing"),
+                [personal.last_error, _("Fix what the message says, then check again.")],
                 connection_url,
-                "Open the calendar connection",
+                _("Open the calendar connection"),
             )
         )
     if member is not None and not member.is_active:
         revoked = member.revoked_at is not None
         items.append(
             Attention(
-                "A site administrator revoked your use of the booking mailbox"
+                _("A site administrator revoked your use of the booking mailbox")
                 if revoked
-                else f"Confirm that {member.mailbox} is your mailbox",
+                else _("Confirm that %(mailbox)s is your mailbox") % {"mailbox": member.mailbox},
                 [
-                    "Your booking pages read and write no calendar until an administrator "
-                    "restores it."
+                    _(
+                        "Your booking pages read and write no calendar until an administrator "
+                        "restores it."
+                    )
                     if revoked
-                    else "We emailed a confirmation link to it. Until you open it (signed in "
-                    "here), your booking pages read and write no calendar."
+                    else _(
+                        "We emailed a confirmation link to it. Until you open it (signed in "
+                        "here), your booking pages read and write no calendar."
+                    )
                 ],
                 connection_url,
-                "Open the calendar connection",
+                _("Open the calendar connection"),
             )
         )
     elif member is not None:
         corporate = member.connection
         if corporate.status == ConnectionStatus.FAILING:
             advice = (
-                "Fix it in Django admin: rotate the password or client secret, then check again."
+                _("Fix it in Django admin: rotate the password or client secret, then check again.")
                 if user.is_superuser
-                else "Tell your site administrator: they fix it in Django admin (for example "
-                "by rotating the password)."
+                else _(
+                    "Tell your site administrator: they fix it in Django admin (for example "
+                    "by rotating the password)."
+                )
             )
             items.append(
                 Attention(
-                    f"The booking mailbox {corporate.email} can't reach Exchange",
+                    _("The booking mailbox %(email)s can't reach Exchange")
+                    % {"email": corporate.email},
                     [corporate.last_error, advice],
                     _admin_change_url(corporate) if user.is_superuser else connection_url,
-                    "Open it in Django admin" if user.is_superuser else "See connection status",
+                    _("Open it in Django admin")
+                    if user.is_superuser
+                    else _("See connection status"),
                 )
             )
         elif member.access_ok is False:
             items.append(
                 Attention(
-                    f"{corporate.email} can't reach your calendar",
+                    _("%(email)s can't reach your calendar") % {"email": corporate.email},
                     [member.error, connect.delegation_instructions(member)],
                     connection_url,
-                    "See delegation status",
+                    _("See delegation status"),
                 )
             )
 
@@ -146,14 +157,20 @@ def needs_attention(user: AbstractBaseUser, pages: list[BookingPage]) -> list[At
         if corporate is not None and corporate.client_secret_expires_soon():
             items.append(
                 Attention(
-                    f"The corporate connection's OAuth {corporate.app_credential} expires soon",
+                    _("The corporate connection's OAuth %(credential)s expires soon")
+                    % {"credential": corporate.app_credential},
                     [
-                        f"It expires on {corporate.app_credential_expires_on:%d %B %Y}. "
-                        f"Create a new {corporate.app_credential} in Entra ID and rotate it in "
-                        "Django admin."
+                        _(
+                            "It expires on %(date)s. Create a new %(credential)s in Entra ID "
+                            "and rotate it in Django admin."
+                        )
+                        % {
+                            "date": f"{corporate.app_credential_expires_on:%d %B %Y}",
+                            "credential": corporate.app_credential,
+                        }
                     ],
                     _admin_change_url(corporate),
-                    "Open it in Django admin",
+                    _("Open it in Django admin"),
                     level="warn",
                 )
             )
@@ -163,17 +180,23 @@ def needs_attention(user: AbstractBaseUser, pages: list[BookingPage]) -> list[At
         failing = failing.filter(booking__owner=user)
     for write in failing.order_by("booking__start")[:20]:
         booking = write.booking
+        start = timezone.localtime(booking.start, booking.page.zone)
         items.append(
             Attention(
-                f"A booking couldn't be written to {write.target_label}",
+                _("A booking couldn't be written to %(calendar)s")
+                % {"calendar": write.target_label},
                 [
-                    f"{booking.name} on “{booking.page.title}”, "
-                    f"{timezone.localtime(booking.start, booking.page.zone):%a %d %b %Y, %H:%M}.",
-                    write.last_error or "Exchange refused the write.",
-                    "It is retried automatically; open the booking to retry now.",
+                    _("%(name)s on “%(page)s”, %(start)s.")
+                    % {
+                        "name": booking.name,
+                        "page": booking.page.title,
+                        "start": f"{start:%a %d %b %Y, %H:%M}",
+                    },
+                    write.last_error or _("Exchange refused the write."),
+                    _("It is retried automatically; open the booking to retry now."),
                 ],
                 reverse("booking-detail", args=[booking.pk]),
-                "Open the booking",
+                _("Open the booking"),
             )
         )
 
@@ -184,10 +207,10 @@ def needs_attention(user: AbstractBaseUser, pages: list[BookingPage]) -> list[At
         if problems:
             items.append(
                 Attention(
-                    f"“{page.title}” can't take bookings",
+                    _("“%(page)s” can't take bookings") % {"page": page.title},
                     problems,
                     reverse("page-edit", args=[page.pk]),
-                    "Open the page editor",
+                    _("Open the page editor"),
                     level="warn",
                 )
             )
