@@ -23,7 +23,7 @@ from django.db import models, transaction
 from django.db.models import Q
 from django.urls import reverse
 from django.utils.timezone import now as utcnow
-from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext, gettext_lazy, ngettext
 from fernet_fields import EncryptedTextField
 
 from calendars.membership import write_refusal
@@ -36,7 +36,10 @@ WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", 
 
 def validate_timezone(value: str) -> None:
     if value not in available_timezones():
-        raise ValidationError(f"{value!r} is not a known IANA time zone.", code="timezone")
+        raise ValidationError(
+            gettext("%(zone)r is not a known IANA time zone.") % {"zone": value},
+            code="timezone",
+        )
 
 
 _ZONES: frozenset[str] | None = None
@@ -51,15 +54,19 @@ def available_timezones() -> frozenset[str]:
 
 def validate_blocking_statuses(value: Any) -> None:
     if not isinstance(value, list) or not all(isinstance(s, str) for s in value):
-        raise ValidationError("Blocking statuses must be a list of free/busy statuses.")
+        raise ValidationError(gettext("Blocking statuses must be a list of free/busy statuses."))
     unknown = sorted(set(value) - set(ALL_STATUSES))
     if unknown:
-        raise ValidationError(f"Unknown free/busy status: {', '.join(unknown)}.")
+        raise ValidationError(
+            gettext("Unknown free/busy status: %(statuses)s.") % {"statuses": ", ".join(unknown)}
+        )
 
 
 slug_validator = RegexValidator(
     r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$",
-    "Use lowercase letters, digits and hyphens (not at either end), at most 64 characters.",
+    gettext_lazy(
+        "Use lowercase letters, digits and hyphens (not at either end), at most 64 characters."
+    ),
 )
 # Public pages live at /<slug>/, so a slug must never shadow one of the app's own paths.
 RESERVED_SLUGS = {
@@ -81,17 +88,20 @@ RESERVED_SLUGS = {
 }
 
 
-NO_MAIN_CALENDAR = "Choose a main booking calendar: bookings are written there."
+NO_MAIN_CALENDAR = gettext_lazy("Choose a main booking calendar: bookings are written there.")
 
 
 def main_calendar_problem(main: PageCalendar | None) -> str:
     """The readiness rule (BookingPage.not_ready_reason), for a main calendar already read."""
-    return NO_MAIN_CALENDAR if main is None else main.problem()
+    return str(NO_MAIN_CALENDAR) if main is None else main.problem()
 
 
 def validate_slug_not_reserved(value: str) -> None:
     if value in RESERVED_SLUGS:
-        raise ValidationError(f"{value!r} is reserved for the app's own pages.", code="reserved")
+        raise ValidationError(
+            gettext("%(value)s is reserved for the app's own pages.") % {"value": repr(value)},
+            code="reserved",
+        )
 
 
 def validate_accent(value: str) -> None:
@@ -118,11 +128,11 @@ def validate_reminders(value: Any) -> None:
     if not isinstance(value, list) or not all(
         isinstance(v, int) and not isinstance(v, bool) for v in value
     ):
-        raise ValidationError("Reminders must be a list of whole minutes.")
+        raise ValidationError(gettext("Reminders must be a list of whole minutes."))
     if any(not 5 <= v <= MAX_REMINDER_MINUTES for v in value):
-        raise ValidationError("A reminder goes out between 5 minutes and 30 days before.")
+        raise ValidationError(gettext("A reminder goes out between 5 minutes and 30 days before."))
     if len(set(value)) != len(value) or len(value) > 5:
-        raise ValidationError("At most five reminders, each at a different time.")
+        raise ValidationError(gettext("At most five reminders, each at a different time."))
 
 
 class TeamMode(models.TextChoices):
@@ -381,11 +391,11 @@ class BookingPage(models.Model):
 
         schedule = slots.schedule_for(self, fresh=True)
         if not schedule.members:
-            return ["Nobody on the team has accepted yet: add members (they accept on their "
-                    "dashboard)."]  # fmt: skip
+            return [gettext("Nobody on the team has accepted yet: add members (they accept on "
+                            "their dashboard).")]  # fmt: skip
         by_id = {m.pk: m for m in self.members.select_related("user")}
         problems = [
-            f"{by_id[pk].name}: {problem}"
+            gettext("%(name)s: %(problem)s") % {"name": by_id[pk].name, "problem": problem}
             for pk, problem in team.member_problems(self, schedule).items()
             if problem
         ]
@@ -419,7 +429,7 @@ class BookingPage(models.Model):
         if self.is_team:
             problems += self._team_problems()
         elif self.main_calendar() is None:
-            problems.append(NO_MAIN_CALENDAR)
+            problems.append(str(NO_MAIN_CALENDAR))
         own_calendars = self.page_calendars.filter(member=None).exclude(role="")
         for pc in own_calendars.select_related("calendar__connection"):
             problem = pc.problem()
@@ -427,18 +437,21 @@ class BookingPage(models.Model):
                 problems.append(problem)
         if self.use_owner_working_hours:
             if self.owner_hours_read_at is None:
-                problem = (
+                problem = gettext(
                     "The owner's Outlook working hours haven't been read from Exchange yet: "
                     "until they are, the page offers no slots."
                 )
                 problems.append(f"{problem} {self.owner_hours_error}".strip())
             elif not self.owner_hours:
                 problems.append(
-                    "Exchange has no working hours for the main booking calendar's owner: set "
-                    "them in Outlook (Options, Calendar, Work time) or use the page's own hours."
+                    gettext(
+                        "Exchange has no working hours for the main booking calendar's owner: "
+                        "set them in Outlook (Options, Calendar, Work time) or use the page's "
+                        "own hours."
+                    )
                 )
         elif not self.weekly_hours.exists() and not self.overrides.exclude(hours=[]).exists():
-            problems.append("Set weekly hours: without them there are no slots.")
+            problems.append(gettext("Set weekly hours: without them there are no slots."))
         return problems
 
 
@@ -466,27 +479,31 @@ class WeeklyHours(models.Model):
 
 def check_range(start: time, end: time) -> None:
     if end != time(0) and end <= start:
-        raise ValidationError("A range must end after it starts.")
+        raise ValidationError(gettext("A range must end after it starts."))
 
 
 def parse_ranges(value: Any) -> list[tuple[time, time]]:
     """[["09:00", "12:00"], ...] -> sorted, non-overlapping (start, end) pairs, or an error."""
     if not isinstance(value, list):
-        raise ValidationError("Hours must be a list of [start, end] pairs.")
+        raise ValidationError(gettext("Hours must be a list of [start, end] pairs."))
     ranges = []
     for pair in value:
         if not (isinstance(pair, list | tuple) and len(pair) == 2):
-            raise ValidationError('Each range must be a [start, end] pair like ["09:00", "12:00"].')
+            raise ValidationError(
+                gettext('Each range must be a [start, end] pair like ["09:00", "12:00"].')
+            )
         try:
             start, end = (time.fromisoformat(str(p)) for p in pair)
         except ValueError:
-            raise ValidationError(f"{pair!r} is not a pair of HH:MM times.") from None
+            raise ValidationError(
+                gettext("%(pair)s is not a pair of HH:MM times.") % {"pair": repr(pair)}
+            ) from None
         check_range(start, end)
         ranges.append((start, end))
     ranges.sort()
     for (_, end1), (start2, _) in itertools.pairwise(ranges):
         if end1 == time(0) or start2 < end1:
-            raise ValidationError("Ranges on the same day must not overlap.")
+            raise ValidationError(gettext("Ranges on the same day must not overlap."))
     return ranges
 
 
@@ -635,23 +652,27 @@ class PageCalendar(models.Model):
     def problem(self) -> str:
         """Why this calendar can't serve its role any more (permission withdrawn), or ""."""
         cal = self.calendar
+        where = f"{cal.owner_email} / {cal.name}"
         if cal.error:
-            return f"{cal.owner_email} / {cal.name}: {cal.error}"
+            return gettext("%(calendar)s: %(error)s") % {"calendar": where, "error": cal.error}
         if self.role in (CalendarRole.MAIN, CalendarRole.ADDITIONAL):
             if not cal.can_create:
-                return (
-                    f"{cal.owner_email} / {cal.name} is the "
-                    f"{CalendarRole(self.role).label.lower()} but the connection may no longer "
-                    "create events in it. " + PERMISSION_HINT
-                )
+                return gettext(
+                    "%(calendar)s is the %(role)s but the connection may no longer create "
+                    "events in it. %(hint)s"
+                ) % {
+                    "calendar": where,
+                    "role": str(CalendarRole(self.role).label).lower(),
+                    "hint": PERMISSION_HINT,
+                }
             if refusal := write_refusal(self.user, cal.connection, cal.owner_email):
-                return f"{cal.owner_email} / {cal.name}: {refusal}"
+                return gettext("%(calendar)s: %(error)s") % {"calendar": where, "error": refusal}
         if (
             self.role == CalendarRole.MAIN
             and self.page.create_teams_meeting
             and not cal.reached_over_graph()
         ):
-            return TEAMS_NEEDS_GRAPH.format(calendar=f"{cal.owner_email} / {cal.name}")
+            return str(TEAMS_NEEDS_GRAPH).format(calendar=where)
         return ""
 
 
@@ -775,19 +796,19 @@ class StaffProfile(models.Model):
     def clean(self) -> None:
         data = bytes(self.photo or b"")
         if len(data) > MAX_PHOTO_BYTES:
-            raise ValidationError({"photo": "A photo may be at most 200 KB."})
+            raise ValidationError({"photo": gettext("A photo may be at most 200 KB.")})
         if data and not photo_type(data):
-            raise ValidationError({"photo": "Upload a PNG, JPEG or WebP image."})
+            raise ValidationError({"photo": gettext("Upload a PNG, JPEG or WebP image.")})
         self.photo_type = photo_type(data) if data else ""
 
 
 def validate_image(data: bytes) -> str:
     """The image's type (PNG, JPEG or WebP by content), or a ValidationError in words."""
     if len(data) > MAX_PHOTO_BYTES:
-        raise ValidationError("An image may be at most 200 KB.")
+        raise ValidationError(gettext("An image may be at most 200 KB."))
     kind = photo_type(data)
     if not kind:
-        raise ValidationError("Upload a PNG, JPEG or WebP image.")
+        raise ValidationError(gettext("Upload a PNG, JPEG or WebP image."))
     return kind
 
 
@@ -847,46 +868,50 @@ def parse_member_hours(value: Any) -> dict[int, list[tuple[time, time]]]:
     """[{"weekday": 0, "start": "09:00", "end": "17:00"}, ...] -> {0: [(09:00, 17:00)]}, or a
     ValidationError saying what is wrong."""
     if not isinstance(value, list):
-        raise ValidationError("Hours must be a list of {weekday, start, end} rows.")
+        raise ValidationError(gettext("Hours must be a list of {weekday, start, end} rows."))
     by_day: dict[int, list[list[str]]] = {}
     for row in value:
         if not isinstance(row, dict) or set(row) != {"weekday", "start", "end"}:
-            raise ValidationError('Each row needs "weekday", "start" and "end".')
+            raise ValidationError(gettext('Each row needs "weekday", "start" and "end".'))
         day = row["weekday"]
         if not isinstance(day, int) or isinstance(day, bool) or not 0 <= day <= 6:
-            raise ValidationError("A weekday is 0 (Monday) to 6 (Sunday).")
+            raise ValidationError(gettext("A weekday is 0 (Monday) to 6 (Sunday)."))
         by_day.setdefault(day, []).append([row["start"], row["end"]])
     return {day: parse_ranges(pairs) for day, pairs in sorted(by_day.items())}
 
 
 # A page that promises Teams links takes no booking it would confirm without one.
-TEAMS_NEEDS_GRAPH = (
+TEAMS_NEEDS_GRAPH = gettext_lazy(
     "{calendar} is on Exchange Server (reached through EWS), which can't create Microsoft "
     "Teams meetings. Choose a main booking calendar in Exchange Online, or turn off “Create a "
     "Microsoft Teams meeting”."
 )
 
 
-PERMISSION_HINT = (
+PERMISSION_HINT = gettext_lazy(
     "In Outlook or OWA, the calendar's owner opens the calendar's Sharing permissions (or "
     "Delegate Access) and gives the connected mailbox Editor or Delegate rights."
 )
 
 
 def role_refusal(calendar: CalendarRef, role: str) -> str:
-    label = CalendarRole(role).label.lower()
-    return (
-        f"{calendar.owner_email} / {calendar.name} can't be the {label}: the connection's "
-        f"permission on it is {calendar.permission_label}, and bookings need Editor or "
-        f"Delegate. {PERMISSION_HINT}"
-    )
+    label = str(CalendarRole(role).label).lower()
+    return gettext(
+        "%(calendar)s can't be the %(role)s: the connection's permission on it is "
+        "%(permission)s, and bookings need Editor or Delegate. %(hint)s"
+    ) % {
+        "calendar": f"{calendar.owner_email} / {calendar.name}",
+        "role": label,
+        "permission": calendar.permission_label,
+        "hint": PERMISSION_HINT,
+    }
 
 
 def calendar_roles(calendar: CalendarRef, owner: Any) -> tuple[list[str], str]:
     """The roles `calendar` may have on `owner`'s pages, and why the booking roles are not
     among them ("" when they are): what the page's calendar list and the staff API show."""
     if calendar.error:
-        return [], f"No role is possible: {calendar.error}"
+        return [], gettext("No role is possible: %(error)s") % {"error": calendar.error}
     if not calendar.can_create:
         return [CalendarRole.BUSY.value], role_refusal(calendar, CalendarRole.MAIN)
     if refusal := write_refusal(owner, calendar.connection, calendar.owner_email):
@@ -899,7 +924,10 @@ def role_problem(calendar: CalendarRef, role: str, owner: Any) -> str:
     staff pages and the staff API both apply. Booking into someone else's calendar through
     the corporate connection also needs their consent (calendars.membership)."""
     if role and calendar.error:
-        return f"{calendar} can't have a role: {calendar.error}"
+        return gettext("%(calendar)s can't have a role: %(error)s") % {
+            "calendar": calendar,
+            "error": calendar.error,
+        }
     if role and role not in calendar.allowed_roles:
         return role_refusal(calendar, role)
     booking_role = role in (CalendarRole.MAIN, CalendarRole.ADDITIONAL)
@@ -1123,10 +1151,12 @@ WEBHOOK_EVENTS = [
 
 def validate_webhook_events(value: Any) -> None:
     if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
-        raise ValidationError("Choose at least one event.")
+        raise ValidationError(gettext("Choose at least one event."))
     unknown = sorted(set(value) - set(WEBHOOK_EVENTS))
     if unknown:
-        raise ValidationError(f"Unknown event: {', '.join(unknown)}.")
+        raise ValidationError(
+            gettext("Unknown event: %(events)s.") % {"events": ", ".join(unknown)}
+        )
 
 
 def new_webhook_secret() -> str:
@@ -1174,13 +1204,13 @@ class WebhookEndpoint(models.Model):
         from calendars.urlcheck import check_url
 
         if not (self.url or "").lower().startswith("https://"):
-            raise ValidationError({"url": "A webhook endpoint must start with https://."})
+            raise ValidationError({"url": gettext("A webhook endpoint must start with https://.")})
         try:
             check_url(self.url, what="The endpoint URL")
         except UrlNotAllowed as exc:
             raise ValidationError({"url": exc.message}) from None
         if self.page_id and self.owner_id and self.page.owner_id != self.owner_id:
-            raise ValidationError({"page": "Choose one of your own pages."})
+            raise ValidationError({"page": gettext("Choose one of your own pages.")})
 
 
 class DeliveryState(models.TextChoices):

@@ -262,7 +262,7 @@ def slots_for(
             check_ready=check_ready,
         )
     if check_ready and schedule.main_id is None:
-        raise NotReady(NO_MAIN_CALENDAR)  # known from memory: no request to Exchange
+        raise NotReady(str(NO_MAIN_CALENDAR))  # known from memory: no request to Exchange
     rules = rules_for(page, schedule)
     # Nothing outside [now + notice, end of the booking window] can be offered, so don't ask
     # Exchange about it.

@@ -478,9 +478,10 @@ def _row(
     else:
         short = ""
     problem = pc.problem() if pc and pc.role else ""
-    if PERMISSION_HINT in problem or PERMISSION_HINT in error:
-        problem = problem.replace(PERMISSION_HINT, "").strip()
-        error = error.replace(PERMISSION_HINT, "").strip()
+    hint = str(PERMISSION_HINT)
+    if hint in problem or hint in error:
+        problem = problem.replace(hint, "").strip()
+        error = error.replace(hint, "").strip()
         notes.append(_PERMISSION_NOTE)
     return CalendarRow(
         ref=ref,

@@ -30,7 +30,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_noop
+from django.utils.translation import gettext_lazy, gettext_noop
 
 from bookings import assignment
 from bookings.availability import (
@@ -72,7 +72,7 @@ from calendars.connect import connections_for
 from calendars.errors import ExchangeError
 from calendars.models import CalendarRef, CalendarRole, ExchangeConnection
 
-NOBODY_READY = (
+NOBODY_READY = gettext_lazy(
     "No member of the team can take bookings yet: each member needs a main booking calendar "
     "the connection may write to."
 )
@@ -141,13 +141,13 @@ def _page_problem(page: BookingPage, schedule: Schedule, problems: dict[int, str
     if page.team_mode == TeamMode.COLLECTIVE:
         required = [m for m in schedule.members if m.required]
         if not required:
-            return "A collective page needs at least one required member who accepted."
+            return _("A collective page needs at least one required member who accepted.")
         for m in required:
             if problems.get(m.id):
-                return NOBODY_READY if not problems else problems[m.id]
+                return str(NOBODY_READY) if not problems else problems[m.id]
         return ""
     if not any(not problems.get(m.id) for m in schedule.members):
-        return NOBODY_READY
+        return str(NOBODY_READY)
     return ""
 
 
@@ -845,8 +845,11 @@ def deleted_in_outlook(booking: Booking, write: EventWrite, now: datetime | None
                 # Nobody free, or Exchange didn't say? Cancelling on a guess would tell the
                 # customer their booking is gone; the next run asks again.
                 raise ExchangeError(
-                    f"Couldn't read whether another member of {booking.page.title!r} is free "
-                    "to take a booking whose event was deleted; trying again next time."
+                    _(
+                        "Couldn't read whether another member of %(page)s is free to take a "
+                        "booking whose event was deleted; trying again next time."
+                    )
+                    % {"page": repr(booking.page.title)}
                 )
         reason = f"{who} deleted the event from their calendar, and no other member was free."
     elif (

@@ -16,6 +16,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.dispatch import Signal
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.views.decorators.debug import sensitive_variables
 from exchangelib import Configuration, Credentials, FailFast
 from exchangelib.autodiscover.protocol import AutodiscoverProtocol
@@ -415,25 +416,23 @@ def delegation_instructions(member: CorporateMember) -> str:
     if in_cloud or (conn.uses_app_only_oauth and conn.protocol == Protocol.GRAPH):
         # Graph's app-only access is scoped by Exchange's RBAC for Applications, which only
         # an Exchange administrator can change (see the README's PowerShell).
-        return (
-            f"Your Exchange administrator adds {member.mailbox} to the management scope of the "
-            f"site's app registration (application id {member.connection.oauth_client_id}): "
-            "RBAC for Applications, role “Application Calendars.ReadWrite”. Changes take up "
-            "to an hour to apply."
-        )
+        return gettext(
+            "Your Exchange administrator adds %(mailbox)s to the management scope of the "
+            "site's app registration (application id %(client_id)s): RBAC for Applications, "
+            "role “Application Calendars.ReadWrite”. Changes take up to an hour to apply."
+        ) % {"mailbox": member.mailbox, "client_id": member.connection.oauth_client_id}
     if member.connection.uses_app_only_oauth:
         # App-only OAuth reaches calendars by impersonation, which members cannot grant.
-        return (
-            f"Your Exchange administrator grants the site's app registration (application id "
-            f"{member.connection.oauth_client_id}) access to {member.mailbox}: an application "
-            "access scope (RBAC for Applications) or the ApplicationImpersonation role."
-        )
-    return (
-        f"In Outlook or Outlook on the web, {member.mailbox} opens Calendar > Share (or "
-        f"File > Account Settings > Delegate Access), adds {member.connection.email} and gives "
-        "it Editor or Delegate permission. Your Exchange administrator can also grant it "
-        "centrally."
-    )
+        return gettext(
+            "Your Exchange administrator grants the site's app registration (application id "
+            "%(client_id)s) access to %(mailbox)s: an application access scope (RBAC for "
+            "Applications) or the ApplicationImpersonation role."
+        ) % {"mailbox": member.mailbox, "client_id": member.connection.oauth_client_id}
+    return gettext(
+        "In Outlook or Outlook on the web, %(mailbox)s opens Calendar > Share (or File > "
+        "Account Settings > Delegate Access), adds %(box)s and gives it Editor or Delegate "
+        "permission. Your Exchange administrator can also grant it centrally."
+    ) % {"mailbox": member.mailbox, "box": member.connection.email}
 
 
 def check_member(member: CorporateMember) -> CorporateMember:
@@ -522,35 +521,52 @@ def delegation_explanation(member: CorporateMember) -> str:
     box, state = member.connection.email, member.delegation
     if state == DelegationState.DELEGATE:
         level = member.delegate_permission
-        text = (
-            f"{box} is your delegate in Exchange, with {permission_label(level)} permission on "
-            "your calendar."
-        )
+        text = gettext(
+            "%(box)s is your delegate in Exchange, with %(level)s permission on your calendar."
+        ) % {"box": box, "level": permission_label(level)}
         if member.can_write and level not in _LEVELS_THAT_CREATE:
             # Exchange shows the delegate list only to accounts with full access, which
             # also lets them write whatever the delegate level says.
-            text += (
-                " It can still add bookings: your Exchange administrator gave it full access "
+            text += " " + gettext(
+                "It can still add bookings: your Exchange administrator gave it full access "
                 "to your mailbox."
             )
         elif member.can_write:
-            text += " It can add bookings."
+            text += " " + gettext("It can add bookings.")
         return text
     if state == DelegationState.PERMISSION_ONLY:
         level = member.calendar_permission
-        level = f" ({permission_label(level)} permission)" if level else ""
-        text = f"{box} is not your delegate in Exchange, but you shared your calendar with it"
-        return text + level + (". That is enough to add bookings." if member.can_write else ".")
+        if level:
+            text = gettext(
+                "%(box)s is not your delegate in Exchange, but you shared your calendar with "
+                "it (%(level)s permission)."
+            ) % {"box": box, "level": permission_label(level)}
+        else:
+            text = gettext(
+                "%(box)s is not your delegate in Exchange, but you shared your calendar with it."
+            ) % {"box": box}
+        if member.can_write:
+            text += " " + gettext("That is enough to add bookings.")
+        return text
     if state == DelegationState.NONE:
-        return f"{box} is neither your delegate in Exchange nor shared on your calendar."
+        return gettext(
+            "%(box)s is neither your delegate in Exchange nor shared on your calendar."
+        ) % {"box": box}
     if not member.calendar_permission:
         return ""
-    text = f"{box} has {permission_label(member.calendar_permission)} permission on your calendar."
+    text = gettext("%(box)s has %(level)s permission on your calendar.") % {
+        "box": box,
+        "level": permission_label(member.calendar_permission),
+    }
     if member.can_write:
-        text += " It can add bookings."
-    return text + (
-        " Whether it is also your delegate (Outlook's Delegate Access) Exchange shows only to "
-        "you and to accounts with full access to your mailbox."
+        text += " " + gettext("It can add bookings.")
+    return (
+        text
+        + " "
+        + gettext(
+            "Whether it is also your delegate (Outlook's Delegate Access) Exchange shows only "
+            "to you and to accounts with full access to your mailbox."
+        )
     )
 
 
