@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Count, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, gettext_noop
@@ -49,7 +49,6 @@ from bookings.models import (
     BookingPage,
     BookingStatus,
     EventWrite,
-    MemberState,
     PageCalendar,
     TeamMember,
     TeamMode,
@@ -799,25 +798,29 @@ def member_load(page: BookingPage, now: datetime | None = None) -> list[dict[str
     their weight, and when they were last booked (the staff page's fairness table)."""
     now = now or timezone.now()
     since = now - timedelta(days=page.fairness_days)
-    past = history(page, page.members.values_list("pk", flat=True), now)
+    members = list(page.members.select_related("user"))
+    past = history(page, [m.pk for m in members], now)
+    # Every member's upcoming bookings in one grouped query, not one count per member.
+    upcoming = dict(
+        BookingMember.objects.filter(
+            member__in=members, booking__status=BookingStatus.CONFIRMED, booking__start__gt=now
+        )
+        .values_list("member_id")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
     rows = []
-    for m in page.members.select_related("user"):
+    for m in members:
         mine = [b.made for b in past if b.member == m.pk]
         rows.append(
             {
                 "member": m,
                 "recent": sum(1 for made in mine if made >= since),
                 "last": max(mine, default=None),
-                "upcoming": BookingMember.objects.filter(
-                    member=m, booking__status=BookingStatus.CONFIRMED, booking__start__gt=now
-                ).count(),
+                "upcoming": upcoming.get(m.pk, 0),
             }
         )
     return rows
-
-
-def active_members(page: BookingPage) -> list[TeamMember]:
-    return list(page.members.filter(state=MemberState.ACTIVE).select_related("user"))
 
 
 # --- Changes made in Outlook by a member (two-way sync; see bookings/syncback.py) -------
