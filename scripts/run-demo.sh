@@ -64,6 +64,8 @@ cat <<INFO
     Booking pages:      http://127.0.0.1:$WEB_PORT/intro-call/
                         http://127.0.0.1:$WEB_PORT/consultation/
                         http://127.0.0.1:$WEB_PORT/teams-call/   (Exchange Online: a Teams meeting each)
+    Team pages:         http://127.0.0.1:$WEB_PORT/advice/   (round robin: Alice or Bob)
+                        http://127.0.0.1:$WEB_PORT/project-review/   (collective: both)
     Exchange simulator: $DEMO_EWS_URL  (on-premises, log: var/simulator.log)
     Microsoft Graph:    $MICROSOFT_GRAPH_URL  (Exchange Online, same simulator)
     Sign-in (Entra):    ${MICROSOFT_AUTHORITY:-none (IDP_PORT=0): no Megan, no teams-call}  (test CA: var/demo-ca/ca.pem)
@@ -72,6 +74,7 @@ cat <<INFO
   Demo logins (also in the README):
     admin  / demo-admin-password   (site admin: corporate connection, sync log)
     staff  / demo-staff-password   (staff member attached to the corporate connection)
+    bob    / demo-bob-password     (Alice's colleague on the team pages)
     megan  / demo-megan-password   (Exchange Online, connected with Microsoft; page teams-call)
     Megan's Microsoft sign-in:   megan@contoso.example / Megan-Cloud-1!
 
