@@ -12,8 +12,8 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_noop
 
-from bookings import owner_hours
-from bookings.availability import Booked, Interval, Refusal, Rules, free_slots, refusal
+from bookings import engine_memo, owner_hours
+from bookings.availability import Booked, Interval, Refusal, Rules, refusal
 from bookings.memo import Memo
 from bookings.models import (
     NO_MAIN_CALENDAR,
@@ -307,10 +307,23 @@ def slots_for(
         for found in result.intervals.values():
             intervals.extend((b.start, b.end) for b in found if b.status in blocking)
     return SlotsResult(
-        free_slots(rules, busy=intervals, booked=booked, now=now, start=lo, end=hi),
+        engine_memo.free_slots(
+            rules,
+            busy=intervals,
+            booked=booked,
+            now=now,
+            start=start,
+            end=engine_end(rules, end, now),
+        ),
         stale=stale,
         busy=intervals,
     )
+
+
+def engine_end(rules: Rules, end: datetime, now: datetime) -> datetime:
+    """The range's end as the engine is asked it: the caller's, or the booking window's edge
+    as bookings.engine_memo keys it (the same all day, so its answers can be reused)."""
+    return min(end, engine_memo.window_end(rules, now))
 
 
 def _booked(

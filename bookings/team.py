@@ -32,16 +32,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, gettext_noop
 
-from bookings import assignment
-from bookings.availability import (
-    Booked,
-    Interval,
-    Member,
-    Refusal,
-    collective_slots,
-    refusal,
-    round_robin_slots,
-)
+from bookings import assignment, engine_memo
+from bookings.availability import Booked, Interval, Member, Refusal, refusal
 from bookings.memo import Memo
 from bookings.models import (
     Booking,
@@ -63,6 +55,7 @@ from bookings.slots import (
     Schedule,
     SlotsResult,
     _utc_midnight,
+    engine_end,
     rules_for,
     schedule_for,
 )
@@ -223,12 +216,12 @@ def team_slots(
         )
         for m in members
     ]
-    if page.team_mode == TeamMode.COLLECTIVE:
-        if not any(m.required for m in team):
-            return SlotsResult([], stale=stale, team={}, member_busy=member_busy)
-        found = collective_slots(rules, team, now=now, start=lo, end=hi)
-    else:
-        found = round_robin_slots(rules, team, now=now, start=lo, end=hi)
+    collective = page.team_mode == TeamMode.COLLECTIVE
+    if collective and not any(m.required for m in team):
+        return SlotsResult([], stale=stale, team={}, member_busy=member_busy)
+    found = engine_memo.team_slots(
+        collective, rules, team, now=now, start=start, end=engine_end(rules, end, now)
+    )
     return SlotsResult(
         [(s.start, s.end) for s in found],
         stale=stale,
