@@ -525,7 +525,14 @@ def format_local(when: dt.datetime, tz: dt.tzinfo) -> str:
     """``YYYY-MM-DDTHH:MM:SS`` in ``tz``, without offset (how free/busy events are written)."""
     if when.tzinfo is None:
         raise ValueError(f"format_local needs an aware datetime, got {when!r}")
-    return when.astimezone(tz).strftime("%Y-%m-%dT%H:%M:%S")
+    # A fixed offset (UTC, which the app asks in) is added, not looked up through fromutc;
+    # isoformat rather than strftime: a free/busy answer writes two of these per event and
+    # they were a quarter of the simulator's time answering one.
+    if isinstance(tz, SerializableTimeZone) and tz.dst_offset is None:
+        local = when.astimezone(dt.UTC).replace(tzinfo=None) + tz.std_offset
+    else:
+        local = when.astimezone(tz).replace(tzinfo=None)
+    return local.replace(microsecond=0).isoformat()
 
 
 # --------------------------------------------------------------------------------------------

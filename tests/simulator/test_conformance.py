@@ -80,6 +80,11 @@ def test_every_operation_answers_schema_valid_xml(sim, new_user, login):
             end,
         )
     )
+    list(
+        account.protocol.get_free_busy_info(  # the plain FreeBusy view the app asks for
+            [(owner.email, "Required", False)], start, end, requested_view="FreeBusy"
+        )
+    )
     list(account.protocol.get_timezones(return_full_timezone_data=True))
     account.protocol.resolve_names([owner.email])
     (none,) = account.protocol.resolve_names(["nobody-at-all"])

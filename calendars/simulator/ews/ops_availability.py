@@ -165,9 +165,12 @@ def _free_busy(
     if merged:
         sub(view, t("MergedFreeBusy"), _merged(entries, start, end, interval))
     if view_type != "MergedOnly":
-        events = sub(view, t("CalendarEventArray"))
-        for entry in entries:
-            _event(events, entry, req_tz, detailed, rights)
+        if detailed:
+            events = sub(view, t("CalendarEventArray"))
+            for entry in entries:
+                _event(events, entry, req_tz, detailed, rights)
+        else:
+            view.append(_plain_events(entries, req_tz))
         # Every view read from the mailbox carries its owner's work hours, free/busy-only
         # callers included (MS-OXWAVLS 4.2 shows them in a FreeBusy view; exchangelib's own
         # tests expect them in its default DetailedMerged). MergedOnly is the public-folder
@@ -221,6 +224,20 @@ def _view_type(fb: etree._Element, view_type: str) -> etree._Element:
     view = etree.SubElement(fb, f"{{{M_NS}}}FreeBusyView")
     sub(view, t("FreeBusyViewType"), view_type)
     return view
+
+
+def _plain_events(entries: list[Instance], tz: tzinfo) -> etree._Element:
+    """The CalendarEventArray of a FreeBusy view (times and BusyType only), written as text
+    and parsed once: element by element it was a third of the time answering five people.
+    The values are timestamps and the BusyType enumeration, which need no escaping."""
+    fmt = timezones.format_local
+    text = "".join(
+        f"<t:CalendarEvent><t:StartTime>{fmt(e.start, tz)}</t:StartTime>"
+        f"<t:EndTime>{fmt(e.end, tz)}</t:EndTime><t:BusyType>{e.item.status}</t:BusyType>"
+        "</t:CalendarEvent>"
+        for e in entries
+    )
+    return etree.fromstring(f'<t:CalendarEventArray xmlns:t="{T_NS}">{text}</t:CalendarEventArray>')
 
 
 def _event(
