@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from .model import (
@@ -143,21 +145,42 @@ def _expand(item: CalendarItem, window_start: datetime, window_end: datetime) ->
     and one moved into the window is, whatever its original date."""
     from . import recurrence  # imported late: it is written alongside this module
 
-    for occ in recurrence.expand(
+    pattern = _pattern(
         item.start,
         item.end,
-        ZoneInfo(item.tz),
+        item.tz,
         item.recurrence,
         window_start,
         window_end,
         frozenset(item.deleted_occurrences),
-    ):
+    )
+    for occ in pattern:
         if occ.index not in item.modified_occurrences:
             yield Instance(item, occ.start, occ.end, occ.index, occ.start, master=item)
     for exc in sorted(item.modified_occurrences.values(), key=lambda e: e.index):
         # The same window test as the pattern's occurrences (recurrence._overlaps).
         if recurrence._overlaps(exc.start, exc.end, window_start, window_end):
             yield exception_instance(item, exc)
+
+
+@functools.lru_cache(maxsize=4096)
+def _pattern(
+    start: datetime,
+    end: datetime,
+    tz: str,
+    rule: Any,
+    window_start: datetime,
+    window_end: datetime,
+    deleted: frozenset[date],
+) -> tuple[Any, ...]:
+    """recurrence.expand for these values, kept: it is a pure function of them, and the same
+    series and window come back on every free/busy request for a calendar (expanding them
+    was a third of the time answering one)."""
+    from . import recurrence  # imported late: it is written alongside this module
+
+    return tuple(
+        recurrence.expand(start, end, ZoneInfo(tz), rule, window_start, window_end, deleted)
+    )
 
 
 def exception_item(master: CalendarItem, exc: ModifiedOccurrence) -> CalendarItem:
