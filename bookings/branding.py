@@ -4,12 +4,14 @@ The accent colour is used as a button background under white text, as link and f
 colour on white, and (lightened) as the selected day's background under accent text, so it
 must reach WCAG AA's 4.5:1 against white. A colour that doesn't is refused with the nearest
 darker shade that does, offered as a suggestion: a brand team picks their exact shade, the
-app never silently changes it. Pure functions, no Django.
+app never silently changes it. Pure functions; from Django only gettext, for the messages.
 """
 
 from __future__ import annotations
 
 import re
+
+from django.utils.translation import gettext
 
 AA_NORMAL_TEXT = 4.5
 HEX = re.compile(r"^#[0-9a-fA-F]{6}$")
@@ -18,7 +20,7 @@ WHITE = (255, 255, 255)
 
 def parse(value: str) -> tuple[int, int, int]:
     if not HEX.match(value or ""):
-        raise ValueError("Use a colour like #1d55c9.")
+        raise ValueError(gettext("Use a colour like #1d55c9."))
     return int(value[1:3], 16), int(value[3:5], 16), int(value[5:7], 16)
 
 
@@ -72,10 +74,12 @@ def problem(value: str) -> str:
     ratio = contrast(rgb, WHITE)
     if ratio >= AA_NORMAL_TEXT:
         return ""
-    return (
-        f"{value} on white has a contrast of {ratio:.1f}:1; text needs at least 4.5:1 to be "
-        f"readable (WCAG AA). The nearest shade that passes is {accessible(value)}."
-    )
+    return gettext(
+        # Translators: %(colour)s and %(shade)s are colours such as #7fa9ff; %(ratio).1f:1 is
+        # the contrast, such as 2.6:1.
+        "%(colour)s on white has a contrast of %(ratio).1f:1; text needs at least 4.5:1 to be "
+        "readable (WCAG AA). The nearest shade that passes is %(shade)s."
+    ) % {"colour": value, "ratio": ratio, "shade": accessible(value)}
 
 
 def css(accent: str) -> str:

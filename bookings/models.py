@@ -1206,7 +1206,7 @@ class WebhookEndpoint(models.Model):
         if not (self.url or "").lower().startswith("https://"):
             raise ValidationError({"url": gettext("A webhook endpoint must start with https://.")})
         try:
-            check_url(self.url, what="The endpoint URL")
+            check_url(self.url, what="endpoint")
         except UrlNotAllowed as exc:
             raise ValidationError({"url": exc.message}) from None
         if self.page_id and self.owner_id and self.page.owner_id != self.owner_id:

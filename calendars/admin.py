@@ -22,6 +22,8 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.decorators import method_decorator
 from django.utils.html import format_html
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
 from calendars import connect, membership, oauth, to_graph
@@ -98,17 +100,17 @@ def rotation_label(conn: ExchangeConnection) -> str | None:
     """The rotation action's name, or None where there is nothing an admin can rotate (a
     staff member's "Connect with Microsoft" renews itself; they reconnect if it stops)."""
     if conn.kind == ConnectionKind.CORPORATE and conn.auth_type == AuthType.OAUTH_USER:
-        return "Sign in with Microsoft again"
+        return _("Sign in with Microsoft again")
     if conn.auth_type == AuthType.OAUTH_APP and conn.oauth_client_certificate:
-        return "Rotate certificate"
+        return _("Rotate certificate")
     if conn.auth_type == AuthType.OAUTH_APP:
-        return "Rotate client secret"
+        return _("Rotate client secret")
     if conn.auth_type in PASSWORD_AUTH:
-        return "Change mailbox password"
+        return _("Change mailbox password")
     return None
 
 
-HYBRID_GRAPH_ROTATION = "Rotate Graph client secret"
+HYBRID_GRAPH_ROTATION = gettext_lazy("Rotate Graph client secret")
 
 
 def rotation_url(conn: ExchangeConnection) -> str:
@@ -124,15 +126,18 @@ def credential_expiry_warning(conn: ExchangeConnection) -> str | None:
     if conn.auth_type != AuthType.OAUTH_APP or not conn.client_secret_expires_soon():
         return None
     if conn.oauth_client_certificate:
-        return (
-            f"The OAuth certificate (thumbprint {conn.oauth_certificate_thumbprint}) expires "
-            f"on {conn.app_credential_expires_on}. Create a new certificate, upload its public "
-            "part to the app registration in Entra ID and rotate it here before then."
-        )
-    return (
-        f"The OAuth client secret expires on {conn.app_credential_expires_on}. "
-        "Create a new secret in Entra ID and rotate it here before then."
-    )
+        return _(
+            "The OAuth certificate (thumbprint %(thumbprint)s) expires on %(date)s. Create a new "
+            "certificate, upload its public part to the app registration in Entra ID and rotate "
+            "it here before then."
+        ) % {
+            "thumbprint": conn.oauth_certificate_thumbprint,
+            "date": conn.app_credential_expires_on,
+        }
+    return _(
+        "The OAuth client secret expires on %(date)s. Create a new secret in Entra ID and "
+        "rotate it here before then."
+    ) % {"date": conn.app_credential_expires_on}
 
 
 class WriteOnlyTextarea(forms.Textarea):
@@ -149,7 +154,7 @@ def posted_certificate(form: forms.Form, text_field: str, file_field: str) -> st
     upload = form.cleaned_data.get(file_field)
     if upload:
         if upload.size > 65536:
-            raise forms.ValidationError("The file is too large for a PEM certificate.")
+            raise forms.ValidationError(_("The file is too large for a PEM certificate."))
         return upload.read().decode("utf-8", "replace")
     return form.cleaned_data.get(text_field) or ""
 
@@ -160,10 +165,10 @@ def rotation_refused(conn: ExchangeConnection, exc: ExchangeError) -> str:
     account nor an address that did not change."""
     if exc.code != "auth_failed" or conn.auth_type not in PASSWORD_AUTH:
         return exc.message
-    return (
-        f"Exchange refused this password for {conn.username or conn.email}, so it was not "
-        "saved. Check that it is the one just set for this mailbox in Exchange, and try again."
-    )
+    return _(
+        "Exchange refused this password for %(account)s, so it was not saved. Check that it is "
+        "the one just set for this mailbox in Exchange, and try again."
+    ) % {"account": conn.username or conn.email}
 
 
 class ConnectionForm(forms.ModelForm):
@@ -205,18 +210,17 @@ class ConnectionForm(forms.ModelForm):
     def clean_oauth_authority(self) -> str:
         url = self.cleaned_data.get("oauth_authority") or ""
         try:
-            return check_url(url) if url else url
+            return check_url(url, what="authority") if url else url
         except UrlNotAllowed as exc:
-            # check_url speaks of "the EWS URL"; here it is the authority.
-            raise forms.ValidationError(
-                exc.message.replace("The EWS URL", "The OAuth authority")
-            ) from exc
+            raise forms.ValidationError(exc.message) from exc
 
 
 class MicrosoftSignInForm(forms.Form):
     mailbox = forms.EmailField(
-        label="Booking mailbox",
-        help_text="The dedicated mailbox's address in Microsoft 365; you sign in as it next.",
+        label=gettext_lazy("Booking mailbox"),
+        help_text=gettext_lazy(
+            "The dedicated mailbox's address in Microsoft 365; you sign in as it next."
+        ),
     )
 
     def clean_mailbox(self) -> str:
@@ -227,27 +231,31 @@ class ConnectionAddForm(ConnectionForm):
     """Adding needs the secret once; from then on it changes only through rotation."""
 
     new_secret = forms.CharField(
-        label="Password or client secret",
+        label=gettext_lazy("Password or client secret"),
         strip=False,
         # Required unless an app-only connection signs in with a certificate (clean()).
         required=False,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
-        help_text="The password for Basic or NTLM, the client secret for OAuth. Never shown "
-        "again; later, change it with “Change mailbox password” or “Rotate client secret” on the "
-        "connection's page.",
+        help_text=gettext_lazy(
+            "The password for Basic or NTLM, the client secret for OAuth. Never shown again; "
+            "later, change it with “Change mailbox password” or “Rotate client secret” on the "
+            "connection's page."
+        ),
     )
     new_certificate = forms.CharField(
-        label="Certificate (instead of a client secret)",
+        label=gettext_lazy("Certificate (instead of a client secret)"),
         strip=False,
         required=False,
         widget=WriteOnlyTextarea(attrs={"rows": 6, "autocomplete": "off", "spellcheck": "false"}),
-        help_text="OAuth 2.0 client credentials only: the private key and the certificate in "
-        "PEM format (-----BEGIN PRIVATE KEY----- … -----BEGIN CERTIFICATE----- …), whose public "
-        "part is uploaded to the app registration. Never shown again; later, change it with "
-        "“Rotate certificate”.",
+        help_text=gettext_lazy(
+            "OAuth 2.0 client credentials only: the private key and the certificate in PEM "
+            "format (-----BEGIN PRIVATE KEY----- … -----BEGIN CERTIFICATE----- …), whose public "
+            "part is uploaded to the app registration. Never shown again; later, change it with "
+            "“Rotate certificate”."
+        ),
     )
     new_certificate_file = forms.FileField(
-        label="or upload the PEM file",
+        label=gettext_lazy("or upload the PEM file"),
         required=False,
         widget=forms.ClearableFileInput(attrs={"accept": ".pem,.crt,.key,.txt"}),
     )
@@ -255,12 +263,14 @@ class ConnectionAddForm(ConnectionForm):
     # A hybrid connection's second secret: the app registration's, for its Graph side (the
     # first is the dedicated mailbox's password for its EWS side).
     new_graph_secret = forms.CharField(
-        label="Client secret (Microsoft Graph side of a hybrid connection)",
+        label=gettext_lazy("Client secret (Microsoft Graph side of a hybrid connection)"),
         required=False,
         strip=False,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
-        help_text="Hybrid only: the app registration's client secret, with its tenant and "
-        "client id, for the mailboxes in Exchange Online. Never shown again.",
+        help_text=gettext_lazy(
+            "Hybrid only: the app registration's client secret, with its tenant and client id, "
+            "for the mailboxes in Exchange Online. Never shown again."
+        ),
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -275,16 +285,20 @@ class ConnectionAddForm(ConnectionForm):
         # Said per field, instead of the constraint's name under the whole form.
         kind, user = data.get("kind"), data.get("user")
         if kind == ConnectionKind.PERSONAL and user is None:
-            self.add_error("user", "A personal connection belongs to a staff member: choose one.")
+            self.add_error(
+                "user", _("A personal connection belongs to a staff member: choose one.")
+            )
         if kind == ConnectionKind.CORPORATE and user is not None:
-            self.add_error("user", "The corporate connection belongs to no one: leave it blank.")
+            self.add_error("user", _("The corporate connection belongs to no one: leave it blank."))
         self._clean_credential(data)
         if data.get("protocol") == Protocol.GRAPH and data.get("auth_type") != AuthType.OAUTH_APP:
             # Microsoft Graph takes OAuth tokens only; Exchange Online refuses passwords.
             self.add_error(
                 "auth_type",
-                "Microsoft Graph signs in with OAuth: choose OAuth 2.0 client credentials and "
-                "enter the app registration's client secret.",
+                _(
+                    "Microsoft Graph signs in with OAuth: choose OAuth 2.0 client credentials and "
+                    "enter the app registration's client secret."
+                ),
             )
         if data.get("protocol") == Protocol.HYBRID:
             self._clean_hybrid(data)
@@ -294,21 +308,23 @@ class ConnectionAddForm(ConnectionForm):
         """Both sides at once: EWS with the dedicated mailbox's password for on-premises
         mailboxes, Graph with the app's client credentials for those in Exchange Online."""
         if data.get("kind") != ConnectionKind.CORPORATE:
-            self.add_error("protocol", "Only the corporate connection can be hybrid.")
+            self.add_error("protocol", _("Only the corporate connection can be hybrid."))
         if data.get("auth_type") not in PASSWORD_AUTH:
             self.add_error(
                 "auth_type",
-                "A hybrid connection signs in to Exchange Server with the dedicated mailbox's "
-                "password: choose Basic or NTLM (the Graph side uses the client secret below).",
+                _(
+                    "A hybrid connection signs in to Exchange Server with the dedicated mailbox's "
+                    "password: choose Basic or NTLM (the Graph side uses the client secret below)."
+                ),
             )
         if not data.get("ews_url"):
-            self.add_error("ews_url", "Enter the on-premises EWS URL.")
+            self.add_error("ews_url", _("Enter the on-premises EWS URL."))
         if not data.get("oauth_client_id"):
-            self.add_error("oauth_client_id", "Enter the app registration's client id.")
+            self.add_error("oauth_client_id", _("Enter the app registration's client id."))
         if not (data.get("oauth_tenant") or data.get("oauth_authority")):
-            self.add_error("oauth_tenant", "Enter the Microsoft 365 tenant (or an authority).")
+            self.add_error("oauth_tenant", _("Enter the Microsoft 365 tenant (or an authority)."))
         if not data.get("new_graph_secret"):
-            self.add_error("new_graph_secret", "Enter the app registration's client secret.")
+            self.add_error("new_graph_secret", _("Enter the app registration's client secret."))
 
     @sensitive_variables()
     def _clean_credential(self, data: dict[str, Any]) -> None:
@@ -324,14 +340,18 @@ class ConnectionAddForm(ConnectionForm):
             if pem.strip():
                 self.add_error(
                     "new_certificate",
-                    "Only OAuth 2.0 client credentials sign in with a certificate; Basic and "
-                    "NTLM take the mailbox's password.",
+                    _(
+                        "Only OAuth 2.0 client credentials sign in with a certificate; Basic and "
+                        "NTLM take the mailbox's password."
+                    ),
                 )
             elif not secret:
-                self.add_error("new_secret", "Enter the mailbox's password or client secret.")
+                self.add_error("new_secret", _("Enter the mailbox's password or client secret."))
             return
         if pem.strip() and secret:
-            self.add_error("new_certificate", "Enter a client secret or a certificate, not both.")
+            self.add_error(
+                "new_certificate", _("Enter a client secret or a certificate, not both.")
+            )
         elif pem.strip():
             try:
                 data["certificate"] = oauth.parse_client_certificate(pem)
@@ -340,7 +360,7 @@ class ConnectionAddForm(ConnectionForm):
         elif not secret:
             self.add_error(
                 "new_secret",
-                "Enter the app registration's client secret, or its certificate below.",
+                _("Enter the app registration's client secret, or its certificate below."),
             )
 
 
@@ -377,7 +397,7 @@ class MemberInline(admin.TabularInline):
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    @admin.display(description="reached over")
+    @admin.display(description=gettext_lazy("reached over"))
     def route(self, member: CorporateMember) -> str:
         """Hybrid connections: where Autodiscover said the mailbox lives (calendars.routing)."""
         if member.connection.protocol != Protocol.HYBRID:
@@ -385,18 +405,18 @@ class MemberInline(admin.TabularInline):
         found = MailboxRoute.objects.filter(
             connection_id=member.connection_id, mailbox=member.mailbox.strip().lower()
         ).first()
-        return found.get_protocol_display() if found else "Not asked yet"
+        return found.get_protocol_display() if found else _("Not asked yet")
 
 
 class MemberStateFilter(admin.SimpleListFilter):
-    title = "state"
+    title = gettext_lazy("state")
     parameter_name = "state"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
         return [
-            ("pending", "Waiting for confirmation"),
-            ("active", "Active"),
-            ("revoked", "Revoked"),
+            ("pending", _("Waiting for confirmation")),
+            ("active", _("Active")),
+            ("revoked", _("Revoked")),
         ]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
@@ -452,21 +472,25 @@ class CorporateMemberAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # members attach themselves; admins confirm or revoke
 
-    @admin.display(description="delegation", ordering="delegation")
+    @admin.display(description=gettext_lazy("delegation"), ordering="delegation")
     def delegation_summary(self, member: CorporateMember) -> str:
         """Delegate with which level, permission only, none, or not known (GetDelegate)."""
         if member.delegation == DelegationState.DELEGATE:
-            return f"Delegate ({permission_label(member.delegate_permission)})"
+            # Translators: %(level)s is a calendar permission level, such as Editor.
+            return _("Delegate (%(level)s)") % {
+                "level": permission_label(member.delegate_permission)
+            }
         if member.delegation == DelegationState.UNKNOWN:
             level = member.calendar_permission
-            return (
-                f"Not known; calendar permission {permission_label(level)}"
-                if level
-                else "Not known"
-            )
+            if not level:
+                return _("Not known")
+            # Translators: %(level)s is a calendar permission level, such as Editor.
+            return _("Not known; calendar permission %(level)s") % {
+                "level": permission_label(level)
+            }
         return member.get_delegation_display()
 
-    @admin.action(description="Confirm the mailbox (an administrator vouches for it)")
+    @admin.action(description=gettext_lazy("Confirm the mailbox (an administrator vouches for it)"))
     def confirm_mailboxes(self, request: HttpRequest, queryset: QuerySet) -> None:
         for member in queryset.filter(proven_at__isnull=True):
             try:
@@ -476,13 +500,15 @@ class CorporateMemberAdmin(admin.ModelAdmin):
             else:
                 connect.check_member(member)
 
-    @admin.action(description="Revoke: stop reading and writing for these members at once")
+    @admin.action(
+        description=gettext_lazy("Revoke: stop reading and writing for these members at once")
+    )
     def revoke_memberships(self, request: HttpRequest, queryset: QuerySet) -> None:
         for member in queryset.filter(revoked_at__isnull=True):
             membership.revoke(member, by=request.user)
-        self.message_user(request, "Revoked. Their pages take no bookings until restored.")
+        self.message_user(request, _("Revoked. Their pages take no bookings until restored."))
 
-    @admin.action(description="Restore revoked memberships")
+    @admin.action(description=gettext_lazy("Restore revoked memberships"))
     def restore_memberships(self, request: HttpRequest, queryset: QuerySet) -> None:
         for member in queryset.filter(revoked_at__isnull=False):
             try:
@@ -493,7 +519,8 @@ class CorporateMemberAdmin(admin.ModelAdmin):
             except IntegrityError:
                 self.message_user(
                     request,
-                    f"{member.mailbox} is now proven by another member; not restored.",
+                    _("%(mailbox)s is now proven by another member; not restored.")
+                    % {"mailbox": member.mailbox},
                     messages.ERROR,
                 )
 
@@ -525,21 +552,23 @@ class RotationInline(admin.TabularInline):
 
 class RotateForm(forms.Form):
     new_secret = forms.CharField(
-        label="New password",
+        label=gettext_lazy("New password"),
         strip=False,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
     )
     expires_on = forms.DateField(
-        label="Client secret expires on",
+        label=gettext_lazy("Client secret expires on"),
         required=False,
         widget=forms.DateInput(attrs={"type": "date"}),
     )
     save_anyway = forms.BooleanField(
         required=False,
-        label="Save even though Exchange could not be reached to verify it",
+        label=gettext_lazy("Save even though Exchange could not be reached to verify it"),
     )
 
-    new_certificate_file = forms.FileField(label="or upload the PEM file", required=False)
+    new_certificate_file = forms.FileField(
+        label=gettext_lazy("or upload the PEM file"), required=False
+    )
 
     def __init__(
         self, *args: Any, oauth: bool = False, certificate: bool = False, **kwargs: Any
@@ -547,17 +576,19 @@ class RotateForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.certificate = certificate
         if oauth:
-            self.fields["new_secret"].label = "New client secret"
+            self.fields["new_secret"].label = _("New client secret")
         if certificate:
             # The PEM (key and certificate) pasted or uploaded; its expiry is read from it.
             self.fields["new_secret"] = forms.CharField(
-                label="New certificate",
+                label=_("New certificate"),
                 strip=False,
                 required=False,
                 widget=WriteOnlyTextarea(attrs={"rows": 8, "spellcheck": "false"}),
-                help_text="The private key and the certificate in PEM format. Upload the "
-                "certificate's public part to the app registration first: it is tried there "
-                "before it is saved.",
+                help_text=_(
+                    "The private key and the certificate in PEM format. Upload the certificate's "
+                    "public part to the app registration first: it is tried there before it is "
+                    "saved."
+                ),
             )
             del self.fields["expires_on"]
         else:
@@ -573,7 +604,7 @@ class RotateForm(forms.Form):
                 self.add_error("new_secret", exc)
                 return data
             if not pem.strip():
-                self.add_error("new_secret", "Paste the new certificate or upload its file.")
+                self.add_error("new_secret", _("Paste the new certificate or upload its file."))
                 return data
             try:
                 data["new_secret"] = oauth.parse_client_certificate(pem).stored
@@ -626,11 +657,11 @@ class ExchangeConnectionAdmin(admin.ModelAdmin):
                     },
                 ),
                 (
-                    "OAuth 2.0 client credentials only (and the Graph side of a hybrid one)",
+                    _("OAuth 2.0 client credentials only (and the Graph side of a hybrid one)"),
                     {"fields": (*OAUTH_APP_FIELDS, "new_certificate", "new_certificate_file")},
                 ),
                 (
-                    "Corporate connection only",
+                    _("Corporate connection only"),
                     {"fields": ("members_may_book_into_any_calendar",)},
                 ),
                 *self._hybrid_add_fieldsets(request),
@@ -648,14 +679,17 @@ class ExchangeConnectionAdmin(admin.ModelAdmin):
             oauth_fields = (
                 OAUTH_CERTIFICATE_FIELDS if obj.oauth_client_certificate else OAUTH_APP_FIELDS
             )
-            fieldsets.append(("OAuth 2.0 client credentials", {"fields": oauth_fields}))
+            fieldsets.append((_("OAuth 2.0 client credentials"), {"fields": oauth_fields}))
         elif obj.protocol == Protocol.HYBRID:
             fieldsets.append(
-                ("Microsoft Graph side (app-only client credentials)", {"fields": OAUTH_APP_FIELDS})
+                (
+                    _("Microsoft Graph side (app-only client credentials)"),
+                    {"fields": OAUTH_APP_FIELDS},
+                )
             )
         if obj.kind == ConnectionKind.CORPORATE:
-            fieldsets.append(("Members", {"fields": ("members_may_book_into_any_calendar",)}))
-        fieldsets.append(("Status", {"fields": STATUS_FIELDS}))
+            fieldsets.append((_("Members"), {"fields": ("members_may_book_into_any_calendar",)}))
+        fieldsets.append((_("Status"), {"fields": STATUS_FIELDS}))
         return fieldsets
 
     def _hybrid_add_fieldsets(self, request: HttpRequest) -> list:
@@ -663,7 +697,7 @@ class ExchangeConnectionAdmin(admin.ModelAdmin):
         every other kind of connection takes one secret, and the form says so."""
         if (request.POST or request.GET).get("protocol") != Protocol.HYBRID:
             return []
-        return [("Hybrid: the Microsoft Graph side", {"fields": ("new_graph_secret",)})]
+        return [(_("Hybrid: the Microsoft Graph side"), {"fields": ("new_graph_secret",)})]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
         if obj is None:
@@ -684,37 +718,40 @@ class ExchangeConnectionAdmin(admin.ModelAdmin):
             return [MemberInline, RotationInline]
         return [RotationInline] if obj is not None else []
 
-    @admin.display(description="Password or secret")
+    @admin.display(description=gettext_lazy("Password or secret"))
     def secret(self, obj: ExchangeConnection) -> str:
         """Where the secret went: stored, never shown, and how it changes."""
         label = rotation_label(obj)
         if label is None:
-            return (
+            return _(
                 "The owner's sign-in with Microsoft, stored encrypted and never shown. It "
                 "renews itself; if it stops working, the owner connects with Microsoft again."
             )
         if obj.auth_type == AuthType.OAUTH_USER:
-            return (
+            # Translators: %(action)s is the name of the button, such as "Sign in with
+            # Microsoft again".
+            return _(
                 "The booking mailbox's sign-in with Microsoft, stored encrypted and never "
-                f"shown. It renews itself; if it stops working, use “{label}” at the top of "
+                "shown. It renews itself; if it stops working, use “%(action)s” at the top of "
                 "this page."
-            )
-        return (
-            f"Stored encrypted and never shown. To change it, use “{label}” at the top of "
+            ) % {"action": label}
+        # Translators: %(action)s is the name of the button, such as "Rotate client secret".
+        return _(
+            "Stored encrypted and never shown. To change it, use “%(action)s” at the top of "
             "this page: the new one is checked against Exchange before it is saved."
-        )
+        ) % {"action": label}
 
-    @admin.display(description="Certificate thumbprint (SHA-1)")
+    @admin.display(description=gettext_lazy("Certificate thumbprint (SHA-1)"))
     def certificate_thumbprint(self, obj: ExchangeConnection) -> str:
         """As Entra ID's Certificates & secrets lists it; the key is never shown."""
         return obj.oauth_certificate_thumbprint or "-"
 
-    @admin.display(description="Certificate expires on")
+    @admin.display(description=gettext_lazy("Certificate expires on"))
     def certificate_expires_on(self, obj: ExchangeConnection) -> str:
         expires = obj.oauth_certificate_expires_on
         return f"{expires:%d %B %Y}" if expires else "-"
 
-    @admin.display(description="Credentials")
+    @admin.display(description=gettext_lazy("Credentials"))
     def rotate_link(self, obj: ExchangeConnection) -> str:
         label = rotation_label(obj)
         if label is None:
@@ -767,9 +804,13 @@ class ExchangeConnectionAdmin(admin.ModelAdmin):
                 # must not read "changed successfully" as "the password changed".
                 messages.warning(
                     request,
-                    "The password was not changed: passwords and secrets change only with "
-                    f"“{rotation_label(obj) or 'Change mailbox password'}”, which checks them "
-                    "against Exchange first.",
+                    # Translators: %(action)s is the name of the button, such as "Change
+                    # mailbox password".
+                    _(
+                        "The password was not changed: passwords and secrets change only with "
+                        "“%(action)s”, which checks them against Exchange first."
+                    )
+                    % {"action": rotation_label(obj) or _("Change mailbox password")},
                 )
             expiry_warning = credential_expiry_warning(obj)
             if expiry_warning:
@@ -781,12 +822,16 @@ class ExchangeConnectionAdmin(admin.ModelAdmin):
             response.status_code = 400
         return response
 
-    @admin.action(description="Test connection against Exchange")
+    @admin.action(description=gettext_lazy("Test connection against Exchange"))
     def test_connection(self, request: HttpRequest, queryset: QuerySet) -> None:
         for conn in queryset:
             error = connect.verify(conn)
             if error is None:
-                self.message_user(request, f"{conn.email}: connection works.", messages.SUCCESS)
+                self.message_user(
+                    request,
+                    _("%(connection)s: connection works.") % {"connection": conn.email},
+                    messages.SUCCESS,
+                )
             else:
                 self.message_user(request, f"{conn.email}: {error.message}", messages.ERROR)
             if conn.kind == ConnectionKind.CORPORATE:
@@ -821,7 +866,7 @@ class ExchangeConnectionAdmin(admin.ModelAdmin):
             return HttpResponse(status=403)
         label = rotation_label(conn)
         if label is None or conn.auth_type == AuthType.OAUTH_USER:
-            raise Http404("This connection has no password or secret to rotate.")
+            raise Http404(_("This connection has no password or secret to rotate."))
         # A hybrid connection has two secrets: the mailbox's password, and (side=graph) the
         # app registration's client secret its Graph side signs in with.
         graph_side = conn.protocol == Protocol.HYBRID and request.GET.get("side") == "graph"
@@ -891,7 +936,7 @@ class ExchangeConnectionAdmin(admin.ModelAdmin):
                 form.add_error(None, exc.message)
         context = {
             **self.admin_site.each_context(request),
-            "title": "Sign the booking mailbox in with Microsoft",
+            "title": _("Sign the booking mailbox in with Microsoft"),
             "form": form,
             "existing": existing,
             "microsoft_enabled": bool(settings.MICROSOFT_CLIENT_ID),
@@ -911,7 +956,9 @@ class ExchangeConnectionAdmin(admin.ModelAdmin):
         if not self.has_change_permission(request, conn):
             return HttpResponse(status=403)
         if conn.auth_type != AuthType.OAUTH_APP or not to_graph.can_move(conn):
-            raise Http404("Only an app-only Microsoft 365 connection over EWS can move to Graph.")
+            raise Http404(
+                _("Only an app-only Microsoft 365 connection over EWS can move to Graph.")
+            )
         error = ""
         if request.method == "POST":
             try:
@@ -925,7 +972,7 @@ class ExchangeConnectionAdmin(admin.ModelAdmin):
                 )
         context = {
             **self.admin_site.each_context(request),
-            "title": f"Move to Microsoft Graph: {conn.email}",
+            "title": _("Move to Microsoft Graph: %(connection)s") % {"connection": conn.email},
             "connection": conn,
             "error": error,
             "opts": self.model._meta,

@@ -10,27 +10,32 @@ import re
 import ssl
 
 import requests
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from exchangelib import errors as ews_errors
 
 
 class ExchangeError(Exception):
-    """Base class. `message` is what the user sees; `code` is stable for logs and tests."""
+    """Base class. `message` is what the user sees; `code` is stable for logs and tests.
+
+    Messages are marked for translation (staff pages ship in English only); a class's
+    `default_message` is lazy and becomes text, in the active language, when raised."""
 
     code = "exchange_error"
-    default_message = "Exchange returned an error."
+    default_message = _("Exchange returned an error.")
     # Whether trying again later may help (network, throttling, outage), as opposed to a
     # problem someone must fix (password, permission).
     transient = False
 
     def __init__(self, message: str | None = None, *, detail: str = "") -> None:
-        self.message = message or self.default_message
+        self.message = str(message or self.default_message)
         self.detail = detail
         super().__init__(self.message)
 
 
 class AuthenticationFailed(ExchangeError):
     code = "auth_failed"
-    default_message = (
+    default_message = _(
         # Not "create an app password": Exchange Server has none, and Exchange Online
         # refuses passwords over EWS altogether (it signs in with Microsoft instead).
         "Exchange refused the email address or password. Check them, and that the account "
@@ -40,7 +45,7 @@ class AuthenticationFailed(ExchangeError):
 
 class AccountLocked(ExchangeError):
     code = "account_locked"
-    default_message = (
+    default_message = _(
         "The Exchange account is locked or disabled. Ask your IT department to unlock it, "
         "then try again."
     )
@@ -48,20 +53,20 @@ class AccountLocked(ExchangeError):
 
 class ServerUnreachable(ExchangeError):
     code = "unreachable"
-    default_message = "The Exchange server could not be reached. Check the EWS URL."
+    default_message = _("The Exchange server could not be reached. Check the EWS URL.")
     transient = True
 
 
 class TlsError(ExchangeError):
     code = "tls"
-    default_message = (
+    default_message = _(
         "The secure connection to the Exchange server failed: its certificate is not valid "
         "for this address or not trusted, or it does not support TLS 1.2 or newer."
     )
 
 
 class TlsTooOld(TlsError):
-    default_message = (
+    default_message = _(
         "The Exchange server only offers TLS older than 1.2, which is no longer safe, so we "
         "refuse to connect. Ask your IT department to enable TLS 1.2 or newer on it."
     )
@@ -72,18 +77,22 @@ _TLS_MESSAGES = (
     (("PROTOCOL_VERSION", "UNSUPPORTED_PROTOCOL", "NO_PROTOCOLS_AVAILABLE"), ""),
     (
         ("certificate has expired",),
-        "The Exchange server's certificate has expired. Ask your IT department to renew it.",
+        _("The Exchange server's certificate has expired. Ask your IT department to renew it."),
     ),
     (
         ("mismatch", "not valid for", "doesn't match"),
-        "The Exchange server's certificate is not valid for this address. Check the EWS URL "
-        "(use the server name the certificate was issued for).",
+        _(
+            "The Exchange server's certificate is not valid for this address. Check the EWS "
+            "URL (use the server name the certificate was issued for)."
+        ),
     ),
     (
         ("CERTIFICATE_VERIFY_FAILED",),
-        "The Exchange server's certificate is not trusted: it is self-signed or issued by a "
-        "certificate authority this site does not know. If your organisation runs its own, "
-        "the site administrator can add it (EXCHANGE_CA_BUNDLE).",
+        _(
+            "The Exchange server's certificate is not trusted: it is self-signed or issued by a "
+            "certificate authority this site does not know. If your organisation runs its own, "
+            "the site administrator can add it (EXCHANGE_CA_BUNDLE)."
+        ),
     ),
 )
 
@@ -97,7 +106,7 @@ def _tls_error(text: str) -> TlsError:
 
 class AutodiscoverFailed(ExchangeError):
     code = "autodiscover_failed"
-    default_message = (
+    default_message = _(
         "Autodiscover could not find your Exchange server from your email address. Enter the "
         "EWS URL and user name below."
     )
@@ -105,7 +114,7 @@ class AutodiscoverFailed(ExchangeError):
 
 class NotExchange(ExchangeError):
     code = "not_exchange"
-    default_message = (
+    default_message = _(
         "The server answered, but it is not an Exchange Web Services endpoint. EWS URLs usually "
         "end in /EWS/Exchange.asmx."
     )
@@ -113,17 +122,17 @@ class NotExchange(ExchangeError):
 
 class AccessDenied(ExchangeError):
     code = "access_denied"
-    default_message = "Exchange refused access to this calendar."
+    default_message = _("Exchange refused access to this calendar.")
 
 
 class MailboxNotFound(ExchangeError):
     code = "mailbox_not_found"
-    default_message = "Exchange has no mailbox with this email address."
+    default_message = _("Exchange has no mailbox with this email address.")
 
 
 class Throttled(ExchangeError):
     code = "throttled"
-    default_message = "Exchange is busy and asked us to slow down. We will try again shortly."
+    default_message = _("Exchange is busy and asked us to slow down. We will try again shortly.")
     transient = True
 
     def __init__(self, message: str | None = None, *, back_off: float | None = None) -> None:
@@ -133,7 +142,7 @@ class Throttled(ExchangeError):
 
 class ExchangeUnavailable(ExchangeError):
     code = "unavailable"
-    default_message = "Exchange is not answering right now. We will try again shortly."
+    default_message = _("Exchange is not answering right now. We will try again shortly.")
     transient = True
 
 
@@ -143,7 +152,7 @@ class MailboxOnPremises(ExchangeError):
     it; a connection over EWS to that server can."""
 
     code = "mailbox_on_premises"
-    default_message = (
+    default_message = _(
         "This mailbox is on the organisation's own Exchange Server (on-premises), which "
         "Microsoft Graph can't reach. Connect to it over EWS instead."
     )
@@ -158,15 +167,23 @@ class EwsBlocked(ExchangeError):
     code = "ews_blocked"
 
     def __init__(self, reason: str = "", *, detail: str = "") -> None:
-        said = f" (“{reason}”)" if reason else ""
-        super().__init__(
-            f"Exchange Online refused EWS for this connection{said}. Microsoft is switching "
-            "EWS off in Exchange Online: blocked unless the tenant allow-lists the app since "
-            "October 2026, and gone for good on 1 April 2027. Move the connection to "
-            "Microsoft Graph (“Move to Microsoft Graph” on the connection's page); its pages, "
-            "calendars and bookings stay.",
-            detail=detail,
-        )
+        if reason:
+            message = gettext(
+                "Exchange Online refused EWS for this connection (“%(reason)s”). Microsoft is "
+                "switching EWS off in Exchange Online: blocked unless the tenant allow-lists the "
+                "app since October 2026, and gone for good on 1 April 2027. Move the connection "
+                "to Microsoft Graph (“Move to Microsoft Graph” on the connection's page); its "
+                "pages, calendars and bookings stay."
+            ) % {"reason": reason}
+        else:
+            message = gettext(
+                "Exchange Online refused EWS for this connection. Microsoft is switching EWS off "
+                "in Exchange Online: blocked unless the tenant allow-lists the app since October "
+                "2026, and gone for good on 1 April 2027. Move the connection to Microsoft Graph "
+                "(“Move to Microsoft Graph” on the connection's page); its pages, calendars and "
+                "bookings stay."
+            )
+        super().__init__(message, detail=detail)
 
 
 _POLICY_REASON = re.compile(r"""['"]X-EWS-Policy-Reason['"]:\s*['"]([^'"]*)['"]""", re.IGNORECASE)
@@ -174,7 +191,7 @@ _POLICY_REASON = re.compile(r"""['"]X-EWS-Policy-Reason['"]:\s*['"]([^'"]*)['"]"
 
 class ItemNotFound(ExchangeError):
     code = "item_not_found"
-    default_message = "The event is no longer in the calendar."
+    default_message = _("The event is no longer in the calendar.")
 
 
 class EditConflict(ExchangeError):
@@ -182,16 +199,16 @@ class EditConflict(ExchangeError):
     ChangeKey); the write reads it again and is retried."""
 
     code = "conflict"
-    default_message = "The event was changed in Exchange while the app was updating it."
+    default_message = _("The event was changed in Exchange while the app was updating it.")
     transient = True
 
 
 class UrlNotAllowed(ExchangeError):
     code = "url_not_allowed"
-    default_message = "This EWS URL is not allowed."
+    default_message = _("This EWS URL is not allowed.")
 
 
-IMPERSONATION_DENIED = (
+IMPERSONATION_DENIED = _(
     "Exchange does not let the app act on this mailbox: the app registration has not been "
     "granted impersonation (the ApplicationImpersonation role, or an application access scope "
     "that includes this mailbox)."
@@ -303,7 +320,11 @@ def translate(exc: BaseException) -> ExchangeError:
     # Exchange answered, with an error of its own: never "could not be reached" (exchangelib's
     # ResponseMessageError is a TransportError, so this comes before the branch below).
     if isinstance(exc, ews_errors.ResponseMessageError):
-        return ExchangeError(f"Exchange answered with an error: {type(exc).__name__}.", detail=text)
+        return ExchangeError(
+            # Translators: %(error)s is Exchange's error code, such as ErrorQuotaExceeded.
+            gettext("Exchange answered with an error: %(error)s.") % {"error": type(exc).__name__},
+            detail=text,
+        )
     if isinstance(exc, ews_errors.TransportError | requests.exceptions.ConnectionError):
         if "Unknown failure" in text or "HTML" in text or "Content-Type" in text:
             return NotExchange(detail=text)

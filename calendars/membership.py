@@ -28,6 +28,7 @@ from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext, ngettext
 
 from calendars.errors import ExchangeError
 from calendars.models import (
@@ -87,8 +88,11 @@ def _mark_proven(member: CorporateMember, proof: str) -> bool:
     except IntegrityError as exc:  # one_proven_member_per_mailbox
         member.proof, member.proven_at = MembershipProof.PENDING, None
         raise MembershipError(
-            f"Another member has already proven {member.mailbox} as their mailbox. Ask your "
-            "site administrator."
+            gettext(
+                "Another member has already proven %(mailbox)s as their mailbox. Ask your "
+                "site administrator."
+            )
+            % {"mailbox": member.mailbox}
         ) from exc
     return True
 
@@ -107,17 +111,31 @@ def send_confirmation(member: CorporateMember) -> None:
     link = settings.SITE_URL + reverse("connection-confirm", args=[confirmation_token(member)])
     hours = settings.MEMBERSHIP_CONFIRM_HOURS
     who = member.user.get_full_name() or member.user.get_username()
-    body = (
-        f"{who} asked to use {member.mailbox} for booking pages through the booking mailbox "
-        f"{member.connection.email}.\n\n"
-        f"If this is your mailbox and you asked for this, open this link while signed in to "
-        f"the scheduler as {member.user.get_username()} (it works once, for {hours} hours):\n\n"
-        f"{link}\n\n"
-        "If you did not ask for this, ignore this email: nothing happens without the link."
-    )
+    body = ngettext(
+        "%(who)s asked to use %(mailbox)s for booking pages through the booking mailbox "
+        "%(booking_mailbox)s.\n\n"
+        "If this is your mailbox and you asked for this, open this link while signed in to "
+        "the scheduler as %(username)s (it works once, for %(hours)s hour):\n\n"
+        "%(link)s\n\n"
+        "If you did not ask for this, ignore this email: nothing happens without the link.",
+        "%(who)s asked to use %(mailbox)s for booking pages through the booking mailbox "
+        "%(booking_mailbox)s.\n\n"
+        "If this is your mailbox and you asked for this, open this link while signed in to "
+        "the scheduler as %(username)s (it works once, for %(hours)s hours):\n\n"
+        "%(link)s\n\n"
+        "If you did not ask for this, ignore this email: nothing happens without the link.",
+        hours,
+    ) % {
+        "who": who,
+        "mailbox": member.mailbox,
+        "booking_mailbox": member.connection.email,
+        "username": member.user.get_username(),
+        "hours": hours,
+        "link": link,
+    }
     try:
         send_mail(
-            "Confirm your mailbox for booking pages",
+            gettext("Confirm your mailbox for booking pages"),
             body,
             settings.DEFAULT_FROM_EMAIL,
             [member.mailbox],
@@ -125,7 +143,8 @@ def send_confirmation(member: CorporateMember) -> None:
     except Exception as exc:  # SMTP down: say so; the member can ask for another link
         log.warning("membership confirmation for member %s not sent: %s", member.pk, exc)
         raise MembershipError(
-            f"The confirmation email to {member.mailbox} could not be sent. Try again later."
+            gettext("The confirmation email to %(mailbox)s could not be sent. Try again later.")
+            % {"mailbox": member.mailbox}
         ) from exc
 
 
@@ -136,9 +155,11 @@ def confirm(user: AbstractBaseUser, token: str) -> CorporateMember:
             token, salt=CONFIRM_SALT, max_age=settings.MEMBERSHIP_CONFIRM_HOURS * 3600
         )
     except signing.SignatureExpired as exc:
-        raise MembershipError("This confirmation link has expired. Ask for a new one.") from exc
+        raise MembershipError(
+            gettext("This confirmation link has expired. Ask for a new one.")
+        ) from exc
     except signing.BadSignature as exc:
-        raise MembershipError("This confirmation link is not valid.") from exc
+        raise MembershipError(gettext("This confirmation link is not valid.")) from exc
     member = (
         CorporateMember.objects.filter(pk=data.get("m")).select_related("connection").first()
         if isinstance(data, dict)
@@ -146,18 +167,22 @@ def confirm(user: AbstractBaseUser, token: str) -> CorporateMember:
     )
     if member is None or member.user_id != user.pk:
         raise MembershipError(
-            "This confirmation link is for another account: sign in as the staff member who "
-            "asked for it."
+            gettext(
+                "This confirmation link is for another account: sign in as the staff member who "
+                "asked for it."
+            )
         )
     if member.revoked_at is not None:
-        raise MembershipError("An administrator revoked this membership.")
+        raise MembershipError(gettext("An administrator revoked this membership."))
     if member.is_active:
         return member
     nonce = data.get("n") or ""
     if not member.confirm_nonce or not secrets.compare_digest(nonce, member.confirm_nonce):
-        raise MembershipError("This confirmation link was already used or replaced by a newer one.")
+        raise MembershipError(
+            gettext("This confirmation link was already used or replaced by a newer one.")
+        )
     if data.get("a") != member.mailbox:
-        raise MembershipError("This confirmation link is for another mailbox.")
+        raise MembershipError(gettext("This confirmation link is for another mailbox."))
     _mark_proven(member, MembershipProof.EMAIL)
     return member
 
@@ -179,13 +204,13 @@ def write_refusal(
     they may). A personal connection is the user's own sign-in: Exchange's permissions are
     the whole rule there."""
     if connection is None:
-        return "The Exchange connection this calendar was reached through was removed."
+        return gettext("The Exchange connection this calendar was reached through was removed.")
     if not connection.is_corporate:
         return ""
     owner = owner_email.strip().lower()
     member = active_member(user, connection)
     if member is None:
-        return (
+        return gettext(
             "Bookings go into this calendar through the booking mailbox, and the page owner's "
             "membership of it is not confirmed or was revoked."
         )
@@ -208,11 +233,11 @@ def write_refusal(
             and colleague.allowed_colleagues.filter(pk=user.pk).exists()
         ):
             return ""
-        return (
-            f"{colleague.display_name()} has not allowed you to book into their calendar. They "
-            "can allow you on their calendar connection page; an administrator can also grant it."
-        )
-    return (
-        f"{owner} has not allowed you to book into their calendar: they are not a member of the "
-        "booking mailbox. An administrator can grant it in Django admin."
-    )
+        return gettext(
+            "%(colleague)s has not allowed you to book into their calendar. They can allow you "
+            "on their calendar connection page; an administrator can also grant it."
+        ) % {"colleague": colleague.display_name()}
+    return gettext(
+        "%(owner)s has not allowed you to book into their calendar: they are not a member of "
+        "the booking mailbox. An administrator can grant it in Django admin."
+    ) % {"owner": owner}

@@ -13,6 +13,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from fernet_fields import EncryptedTextField
 
 
@@ -26,41 +28,41 @@ class HttpsURLField(models.URLField):
 
 
 class ConnectionKind(models.TextChoices):
-    PERSONAL = "personal", "Personal account"
-    CORPORATE = "corporate", "Corporate dedicated mailbox"
+    PERSONAL = "personal", _("Personal account")
+    CORPORATE = "corporate", _("Corporate dedicated mailbox")
 
 
 class AuthType(models.TextChoices):
-    BASIC = "basic", "Basic (on-premises)"
-    NTLM = "ntlm", "NTLM (on-premises)"
-    OAUTH_APP = "oauth_app", "OAuth 2.0 client credentials (Exchange Online, app-only)"
-    OAUTH_USER = "oauth_user", "OAuth 2.0 sign-in with Microsoft (delegated)"
+    BASIC = "basic", _("Basic (on-premises)")
+    NTLM = "ntlm", _("NTLM (on-premises)")
+    OAUTH_APP = "oauth_app", _("OAuth 2.0 client credentials (Exchange Online, app-only)")
+    OAUTH_USER = "oauth_user", _("OAuth 2.0 sign-in with Microsoft (delegated)")
 
 
 class Protocol(models.TextChoices):
     """How a connection reaches its mailboxes. Exchange Server speaks EWS only; Exchange
     Online is reached through Microsoft Graph (its EWS is switched off from April 2027)."""
 
-    EWS = "ews", "EWS (Exchange Server)"
-    GRAPH = "graph", "Microsoft Graph (Exchange Online)"
+    EWS = "ews", _("EWS (Exchange Server)")
+    GRAPH = "graph", _("Microsoft Graph (Exchange Online)")
     # Hybrid organisations: on-premises mailboxes over EWS (the dedicated mailbox's password),
     # Exchange Online mailboxes over Graph (the app registration's client credentials), each
     # mailbox routed where Autodiscover says it lives (MailboxRoute).
-    HYBRID = "hybrid", "Hybrid (EWS on-premises, Microsoft Graph in Exchange Online)"
+    HYBRID = "hybrid", _("Hybrid (EWS on-premises, Microsoft Graph in Exchange Online)")
 
 
 class ExchangeVersion(models.TextChoices):
-    AUTO = "auto", "Detect automatically"
-    EX2013 = "2013", "Exchange 2013"
-    EX2016 = "2016", "Exchange 2016"
-    EX2019 = "2019", "Exchange 2019"
-    ONLINE = "online", "Exchange Online"
+    AUTO = "auto", _("Detect automatically")
+    EX2013 = "2013", _("Exchange 2013")
+    EX2016 = "2016", _("Exchange 2016")
+    EX2019 = "2019", _("Exchange 2019")
+    ONLINE = "online", _("Exchange Online")
 
 
 class ConnectionStatus(models.TextChoices):
-    UNKNOWN = "unknown", "Not checked yet"
-    OK = "ok", "Working"
-    FAILING = "failing", "Failing"
+    UNKNOWN = "unknown", _("Not checked yet")
+    OK = "ok", _("Working")
+    FAILING = "failing", _("Failing")
 
 
 class ExchangeConnection(models.Model):
@@ -78,44 +80,51 @@ class ExchangeConnection(models.Model):
         blank=True,
         on_delete=models.CASCADE,
         related_name="exchange_connection",
-        help_text="The staff member who owns a personal connection.",
+        help_text=_("The staff member who owns a personal connection."),
     )
-    email = models.EmailField(help_text="The mailbox this connection signs in as.")
+    email = models.EmailField(help_text=_("The mailbox this connection signs in as."))
     username = models.CharField(
         max_length=255,
         blank=True,
-        help_text="Login name when it differs from the email: blank, the email, or DOMAIN\\user.",
+        help_text=_(
+            "Login name when it differs from the email: blank, the email, or DOMAIN\\user."
+        ),
     )
     ews_url = HttpsURLField(
-        "EWS URL",
+        _("EWS URL"),
         max_length=500,
         blank=True,
-        help_text="e.g. https://mail.example.com/EWS/Exchange.asmx. Blank: use Autodiscover.",
+        help_text=_("e.g. https://mail.example.com/EWS/Exchange.asmx. Blank: use Autodiscover."),
     )
     auth_type = models.CharField(max_length=16, choices=AuthType.choices, default=AuthType.BASIC)
     protocol = models.CharField(
         max_length=8,
         choices=Protocol.choices,
         default=Protocol.EWS,
-        help_text="EWS for Exchange Server; Microsoft Graph for Exchange Online (OAuth only).",
+        help_text=_("EWS for Exchange Server; Microsoft Graph for Exchange Online (OAuth only)."),
     )
     exchange_version = models.CharField(
         max_length=8, choices=ExchangeVersion.choices, default=ExchangeVersion.AUTO
     )
     password = EncryptedTextField(blank=True, default="")
     oauth_tenant = models.CharField(
-        "OAuth tenant", max_length=255, blank=True, help_text="Directory (tenant) id or domain."
+        _("OAuth tenant"),
+        max_length=255,
+        blank=True,
+        help_text=_("Directory (tenant) id or domain."),
     )
     oauth_authority = HttpsURLField(
-        "OAuth authority",
+        _("OAuth authority"),
         max_length=500,
         blank=True,
-        help_text="Overrides the tenant: the authority URL (token endpoint's base).",
+        help_text=_("Overrides the tenant: the authority URL (token endpoint's base)."),
     )
-    oauth_client_id = models.CharField("OAuth application (client) id", max_length=255, blank=True)
+    oauth_client_id = models.CharField(
+        _("OAuth application (client) id"), max_length=255, blank=True
+    )
     oauth_client_secret = EncryptedTextField(blank=True, default="")
     oauth_client_secret_expires_on = models.DateField(
-        "OAuth client secret expires on", null=True, blank=True
+        _("OAuth client secret expires on"), null=True, blank=True
     )
     # App-only with a certificate instead of a secret (Entra's recommendation): the PEM
     # private key and certificate, encrypted; the thumbprint and expiry are read from it.
@@ -124,12 +133,14 @@ class ExchangeConnection(models.Model):
     oauth_certificate_expires_on = models.DateField(null=True, blank=True, editable=False)
     oauth_refresh_token = EncryptedTextField(blank=True, default="")
     members_may_book_into_any_calendar = models.BooleanField(
-        "members may book into any calendar it reaches",
+        _("members may book into any calendar it reaches"),
         default=False,
-        help_text="Corporate connection only. Off (recommended): a member books into a "
-        "colleague's calendar only with that colleague's consent or an administrator's grant. "
-        "On: every member may book into every calendar the dedicated mailbox can write to "
-        "(OnceHub's fully open model). Reading busy time is always open to members.",
+        help_text=_(
+            "Corporate connection only. Off (recommended): a member books into a colleague's "
+            "calendar only with that colleague's consent or an administrator's grant. On: every "
+            "member may book into every calendar the dedicated mailbox can write to (OnceHub's "
+            "fully open model). Reading busy time is always open to members."
+        ),
     )
 
     credential_version = models.PositiveIntegerField(default=1, editable=False)
@@ -148,7 +159,7 @@ class ExchangeConnection(models.Model):
                 fields=["kind"],
                 condition=Q(kind="corporate"),
                 name="one_corporate_connection",
-                violation_error_message="There is already a corporate connection.",
+                violation_error_message=_("There is already a corporate connection."),
             ),
             models.CheckConstraint(
                 condition=Q(kind="corporate", user__isnull=True)
@@ -226,25 +237,25 @@ class ExchangeConnection(models.Model):
 class MembershipProof(models.TextChoices):
     """How a member showed that the mailbox they attached as is theirs."""
 
-    PENDING = "", "Not proven yet"
-    ACCOUNT = "account", "The address an administrator set on their account"
-    EMAIL = "email", "A confirmation link mailed to the mailbox"
-    ADMIN = "admin", "Confirmed by an administrator"
+    PENDING = "", _("Not proven yet")
+    ACCOUNT = "account", _("The address an administrator set on their account")
+    EMAIL = "email", _("A confirmation link mailed to the mailbox")
+    ADMIN = "admin", _("Confirmed by an administrator")
 
 
 class WriteConsent(models.TextChoices):
-    NOBODY = "nobody", "Nobody but me"
-    NAMED = "named", "The colleagues I choose"
-    EVERYONE = "everyone", "Every member of the booking mailbox"
+    NOBODY = "nobody", _("Nobody but me")
+    NAMED = "named", _("The colleagues I choose")
+    EVERYONE = "everyone", _("Every member of the booking mailbox")
 
 
 class DelegationState(models.TextChoices):
     """What Exchange's delegate list (GetDelegate) says about the booking mailbox."""
 
-    UNKNOWN = "", "Not known (Exchange shows the delegate list only with full access)"
-    DELEGATE = "delegate", "Delegate"
-    PERMISSION_ONLY = "permission", "Calendar permission only (not a delegate)"
-    NONE = "none", "Neither delegate nor permission"
+    UNKNOWN = "", _("Not known (Exchange shows the delegate list only with full access)")
+    DELEGATE = "delegate", _("Delegate")
+    PERMISSION_ONLY = "permission", _("Calendar permission only (not a delegate)")
+    NONE = "none", _("Neither delegate nor permission")
 
 
 class CorporateMember(models.Model):
@@ -266,7 +277,7 @@ class CorporateMember(models.Model):
         related_name="members",
         limit_choices_to={"kind": ConnectionKind.CORPORATE},
     )
-    mailbox = models.EmailField(help_text="The member's own Exchange mailbox.")
+    mailbox = models.EmailField(help_text=_("The member's own Exchange mailbox."))
     proof = models.CharField(
         max_length=16, choices=MembershipProof.choices, blank=True, default=MembershipProof.PENDING
     )
@@ -279,7 +290,7 @@ class CorporateMember(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     write_consent = models.CharField(
-        "who may book into my calendar",
+        _("who may book into my calendar"),
         max_length=16,
         choices=WriteConsent.choices,
         default=WriteConsent.NOBODY,
@@ -288,7 +299,7 @@ class CorporateMember(models.Model):
         settings.AUTH_USER_MODEL,
         blank=True,
         related_name="booking_consents_received",
-        help_text="With “the colleagues I choose”: who may book into this member's calendar.",
+        help_text=_("With “the colleagues I choose”: who may book into this member's calendar."),
     )
     access_ok = models.BooleanField(null=True, blank=True)
     can_write = models.BooleanField(default=False)
@@ -309,12 +320,16 @@ class CorporateMember(models.Model):
                 fields=["connection", "mailbox"],
                 condition=Q(proven_at__isnull=False, revoked_at__isnull=True),
                 name="one_proven_member_per_mailbox",
-                violation_error_message="Another member has already proven this mailbox.",
+                violation_error_message=_("Another member has already proven this mailbox."),
             )
         ]
 
     def __str__(self) -> str:
-        return f"{self.mailbox} via {self.connection.email}"
+        # Translators: a member's own mailbox, reached through the booking mailbox.
+        return gettext("%(mailbox)s via %(connection)s") % {
+            "mailbox": self.mailbox,
+            "connection": self.connection.email,
+        }
 
     @property
     def is_active(self) -> bool:
@@ -328,8 +343,10 @@ class CorporateMember(models.Model):
     @property
     def state_label(self) -> str:
         if self.revoked_at is not None:
-            return "Revoked"
-        return "Active" if self.proven_at is not None else "Waiting for confirmation"
+            return gettext("Revoked")
+        return (
+            gettext("Active") if self.proven_at is not None else gettext("Waiting for confirmation")
+        )
 
     def display_name(self) -> str:
         return self.user.get_full_name() or self.mailbox
@@ -343,9 +360,9 @@ class WriteGrant(models.Model):
         settings.AUTH_USER_MODEL,
         on_delete=models.CASCADE,
         related_name="write_grants",
-        help_text="The staff member who may book into the calendar.",
+        help_text=_("The staff member who may book into the calendar."),
     )
-    mailbox = models.EmailField(help_text="Whose calendars they may book into.")
+    mailbox = models.EmailField(help_text=_("Whose calendars they may book into."))
     granted_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -358,7 +375,10 @@ class WriteGrant(models.Model):
         ordering = ["mailbox", "user_id"]
 
     def __str__(self) -> str:
-        return f"{self.user} may book into {self.mailbox}"
+        return gettext("%(user)s may book into %(mailbox)s") % {
+            "user": self.user,
+            "mailbox": self.mailbox,
+        }
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         self.mailbox = self.mailbox.strip().lower()
@@ -369,32 +389,32 @@ class WriteGrant(models.Model):
 # Outlook names them in Sharing permissions) in the words staff see. Every page, message and
 # explanation shows a level through `permission_label`, never the raw enum value.
 PERMISSION_LABELS = {
-    "FreeBusyTimeOnly": "Free/busy time only",
-    "FreeBusyTimeAndSubjectAndLocation": "Free/busy, subject and location",
-    "Reviewer": "Reviewer (read only)",
-    "Contributor": "Contributor",
-    "NoneditingAuthor": "Nonediting author",
-    "Author": "Author",
-    "PublishingAuthor": "Publishing author",
-    "Editor": "Editor",
-    "PublishingEditor": "Publishing editor",
-    "Owner": "Owner",
-    "Delegate": "Delegate",
-    "Custom": "Custom",
-    "None": "None",
+    "FreeBusyTimeOnly": _("Free/busy time only"),
+    "FreeBusyTimeAndSubjectAndLocation": _("Free/busy, subject and location"),
+    "Reviewer": _("Reviewer (read only)"),
+    "Contributor": _("Contributor"),
+    "NoneditingAuthor": _("Nonediting author"),
+    "Author": _("Author"),
+    "PublishingAuthor": _("Publishing author"),
+    "Editor": _("Editor"),
+    "PublishingEditor": _("Publishing editor"),
+    "Owner": _("Owner"),
+    "Delegate": _("Delegate"),
+    "Custom": _("Custom"),
+    "None": _("None"),
 }
 
 
 def permission_label(level: str) -> str:
     """A permission level as staff read it ("No access" when there is none)."""
-    return PERMISSION_LABELS.get(level, level) if level else "No access"
+    return str(PERMISSION_LABELS.get(level, level)) if level else gettext("No access")
 
 
 class CalendarRole(models.TextChoices):
-    NONE = "", "Not used"
-    MAIN = "main", "Main booking calendar"
-    BUSY = "busy", "Busy time retrieval"
-    ADDITIONAL = "additional", "Additional booking calendar"
+    NONE = "", _("Not used")
+    MAIN = "main", _("Main booking calendar")
+    BUSY = "busy", _("Busy time retrieval")
+    ADDITIONAL = "additional", _("Additional booking calendar")
 
 
 class CalendarRef(models.Model):
@@ -507,9 +527,9 @@ class FolderSyncState(models.Model):
 
 
 class SyncDirection(models.TextChoices):
-    READ = "read", "Read"
-    WRITE = "write", "Write"
-    VERIFY = "verify", "Verify"
+    READ = "read", _("Read")
+    WRITE = "write", _("Write")
+    VERIFY = "verify", _("Verify")
 
 
 class SyncLogEntry(models.Model):
@@ -528,16 +548,16 @@ class SyncLogEntry(models.Model):
 
     class Meta:
         ordering = ["-created"]
-        verbose_name_plural = "sync log entries"
+        verbose_name_plural = _("sync log entries")
 
     def __str__(self) -> str:
         return f"{self.created:%Y-%m-%d %H:%M:%S} {self.operation} {self.outcome}"
 
 
 class RotationResult(models.TextChoices):
-    VERIFIED = "verified", "Verified against Exchange and saved"
-    SAVED_UNVERIFIED = "saved_unverified", "Saved without verification (Exchange unreachable)"
-    REJECTED = "rejected", "Rejected by Exchange, not saved"
+    VERIFIED = "verified", _("Verified against Exchange and saved")
+    SAVED_UNVERIFIED = "saved_unverified", _("Saved without verification (Exchange unreachable)")
+    REJECTED = "rejected", _("Rejected by Exchange, not saved")
 
 
 class CredentialRotation(models.Model):
@@ -558,4 +578,11 @@ class CredentialRotation(models.Model):
         ordering = ["-created"]
 
     def __str__(self) -> str:
-        return f"{self.connection.email} {self.what} {self.result} at {self.created:%Y-%m-%d %H:%M}"
+        # Translators: "booking@example.com password verified at 2027-03-29 09:00": the
+        # connection, what changed and the result's code, then when.
+        return gettext("%(connection)s %(what)s %(result)s at %(time)s") % {
+            "connection": self.connection.email,
+            "what": self.what,
+            "result": self.result,
+            "time": f"{self.created:%Y-%m-%d %H:%M}",
+        }

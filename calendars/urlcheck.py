@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from typing import Literal
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from calendars.errors import UrlNotAllowed
 
@@ -45,7 +48,10 @@ def _addresses(host: str) -> list[IPAddress]:
     try:
         infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
     except (socket.gaierror, UnicodeError) as exc:
-        raise HostNotFound(f"The host name {host!r} does not resolve.") from exc
+        raise HostNotFound(
+            # Translators: %(host)s is the host name, in quotes.
+            gettext("The host name %(host)s does not resolve.") % {"host": repr(host)}
+        ) from exc
     found = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
     return list(dict.fromkeys(found))
 
@@ -94,33 +100,66 @@ def allowed_addresses(scheme: str, host: str) -> list[IPAddress]:
     next connection."""
     if scheme not in ("https", "http") or (scheme == "http" and not settings.EXCHANGE_ALLOW_HTTP):
         raise UrlNotAllowed(
-            f"The server {host!r} must be reached over https://, which this server requires."
+            # Translators: %(host)s is the host name, in quotes.
+            gettext(
+                "The server %(host)s must be reached over https://, which this server requires."
+            )
+            % {"host": repr(host)}
         )
     addresses = _addresses(host)
     if not _private_hosts_allowed(host) and any(_is_internal(a) for a in addresses):
         raise UrlNotAllowed(
-            f"The host {host!r} is on a private or local network, which this server "
-            "is not allowed to contact."
+            # Translators: %(host)s is the host name, in quotes.
+            gettext(
+                "The host %(host)s is on a private or local network, which this server "
+                "is not allowed to contact."
+            )
+            % {"host": repr(host)}
         )
     return addresses
 
 
-def check_url(url: str, *, what: str = "The EWS URL") -> str:
-    """Return the URL if the server may connect to it, else raise UrlNotAllowed; the
-    messages call it `what` ("The EWS URL", "The endpoint URL")."""
+# What check_url refuses, in whole sentences for each kind of address it vets.
+_REFUSALS = {
+    "ews": {
+        "invalid": _("The EWS URL is not a valid address."),
+        "scheme": _("The EWS URL must start with https://."),
+        "host": _("The EWS URL has no host name."),
+        "credentials": _("The EWS URL must not contain a user name or password."),
+    },
+    "endpoint": {
+        "invalid": _("The endpoint URL is not a valid address."),
+        "scheme": _("The endpoint URL must start with https://."),
+        "host": _("The endpoint URL has no host name."),
+        "credentials": _("The endpoint URL must not contain a user name or password."),
+    },
+    "authority": {
+        "invalid": _("The OAuth authority is not a valid address."),
+        "scheme": _("The OAuth authority must start with https://."),
+        "host": _("The OAuth authority has no host name."),
+        "credentials": _("The OAuth authority must not contain a user name or password."),
+    },
+}
+
+
+def check_url(url: str, *, what: Literal["ews", "endpoint", "authority"] = "ews") -> str:
+    """Return the URL if the server may connect to it, else raise UrlNotAllowed; `what` is
+    the address being vetted, which the messages name: an EWS URL, a webhook endpoint or an
+    OAuth authority."""
+    refusals = _REFUSALS[what]
     try:
         # urlsplit refuses brackets around anything but an IPv6 address (https://[127.0.0.1]/,
         # which an Autodiscover URL built from x@[127.0.0.1] is); .port a port out of range.
         parts = urlsplit(url.strip())
-        host, _ = parts.hostname, parts.port
+        host, _port = parts.hostname, parts.port
     except ValueError:
-        raise UrlNotAllowed(f"{what} is not a valid address.") from None
+        raise UrlNotAllowed(refusals["invalid"]) from None
     allow_http = settings.EXCHANGE_ALLOW_HTTP
     if parts.scheme not in ("https", "http") or (parts.scheme == "http" and not allow_http):
-        raise UrlNotAllowed(f"{what} must start with https://.")
+        raise UrlNotAllowed(refusals["scheme"])
     if not host:
-        raise UrlNotAllowed(f"{what} has no host name.")
+        raise UrlNotAllowed(refusals["host"])
     if parts.username or parts.password:
-        raise UrlNotAllowed(f"{what} must not contain a user name or password.")
+        raise UrlNotAllowed(refusals["credentials"])
     allowed_addresses(parts.scheme, host)  # the rule every connection is held to
     return url.strip()

@@ -311,7 +311,7 @@ def test_the_member_list_says_where_each_member_is_reached(
     client = Client()
     client.force_login(admin)
     page = client.get(f"/admin/calendars/exchangeconnection/{hybrid.pk}/change/").content.decode()
-    assert Protocol.EWS.label in page and "Not asked yet" in page
+    assert str(Protocol.EWS.label) in page and "Not asked yet" in page
     assert cara.email in page
 
 
