@@ -4,6 +4,10 @@ the page's schedule_version, so no process keeps serving an old schedule (bookin
 Saves and deletes made one row at a time come through these receivers (forms, the staff API,
 the admin, cascades). Bulk writes send no signals: BookingPage.replace_schedule, the one
 place that makes them, moves the version itself.
+
+Bookings and attendances move their people's generations the same way (bookings.taken), so
+the slots API's reused bookings are never older than the last change made here; the one
+bulk update of an attendance (a decline, bookings.team) moves it itself.
 """
 
 from __future__ import annotations
@@ -13,7 +17,10 @@ from typing import Any
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
+from bookings import taken
 from bookings.models import (
+    Booking,
+    BookingMember,
     BookingPage,
     DateOverride,
     EventWrite,
@@ -75,3 +82,20 @@ def _writes_follow_the_move(
 def _team_changed(sender: Any, instance: TeamMember, **kwargs: Any) -> None:
     # Who is on the team, their tiers, weights, limits and own hours are in the schedule.
     BookingPage.schedule_changed(instance.page_id)
+
+
+@receiver([post_save, post_delete], sender=Booking)
+def _bookings_changed(sender: Any, instance: Booking, created: bool = False, **kwargs: Any) -> None:
+    # Whose time a booking takes: its owner's and its attendees' (bookings.taken). A new
+    # booking has no attendees yet; theirs come through their own rows below.
+    users = [instance.owner_id]
+    if not created and instance.pk is not None:
+        users += BookingMember.objects.filter(booking_id=instance.pk).values_list(
+            "user_id", flat=True
+        )
+    taken.changed(users)
+
+
+@receiver([post_save, post_delete], sender=BookingMember)
+def _attendance_changed(sender: Any, instance: BookingMember, **kwargs: Any) -> None:
+    taken.changed([instance.user_id])

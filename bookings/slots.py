@@ -8,19 +8,16 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
-from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_noop
 
-from bookings import engine_memo, owner_hours
+from bookings import engine_memo, owner_hours, taken
 from bookings.availability import Booked, Interval, Refusal, Rules, refusal
 from bookings.memo import Memo
 from bookings.models import (
     NO_MAIN_CALENDAR,
     Booking,
-    BookingMember,
     BookingPage,
-    BookingStatus,
     MemberState,
     PageCalendar,
     main_calendar_problem,
@@ -297,7 +294,7 @@ def slots_for(
     # found not ready drops Exchange's answer.
     if check_ready and (reason := _main_problem(page, schedule.main_id)):
         raise NotReady(reason)
-    booked = _booked(page, lo, hi, ignore_booking)
+    booked = _booked(page, lo, hi, ignore_booking, reuse=not fresh and busy_intervals is None)
     if pending is not None:
         try:
             result = pending()
@@ -327,26 +324,25 @@ def engine_end(rules: Rules, end: datetime, now: datetime) -> datetime:
 
 
 def _booked(
-    page: BookingPage, lo: datetime, hi: datetime, ignore_booking: Booking | None
+    page: BookingPage,
+    lo: datetime,
+    hi: datetime,
+    ignore_booking: Booking | None,
+    *,
+    reuse: bool = False,
 ) -> list[Booked]:
-    # The owner's bookings on every page block time, those of team pages they attend too; a
-    # week either side covers the limits.
-    bookings = Booking.objects.filter(
-        Q(owner_id=page.owner_id)
-        | Q(
-            pk__in=BookingMember.objects.filter(
-                user_id=page.owner_id, declined_at__isnull=True
-            ).values("booking_id")
-        ),
-        status=BookingStatus.CONFIRMED,
-        start__lt=hi + timedelta(days=8),
-        end__gt=lo - timedelta(days=8),
+    """The owner's bookings on every page, and those of team pages they attend: they block
+    time (bookings.taken; `reuse` may answer from memory, never inside a booking)."""
+    found = taken.rows(
+        [page.owner_id],
+        lo,
+        hi,
+        ignore=ignore_booking.pk if ignore_booking is not None else None,
+        fresh=not reuse,
     )
-    if ignore_booking is not None:
-        bookings = bookings.exclude(pk=ignore_booking.pk)
     return [
         Booked(begins, ends, same_page=page_id == page.pk)
-        for begins, ends, page_id in bookings.values_list("start", "end", "page_id")
+        for _pk, begins, ends, page_id in found.get(page.owner_id, [])
     ]
 
 

@@ -27,12 +27,12 @@ from zoneinfo import ZoneInfo
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.db.models import Count, Q
+from django.db.models import Count
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, gettext_noop
 
-from bookings import assignment, engine_memo
+from bookings import assignment, engine_memo, taken
 from bookings.availability import Booked, Interval, Member, Refusal, refusal
 from bookings.memo import Memo
 from bookings.models import (
@@ -187,7 +187,7 @@ def team_slots(
     stale = False
     if member_busy is None:
         wait = _start_busy(page, members, busy_from, busy_to, fresh=fresh)
-        booked = _booked(page, members, lo, hi, ignore_booking)
+        booked = _booked(page, members, lo, hi, ignore_booking, reuse=not fresh)
         member_busy, stale, unknown = wait()
         if unknown:
             # Round robin goes on with whoever can be checked; a collective meeting needs
@@ -317,42 +317,26 @@ def _booked(
     lo: datetime,
     hi: datetime,
     ignore_booking: Booking | None,
+    *,
+    reuse: bool = False,
 ) -> dict[int, list[Booked]]:
     """Each member's (by user id) confirmed bookings on any page around [lo, hi): those they
-    own and those of team pages they attend. One query for the whole team."""
-    user_ids = {m.user_id for m in members}
-    window = Q(
-        status=BookingStatus.CONFIRMED,
-        start__lt=hi + timedelta(days=8),
-        end__gt=lo - timedelta(days=8),
+    own and those of team pages they attend (bookings.taken: one query for the whole team;
+    `reuse` may answer from memory, never inside a booking)."""
+    found = taken.rows(
+        {m.user_id for m in members},
+        lo,
+        hi,
+        ignore=ignore_booking.pk if ignore_booking is not None else None,
+        fresh=not reuse,
     )
-    seen: dict[int, dict[Any, Booked]] = defaultdict(dict)
-    owned = Booking.objects.filter(window, owner_id__in=user_ids)
-    attended = BookingMember.objects.filter(
-        user_id__in=user_ids,
-        declined_at__isnull=True,
-        booking__status=BookingStatus.CONFIRMED,
-        booking__start__lt=hi + timedelta(days=8),
-        booking__end__gt=lo - timedelta(days=8),
-    )
-    if ignore_booking is not None:
-        owned = owned.exclude(pk=ignore_booking.pk)
-        attended = attended.exclude(booking_id=ignore_booking.pk)
-    # One round trip (UNION ALL, which takes no ORDER BY: the models' default orderings
-    # cleared); a booking both owned and attended is counted once below.
-    rows = (
-        owned.order_by()
-        .values_list("owner_id", "pk", "start", "end", "page_id")
-        .union(
-            attended.order_by().values_list(
-                "user_id", "booking_id", "booking__start", "booking__end", "booking__page_id"
-            ),
-            all=True,
-        )
-    )
-    for user_id, pk, begins, ends, page_id in rows:
-        seen[user_id][pk] = Booked(begins, ends, same_page=page_id == page.pk)
-    return {user_id: list(found.values()) for user_id, found in seen.items()}
+    return {
+        user_id: [
+            Booked(begins, ends, same_page=page_id == page.pk)
+            for _pk, begins, ends, page_id in rows
+        ]
+        for user_id, rows in found.items()
+    }
 
 
 # --- Booking ---------------------------------------------------------------------------
@@ -676,6 +660,7 @@ def _hand_over(booking: Booking, page: BookingPage, to: MemberSchedule) -> None:
         desired="absent", state=WriteState.PENDING, next_attempt_at=None
     )
     booking.attendees.all().delete()
+    taken.changed([booking.owner_id])  # their time is theirs again
     booking.owner_id = to.user_id
     _attend(booking, [to], required={to.id})
     for pc in _targets(page, [to.id], BOOKING_ROLES):
@@ -888,6 +873,7 @@ def _decline(booking: Booking, attendee: BookingMember, write: EventWrite, now: 
         BookingMember.objects.filter(pk=attendee.pk, declined_at__isnull=True).update(
             declined_at=now
         )
+        taken.changed([attendee.user_id])  # an update sends no signal
         locked.writes.filter(pk=write.pk).update(
             desired="absent", item_id="", state=WriteState.DONE
         )
