@@ -31,7 +31,8 @@ echo "== pytest on PostgreSQL and Redis, with production settings"
     REDIS_URL=${TEST_REDIS_URL:-redis://127.0.0.1:6379/15} \
     TEST_BACKENDS=postgres,redis
   python manage.py collectstatic --noinput -v 0
-  pytest -n "$workers" -q "$@"
+  # loadgroup: tests marked xdist_group run on one worker (the fifty-client races).
+  pytest -n "$workers" --dist loadgroup -q "$@"
 )
 
 echo "== pytest (fast tests) on SQLite"

@@ -11,7 +11,9 @@ import requests
 from bookings.models import Booking
 from tests.world import monday_after
 
-pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+# Fifty clients hold fifty database connections: two such races at once on two test workers
+# would pass PostgreSQL's default max_connections (100). One group runs on one worker.
+pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.xdist_group("fifty-clients")]
 
 
 def test_fifty_concurrent_requests_for_one_slot_give_exactly_one_booking(

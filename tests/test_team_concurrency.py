@@ -17,7 +17,9 @@ from django.db.models import Q
 from bookings.models import Booking, BookingPage, BookingStatus, TeamMode
 from tests.world import monday_after
 
-pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+# Fifty clients hold fifty database connections: two such races at once on two test workers
+# would pass PostgreSQL's default max_connections (100). One group runs on one worker.
+pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.xdist_group("fifty-clients")]
 
 HOURS = {"tz": "UTC", "hours": (time(9), time(17))}
 
