@@ -24,6 +24,7 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils.timezone import now as utcnow
 from django.utils.translation import gettext, gettext_lazy, ngettext
+from django.utils.translation import gettext_lazy as _
 from fernet_fields import EncryptedTextField
 
 from calendars.membership import write_refusal
@@ -136,9 +137,9 @@ def validate_reminders(value: Any) -> None:
 
 
 class TeamMode(models.TextChoices):
-    NONE = "", "Me (a personal page)"
-    ROUND_ROBIN = "round_robin", "One of the team (round robin)"
-    COLLECTIVE = "collective", "The team together (collective)"
+    NONE = "", _("Me (a personal page)")
+    ROUND_ROBIN = "round_robin", _("One of the team (round robin)")
+    COLLECTIVE = "collective", _("The team together (collective)")
 
 
 class BookingPage(models.Model):
@@ -151,7 +152,9 @@ class BookingPage(models.Model):
     title = models.CharField(max_length=200)
     description = models.TextField(blank=True, max_length=5000)
     location = models.CharField(
-        max_length=500, blank=True, help_text="An address, a phone number or a meeting link."
+        max_length=500,
+        blank=True,
+        help_text=_("An address, a phone number or a meeting link."),
     )
     active = models.BooleanField(default=True)
 
@@ -159,10 +162,10 @@ class BookingPage(models.Model):
         default=30, validators=[MinValueValidator(5), MaxValueValidator(24 * 60)]
     )
     interval_minutes = models.PositiveIntegerField(
-        "slot interval",
+        _("slot interval"),
         default=30,
         validators=[MinValueValidator(5), MaxValueValidator(24 * 60)],
-        help_text="Spacing of start times, e.g. every 15 minutes.",
+        help_text=_("Spacing of start times, e.g. every 15 minutes."),
     )
     buffer_before_minutes = models.PositiveIntegerField(
         default=0, validators=[MaxValueValidator(24 * 60)]
@@ -171,16 +174,16 @@ class BookingPage(models.Model):
         default=0, validators=[MaxValueValidator(24 * 60)]
     )
     min_notice_minutes = models.PositiveIntegerField(
-        "minimum notice",
+        _("minimum notice"),
         default=240,
         validators=[MaxValueValidator(365 * 24 * 60)],
-        help_text="How long before a slot it can still be booked, cancelled or moved.",
+        help_text=_("How long before a slot it can still be booked, cancelled or moved."),
     )
     window_days = models.PositiveIntegerField(
-        "booking window",
+        _("booking window"),
         default=60,
         validators=[MinValueValidator(1), MaxValueValidator(730)],
-        help_text="How many days ahead customers can book.",
+        help_text=_("How many days ahead customers can book."),
     )
     max_per_day = models.PositiveIntegerField(
         null=True, blank=True, validators=[MinValueValidator(1)]
@@ -189,40 +192,52 @@ class BookingPage(models.Model):
         null=True, blank=True, validators=[MinValueValidator(1)]
     )
     timezone = models.CharField(
-        max_length=64, default="UTC", validators=[validate_timezone], help_text="IANA name."
+        max_length=64,
+        default="UTC",
+        validators=[validate_timezone],
+        help_text=_("IANA name."),
     )
     blocking_statuses = models.JSONField(
         default=list,
         validators=[validate_blocking_statuses],
-        help_text="Free/busy statuses that block a slot. Free never should.",
+        help_text=_("Free/busy statuses that block a slot. Free never should."),
     )
 
-    ask_phone = models.BooleanField("ask for a phone number", default=False)
-    ask_notes = models.BooleanField("ask for notes", default=True)
+    ask_phone = models.BooleanField(_("ask for a phone number"), default=False)
+    ask_notes = models.BooleanField(_("ask for notes"), default=True)
     subject_template = models.CharField(
         max_length=200,
         blank=True,
-        help_text="Subject of the Exchange event; {title} and {name} are replaced. "
-        "Blank: “{title}: {name}”.",
+        help_text=_(
+            "Subject of the Exchange event; {title} and {name} are replaced. "
+            "Blank: “{title}: {name}”."
+        ),
     )
     send_exchange_invitation = models.BooleanField(
         default=False,
-        help_text="Also send Exchange's meeting invitation to the customer (they already get "
-        "the app's confirmation email with an .ics file).",
+        help_text=_(
+            "Also send Exchange's meeting invitation to the customer (they already get "
+            "the app's confirmation email with an .ics file)."
+        ),
     )
     create_teams_meeting = models.BooleanField(
-        "create a Microsoft Teams meeting",
+        _("create a Microsoft Teams meeting"),
         default=False,
-        help_text="Each booking's event becomes a Teams meeting; its join link goes into the "
-        "confirmation, the emails and the .ics. Needs a main booking calendar in Exchange "
-        "Online (reached through Microsoft Graph): Exchange Server can't create Teams meetings.",
+        help_text=_(
+            "Each booking's event becomes a Teams meeting; its join link goes into the "
+            "confirmation, the emails and the .ics. Needs a main booking calendar in Exchange "
+            "Online (reached through Microsoft Graph): Exchange Server can't create Teams "
+            "meetings."
+        ),
     )
     use_owner_working_hours = models.BooleanField(
-        "use the owner's Outlook working hours",
+        _("use the owner's Outlook working hours"),
         default=False,
-        help_text="Take the weekly hours from the work hours the main booking calendar's owner "
-        "set in Outlook (read from Exchange every few hours) instead of the hours below. "
-        "Date overrides still apply.",
+        help_text=_(
+            "Take the weekly hours from the work hours the main booking calendar's owner "
+            "set in Outlook (read from Exchange every few hours) instead of the hours below. "
+            "Date overrides still apply."
+        ),
     )
     # The copy of those hours last read from Exchange (bookings/owner_hours.py): kept when
     # Exchange can't be reached, so the page goes on offering the hours it knew.
@@ -236,55 +251,69 @@ class BookingPage(models.Model):
     owner_hours_error = models.CharField(max_length=500, blank=True, editable=False)
     # Minutes before the meeting each reminder email goes out (bookings/reminders.py).
     reminder_minutes = models.JSONField(
-        "reminders",
+        _("reminders"),
         default=default_reminders,
         blank=True,
         validators=[validate_reminders],
-        help_text="Minutes before the meeting a reminder email goes to the customer, e.g. "
-        "[1440, 60] for a day and an hour before. Empty: no reminders.",
+        help_text=_(
+            "Minutes before the meeting a reminder email goes to the customer, e.g. "
+            "[1440, 60] for a day and an hour before. Empty: no reminders."
+        ),
     )
     remind_owner = models.BooleanField(
-        "also remind the owner",
+        _("also remind the owner"),
         default=False,
-        help_text="Send the reminders to whoever the meeting is with too.",
+        help_text=_("Send the reminders to whoever the meeting is with too."),
     )
     language = models.CharField(
-        "language for customers",
+        _("language for customers"),
         max_length=8,
         blank=True,
         choices=PAGE_LANGUAGES,
-        help_text="The language of the public page, the manage link and the customer's emails.",
+        help_text=_("The language of the public page, the manage link and the customer's emails."),
     )
     accent_color = models.CharField(
-        "accent colour",
+        _("accent colour"),
         max_length=7,
         blank=True,
         validators=[validate_accent],
-        help_text="A colour like #1d55c9 for the page's buttons and links (blank: the "
-        "site's). It must stay readable on white (WCAG AA, 4.5:1).",
+        help_text=_(
+            "A colour like #1d55c9 for the page's buttons and links (blank: the "
+            "site's). It must stay readable on white (WCAG AA, 4.5:1)."
+        ),
     )
     # Team pages (TeamMember): "" is the owner's own page; round robin books one member,
     # collective books every required member at once (bookings/team.py).
     team_mode = models.CharField(
-        "who customers meet", max_length=16, choices=TeamMode.choices, blank=True, default=""
+        _("who customers meet"),
+        max_length=16,
+        choices=TeamMode.choices,
+        blank=True,
+        default="",
     )
     customer_picks_member = models.BooleanField(
-        "customers may choose the team member",
+        _("customers may choose the team member"),
         default=False,
-        help_text="Round robin: the public page lists the members free at each time and the "
-        "customer may pick one; otherwise the page assigns one.",
+        help_text=_(
+            "Round robin: the public page lists the members free at each time and the "
+            "customer may pick one; otherwise the page assigns one."
+        ),
     )
     members_own_hours = models.BooleanField(
-        "members may have their own hours",
+        _("members may have their own hours"),
         default=False,
-        help_text="A member who set their own weekly hours on this page is offered within "
-        "those instead of the page's hours. Date overrides apply to everyone.",
+        help_text=_(
+            "A member who set their own weekly hours on this page is offered within "
+            "those instead of the page's hours. Date overrides apply to everyone."
+        ),
     )
     fairness_days = models.PositiveIntegerField(
-        "fairness period",
+        _("fairness period"),
         default=30,
         validators=[MinValueValidator(1), MaxValueValidator(365)],
-        help_text="Round robin: bookings made in this many days count towards each member's share.",
+        help_text=_(
+            "Round robin: bookings made in this many days count towards each member's share."
+        ),
     )
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
@@ -441,7 +470,9 @@ class BookingPage(models.Model):
                     "The owner's Outlook working hours haven't been read from Exchange yet: "
                     "until they are, the page offers no slots."
                 )
-                problems.append(f"{problem} {self.owner_hours_error}".strip())
+                # Stored in English (bookings/owner_hours.py), translated when shown.
+                error = gettext(self.owner_hours_error) if self.owner_hours_error else ""
+                problems.append(f"{problem} {error}".strip())
             elif not self.owner_hours:
                 problems.append(
                     gettext(
@@ -463,11 +494,11 @@ class WeeklyHours(models.Model):
         choices=list(enumerate(WEEKDAYS)), validators=[MaxValueValidator(6)]
     )
     start = models.TimeField()
-    end = models.TimeField(help_text="00:00 means midnight at the end of the day.")
+    end = models.TimeField(help_text=_("00:00 means midnight at the end of the day."))
 
     class Meta:
         ordering = ["weekday", "start"]
-        verbose_name_plural = "weekly hours"
+        verbose_name_plural = _("weekly hours")
 
     def __str__(self) -> str:
         return f"{WEEKDAYS[self.weekday]} {self.start:%H:%M}-{self.end:%H:%M}"
@@ -501,7 +532,7 @@ def parse_ranges(value: Any) -> list[tuple[time, time]]:
         check_range(start, end)
         ranges.append((start, end))
     ranges.sort()
-    for (_, end1), (start2, _) in itertools.pairwise(ranges):
+    for (_start1, end1), (start2, _end2) in itertools.pairwise(ranges):
         if end1 == time(0) or start2 < end1:
             raise ValidationError(gettext("Ranges on the same day must not overlap."))
     return ranges
@@ -512,7 +543,7 @@ class DateOverride(models.Model):
 
     page = models.ForeignKey(BookingPage, on_delete=models.CASCADE, related_name="overrides")
     date = models.DateField()
-    hours = models.JSONField(default=list, blank=True, help_text='e.g. [["09:00", "12:00"]]')
+    hours = models.JSONField(default=list, blank=True, help_text=_('e.g. [["09:00", "12:00"]]'))
 
     class Meta:
         ordering = ["date"]
@@ -532,16 +563,16 @@ class DateOverride(models.Model):
 
 
 class QuestionKind(models.TextChoices):
-    SHORT = "short", "Short text"
-    LONG = "long", "Long text"
-    CHOICE = "choice", "Choice"
+    SHORT = "short", _("Short text")
+    LONG = "long", _("Long text")
+    CHOICE = "choice", _("Choice")
 
 
 class Question(models.Model):
     page = models.ForeignKey(BookingPage, on_delete=models.CASCADE, related_name="questions")
     label = models.CharField(max_length=200)
     kind = models.CharField(max_length=8, choices=QuestionKind.choices, default=QuestionKind.SHORT)
-    choices = models.JSONField(default=list, blank=True, help_text="Options for a choice.")
+    choices = models.JSONField(default=list, blank=True, help_text=_("Options for a choice."))
     required = models.BooleanField(default=False)
     position = models.PositiveSmallIntegerField(default=0)
 
@@ -562,11 +593,13 @@ class Question(models.Model):
     def clean(self) -> None:
         if self.kind == QuestionKind.CHOICE:
             if not isinstance(self.choices, list) or len(self.choices) < 2:
-                raise ValidationError({"choices": "A choice question needs at least two options."})
+                raise ValidationError(
+                    {"choices": gettext("A choice question needs at least two options.")}
+                )
             if not all(isinstance(c, str) and c.strip() for c in self.choices):
-                raise ValidationError({"choices": "Options must be non-empty text."})
+                raise ValidationError({"choices": gettext("Options must be non-empty text.")})
         elif self.choices:
-            raise ValidationError({"choices": "Only choice questions have options."})
+            raise ValidationError({"choices": gettext("Only choice questions have options.")})
 
 
 class PageCalendarOwner(models.Model):
@@ -627,13 +660,13 @@ class PageCalendar(models.Model):
                 fields=["page"],
                 condition=Q(role="main", member__isnull=True),
                 name="one_main_calendar_per_page",
-                violation_error_message="A page has exactly one main booking calendar.",
+                violation_error_message=_("A page has exactly one main booking calendar."),
             ),
             models.UniqueConstraint(
                 fields=["member"],
                 condition=Q(role="main", member__isnull=False),
                 name="one_main_calendar_per_member",
-                violation_error_message="A team member has exactly one main booking calendar.",
+                violation_error_message=_("A team member has exactly one main booking calendar."),
             ),
         ]
 
@@ -654,7 +687,9 @@ class PageCalendar(models.Model):
         cal = self.calendar
         where = f"{cal.owner_email} / {cal.name}"
         if cal.error:
-            return gettext("%(calendar)s: %(error)s") % {"calendar": where, "error": cal.error}
+            # Stored in English (calendars/discovery.py), translated when shown.
+            error = gettext(cal.error)
+            return gettext("%(calendar)s: %(error)s") % {"calendar": where, "error": error}
         if self.role in (CalendarRole.MAIN, CalendarRole.ADDITIONAL):
             if not cal.can_create:
                 return gettext(
@@ -677,9 +712,9 @@ class PageCalendar(models.Model):
 
 
 class MemberState(models.TextChoices):
-    INVITED = "invited", "Invited"
-    ACTIVE = "active", "Active"
-    DECLINED = "declined", "Declined"
+    INVITED = "invited", _("Invited")
+    ACTIVE = "active", _("Active")
+    DECLINED = "declined", _("Declined")
 
 
 class TeamMember(models.Model):
@@ -699,22 +734,26 @@ class TeamMember(models.Model):
         max_length=16, choices=MemberState.choices, default=MemberState.INVITED
     )
     tier = models.PositiveSmallIntegerField(
-        "priority tier",
+        _("priority tier"),
         default=0,
         validators=[MaxValueValidator(9)],
-        help_text="Round robin: members of a lower tier are offered first; a higher tier "
-        "takes bookings only when nobody in the lower ones is free.",
+        help_text=_(
+            "Round robin: members of a lower tier are offered first; a higher tier "
+            "takes bookings only when nobody in the lower ones is free."
+        ),
     )
     weight = models.PositiveSmallIntegerField(
         default=1,
         validators=[MinValueValidator(1), MaxValueValidator(100)],
-        help_text="Round robin: share of the bookings within the tier (2 takes twice as many "
-        "as 1).",
+        help_text=_(
+            "Round robin: share of the bookings within the tier (2 takes twice as many as 1)."
+        ),
     )
     required = models.BooleanField(
         default=True,
-        help_text="Collective: the meeting needs this member; an optional member is invited "
-        "when free.",
+        help_text=_(
+            "Collective: the meeting needs this member; an optional member is invited when free."
+        ),
     )
     max_per_day = models.PositiveIntegerField(
         null=True, blank=True, validators=[MinValueValidator(1)]
@@ -820,17 +859,19 @@ class SiteBranding(models.Model):
     logo = models.BinaryField(blank=True, default=b"", editable=True)
     logo_type = models.CharField(max_length=32, blank=True, editable=False)
     accent_color = models.CharField(
-        "accent colour",
+        _("accent colour"),
         max_length=7,
         blank=True,
         validators=[validate_accent],
-        help_text="A colour like #1d55c9 for buttons and links; it must stay readable on white "
-        "(WCAG AA, 4.5:1). Blank: the app's blue.",
+        help_text=_(
+            "A colour like #1d55c9 for buttons and links; it must stay readable on white "
+            "(WCAG AA, 4.5:1). Blank: the app's blue."
+        ),
     )
     updated = models.DateTimeField(auto_now=True)
 
     class Meta:
-        verbose_name = verbose_name_plural = "site branding"
+        verbose_name = verbose_name_plural = _("site branding")
 
     def __str__(self) -> str:
         return self.organisation_name or "Site branding"
@@ -911,7 +952,7 @@ def calendar_roles(calendar: CalendarRef, owner: Any) -> tuple[list[str], str]:
     """The roles `calendar` may have on `owner`'s pages, and why the booking roles are not
     among them ("" when they are): what the page's calendar list and the staff API show."""
     if calendar.error:
-        return [], gettext("No role is possible: %(error)s") % {"error": calendar.error}
+        return [], gettext("No role is possible: %(error)s") % {"error": gettext(calendar.error)}
     if not calendar.can_create:
         return [CalendarRole.BUSY.value], role_refusal(calendar, CalendarRole.MAIN)
     if refusal := write_refusal(owner, calendar.connection, calendar.owner_email):
@@ -926,7 +967,7 @@ def role_problem(calendar: CalendarRef, role: str, owner: Any) -> str:
     if role and calendar.error:
         return gettext("%(calendar)s can't have a role: %(error)s") % {
             "calendar": calendar,
-            "error": calendar.error,
+            "error": gettext(calendar.error),
         }
     if role and role not in calendar.allowed_roles:
         return role_refusal(calendar, role)
@@ -953,8 +994,8 @@ def save_roles(page: BookingPage, roles: dict[int, str], member: TeamMember | No
 
 
 class BookingStatus(models.TextChoices):
-    CONFIRMED = "confirmed", "Confirmed"
-    CANCELLED = "cancelled", "Cancelled"
+    CONFIRMED = "confirmed", _("Confirmed")
+    CANCELLED = "cancelled", _("Cancelled")
 
 
 class Booking(models.Model):
@@ -969,7 +1010,7 @@ class Booking(models.Model):
     start = models.DateTimeField(db_index=True)
     end = models.DateTimeField()
     timezone = models.CharField(
-        max_length=64, validators=[validate_timezone], help_text="The customer's IANA zone."
+        max_length=64, validators=[validate_timezone], help_text=_("The customer's IANA zone.")
     )
     name = models.CharField(max_length=200)
     email = models.EmailField()
@@ -979,7 +1020,7 @@ class Booking(models.Model):
     status = models.CharField(
         max_length=16, choices=BookingStatus.choices, default=BookingStatus.CONFIRMED
     )
-    sequence = models.PositiveIntegerField(default=0, help_text="iCalendar SEQUENCE.")
+    sequence = models.PositiveIntegerField(default=0, help_text=_("iCalendar SEQUENCE."))
     # The language the customer booked in (the page's, or their browser's): their later
     # emails (reminders, changes) are in it too.
     language = models.CharField(max_length=8, blank=True)
@@ -1177,7 +1218,7 @@ class WebhookEndpoint(models.Model):
         null=True,
         blank=True,
         related_name="webhooks",
-        help_text="Empty: site-wide, every page's bookings.",
+        help_text=_("Empty: site-wide, every page's bookings."),
     )
     page = models.ForeignKey(
         BookingPage,
@@ -1185,9 +1226,9 @@ class WebhookEndpoint(models.Model):
         null=True,
         blank=True,
         related_name="webhooks",
-        help_text="Empty: all of the owner's pages.",
+        help_text=_("Empty: all of the owner's pages."),
     )
-    url = models.URLField("endpoint URL", max_length=2000)
+    url = models.URLField(_("endpoint URL"), max_length=2000)
     events = models.JSONField(default=list, validators=[validate_webhook_events])
     secret = EncryptedTextField(default=new_webhook_secret, editable=False)
     active = models.BooleanField(default=True)
@@ -1214,9 +1255,9 @@ class WebhookEndpoint(models.Model):
 
 
 class DeliveryState(models.TextChoices):
-    PENDING = "pending", "Pending"
-    DELIVERED = "delivered", "Delivered"
-    FAILED = "failed", "Gave up"
+    PENDING = "pending", _("Pending")
+    DELIVERED = "delivered", _("Delivered")
+    FAILED = "failed", _("Gave up")
 
 
 class WebhookDelivery(models.Model):
@@ -1247,7 +1288,7 @@ class WebhookDelivery(models.Model):
 
     class Meta:
         ordering = ["-created", "-id"]
-        verbose_name_plural = "webhook deliveries"
+        verbose_name_plural = _("webhook deliveries")
         indexes = [models.Index(fields=["endpoint", "booking", "created"])]
 
     def __str__(self) -> str:
@@ -1255,9 +1296,9 @@ class WebhookDelivery(models.Model):
 
 
 class WriteState(models.TextChoices):
-    PENDING = "pending", "Pending"
-    DONE = "written", "Written"
-    FAILING = "failing", "Failing"
+    PENDING = "pending", _("Pending")
+    DONE = "written", _("Written")
+    FAILING = "failing", _("Failing")
 
 
 class EventWrite(models.Model):
@@ -1288,7 +1329,7 @@ class EventWrite(models.Model):
     desired = models.CharField(max_length=8, default="present")  # present | absent
     item_id = models.CharField(max_length=512, blank=True)
     written_version = models.PositiveIntegerField(
-        null=True, blank=True, help_text="The booking sequence the event in Exchange shows."
+        null=True, blank=True, help_text=_("The booking sequence the event in Exchange shows.")
     )
     state = models.CharField(max_length=16, choices=WriteState.choices, default=WriteState.PENDING)
     attempts = models.PositiveIntegerField(default=0)

@@ -26,6 +26,7 @@ from django.conf import settings
 from django.db.models import F, OuterRef, Q, Subquery
 from django.db.models.functions import Lower
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_noop
 
 from bookings.models import WEEKDAYS, BookingPage, PageCalendar
 from calendars.backends.base import WorkingHours
@@ -72,10 +73,11 @@ def refresh(page: BookingPage) -> bool:
     connection = connection_for(page.owner)
     error = ""
     hours: WorkingHours | None = None
+    # Stored in English in the page's owner_hours_error, translated when shown (error_text).
     if not email:
-        error = "Choose a main booking calendar: its owner's working hours are used."
+        error = gettext_noop("Choose a main booking calendar: its owner's working hours are used.")
     elif connection is None:
-        error = "Connect to Exchange first: the working hours are read from it."
+        error = gettext_noop("Connect to Exchange first: the working hours are read from it.")
     else:
         # The zone Exchange describes only by its rules is named after the last reading's or
         # the page's when those keep the rules (calendars/backends/ews_hours.py).
@@ -83,9 +85,14 @@ def refresh(page: BookingPage) -> bool:
         try:
             hours = backend_for(connection).working_hours(email, zone_hints=hints)
         except ExchangeError as exc:
-            error = f"Reading them from Exchange failed: {exc.message}"
+            # Exchange's own words are in it: shown as stored (not in the catalog).
+            error = gettext_noop("Reading them from Exchange failed: %(error)s") % {
+                "error": exc.message
+            }
         except NotImplementedError:
-            error = "This connection can't read working hours from the calendar server."
+            error = gettext_noop(
+                "This connection can't read working hours from the calendar server."
+            )
     if error:
         log.info("working hours of page %s not read: %s", page.pk, error)
         _store(page, owner_hours_error=error[:500])
@@ -100,6 +107,12 @@ def refresh(page: BookingPage) -> bool:
         owner_hours_error="",
     )
     return True
+
+
+def error_text(page: BookingPage) -> str:
+    """Why the working hours were last not read, in the active language ("" when they were):
+    stored in English, and passed through unchanged when not in the catalog."""
+    return gettext(page.owner_hours_error) if page.owner_hours_error else ""
 
 
 def _store(page: BookingPage, **fields: Any) -> None:

@@ -19,6 +19,8 @@ from django.db import transaction
 from django.db.models import Prefetch, Q, QuerySet
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from drf_spectacular.utils import (
     OpenApiParameter,
     extend_schema,
@@ -84,7 +86,9 @@ class WeeklyHoursSerializer(WholeRows):
 
 # As the editor writes them. time.fromisoformat, which parse_ranges uses, also takes an
 # offset ("09:00+05:00"), and an aware time can't be compared with a naive one (a 500).
-HOUR = RegexValidator(r"^[0-9]{2}:[0-9]{2}(:[0-9]{2})?\Z", "Write a time as HH:MM, e.g. 09:00.")
+HOUR = RegexValidator(
+    r"^[0-9]{2}:[0-9]{2}(:[0-9]{2})?\Z", gettext_lazy("Write a time as HH:MM, e.g. 09:00.")
+)
 
 
 class OverrideSerializer(WholeRows):
@@ -167,7 +171,7 @@ class PageSerializer(serializers.ModelSerializer):
     def validate_overrides(self, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
         dates = [row["date"] for row in value]
         if len(dates) != len(set(dates)):
-            raise serializers.ValidationError("One override per date.")
+            raise serializers.ValidationError(_("One override per date."))
         return value
 
     @transaction.atomic
@@ -314,7 +318,7 @@ class PageViewSet(OwnedPages, viewsets.ModelViewSet):
         page = self.get_object()
         if page.bookings.exists():
             return Response(
-                {"detail": "This page has bookings: deactivate it instead of deleting it."},
+                {"detail": _("This page has bookings: deactivate it instead of deleting it.")},
                 status=status.HTTP_409_CONFLICT,
             )
         page.delete()
@@ -346,12 +350,12 @@ class PageViewSet(OwnedPages, viewsets.ModelViewSet):
 def add_calendar_owner(scope: CalendarScope, request: Request) -> Response:
     asked = OwnerRequest(data=request.data)
     if not asked.is_valid():
-        return Response({"detail": "Give the owner's email.", "errors": asked.errors}, 400)
+        return Response({"detail": _("Give the owner's email."), "errors": asked.errors}, 400)
     email = asked.validated_data["email"].strip().lower()
     conn = scope.connection()
     if conn is None:
         return Response(
-            {"detail": "Connect a calendar (or attach to the corporate connection) first."},
+            {"detail": _("Connect a calendar (or attach to the corporate connection) first.")},
             status=409,
         )
     result = discovery.discover(conn, email)
@@ -364,10 +368,10 @@ def add_calendar_owner(scope: CalendarScope, request: Request) -> Response:
 def put_roles(scope: CalendarScope, request: Request) -> Response:
     raw = request.data.get("roles") if isinstance(request.data, dict) else None
     if not isinstance(raw, dict):
-        return Response({"detail": "Send {'roles': {calendar id: role}}."}, status=400)
+        return Response({"detail": _("Send {'roles': {calendar id: role}}.")}, status=400)
     errors = set_roles(scope, raw)
     if errors:
-        return Response({"detail": "Roles not saved.", "errors": errors}, status=400)
+        return Response({"detail": _("Roles not saved."), "errors": errors}, status=400)
     return Response(calendars_payload(scope))
 
 
@@ -389,10 +393,10 @@ def set_roles(scope: CalendarScope, raw: dict[str, Any]) -> dict[str, list[str]]
             or ref.connection_id != conn.pk
             or ref.owner_email not in owners
         ):
-            errors[str(key)] = ["No such calendar on this page."]
+            errors[str(key)] = [_("No such calendar on this page.")]
             continue
         if not isinstance(role, str) or role not in valid_roles:
-            errors[str(key)] = [f"Unknown role {role!r}."]
+            errors[str(key)] = [_("Unknown role %(role)s.") % {"role": repr(role)}]
             continue
         if problem := role_problem(ref, role, scope.user):
             errors[str(key)] = [problem]
@@ -403,7 +407,7 @@ def set_roles(scope: CalendarScope, raw: dict[str, Any]) -> dict[str, list[str]]
     final = {**scope.roles(), **{ref.pk: role for ref, role in wanted.items()}}
     mains = [pk for pk, role in final.items() if role == CalendarRole.MAIN]
     if len(mains) > 1:
-        return {"roles": ["Choose exactly one main booking calendar."]}
+        return {"roles": [_("Choose exactly one main booking calendar.")]}
     scope.save_roles({ref.pk: role for ref, role in wanted.items()})
     return {}
 
@@ -446,9 +450,9 @@ class MemberSerializer(serializers.ModelSerializer):
 
     def get_problem(self, member: TeamMember) -> str:
         if member.state == MemberState.INVITED:
-            return "Hasn't accepted the invitation yet."
+            return _("Hasn't accepted the invitation yet.")
         if member.state == MemberState.DECLINED:
-            return "Declined the invitation."
+            return _("Declined the invitation.")
         return self.context["problems"].get(member.pk, "")
 
     @extend_schema_field(MemberLoadSerializer)
@@ -534,7 +538,10 @@ class MemberViewSet(viewsets.ModelViewSet):
         asked = AddMemberRequest(data=request.data)
         if not asked.is_valid():
             return Response(
-                {"detail": "Give the staff member's user name or email.", "errors": asked.errors},
+                {
+                    "detail": _("Give the staff member's user name or email."),
+                    "errors": asked.errors,
+                },
                 status=400,
             )
         try:
@@ -555,7 +562,10 @@ class MemberViewSet(viewsets.ModelViewSet):
     def _own(self, request: Request) -> TeamMember | Response:
         member = self.get_object()
         if member.user_id != request.user.pk:
-            return _error(403, f"Only {member.name} can choose their calendars on this page.")
+            return _error(
+                403,
+                _("Only %(name)s can choose their calendars on this page.") % {"name": member.name},
+            )
         return member
 
     @extend_schema(request=None, responses={200: PageCalendars})
@@ -748,22 +758,25 @@ class BookingViewSet(viewsets.ReadOnlyModelViewSet):
         page = booking.page
         if not (user.is_superuser or user.pk in (page.owner_id, booking.owner_id)):
             return _error(
-                403, "Only the page's owner or the booking's member can hand it to someone else."
+                403,
+                _("Only the page's owner or the booking's member can hand it to someone else."),
             )
         if page.team_mode != TeamMode.ROUND_ROBIN:
             return _error(
                 400,
-                "Only a round-robin booking can be reassigned: a collective booking is with "
-                "the whole team, a personal one with the page's owner.",
+                _(
+                    "Only a round-robin booking can be reassigned: a collective booking is with "
+                    "the whole team, a personal one with the page's owner."
+                ),
             )
         if booking.is_cancelled:
-            return _error(400, "This booking was cancelled.")
+            return _error(400, _("This booking was cancelled."))
         if booking.end <= timezone.now():
-            return _error(400, "This booking is over.")
+            return _error(400, _("This booking is over."))
         asked = ReassignRequest(data=request.data)
         if not asked.is_valid():
             return Response(
-                {"detail": "Give the id of the member to take it.", "errors": asked.errors},
+                {"detail": _("Give the id of the member to take it."), "errors": asked.errors},
                 status=400,
             )
         member = (
@@ -772,14 +785,23 @@ class BookingViewSet(viewsets.ReadOnlyModelViewSet):
             .first()
         )
         if member is None:
-            return _error(400, "Choose an active member of this page's team.", "member")
+            return _error(400, _("Choose an active member of this page's team."), "member")
         if member.user_id == booking.owner_id:
-            return _error(400, f"{member.name} already has this booking.", "member")
+            return _error(
+                400, _("%(name)s already has this booking.") % {"name": member.name}, "member"
+            )
         problems = team.member_problems(page, schedule_for(page, fresh=True))
         if problem := problems.get(member.pk):
-            return _error(409, f"{member.name} can't take bookings: {problem}", "member")
+            return _error(
+                409,
+                _("%(name)s can't take bookings: %(problem)s")
+                % {"name": member.name, "problem": problem},
+                "member",
+            )
         if team.reassign(booking, to=member.pk) is None:
-            return _error(409, f"{member.name} isn't free at that time.", "member")
+            return _error(
+                409, _("%(name)s isn't free at that time.") % {"name": member.name}, "member"
+            )
         return Response(BookingSerializer(self.get_queryset().get(pk=booking.pk)).data)
 
 

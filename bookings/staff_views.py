@@ -203,7 +203,7 @@ def _editor(request: HttpRequest, page: BookingPage | None) -> HttpResponse:
                     else owner_hours.refresh_if_needed(page)
                 )
                 if read is False:
-                    messages.warning(request, page.owner_hours_error)
+                    messages.warning(request, owner_hours.error_text(page))
             if created and page.is_team:
                 messages.success(
                     request,
@@ -270,15 +270,18 @@ def _teams_unavailable(user: AbstractBaseUser, page: BookingPage | None) -> str:
     if main is not None:
         if main.calendar.reached_over_graph():
             return ""
-        where = "This page's main booking calendar is"
-    else:
-        conn = connection_for(user)
-        if conn is None or conn.protocol != Protocol.EWS:
-            return ""  # no calendar chosen yet, and one in Exchange Online can be
-        where = "Your Exchange connection is"
-    return (
-        f"{where} on Exchange Server (EWS), which can't create Microsoft Teams meetings: they "
-        "need a main booking calendar in Exchange Online, reached through Microsoft Graph."
+        return _(
+            "This page's main booking calendar is on Exchange Server (EWS), which can't create "
+            "Microsoft Teams meetings: they need a main booking calendar in Exchange Online, "
+            "reached through Microsoft Graph."
+        )
+    conn = connection_for(user)
+    if conn is None or conn.protocol != Protocol.EWS:
+        return ""  # no calendar chosen yet, and one in Exchange Online can be
+    return _(
+        "Your Exchange connection is on Exchange Server (EWS), which can't create Microsoft "
+        "Teams meetings: they need a main booking calendar in Exchange Online, reached through "
+        "Microsoft Graph."
     )
 
 
@@ -332,7 +335,7 @@ def page_owner_hours_refresh(request: HttpRequest, pk: int) -> HttpResponse:
     if owner_hours.refresh(page):
         messages.success(request, _("Working hours read again from Exchange."))
     else:
-        messages.warning(request, page.owner_hours_error)
+        messages.warning(request, owner_hours.error_text(page))
     return redirect(reverse("page-edit", args=[page.pk]) + "#weekly-hours")
 
 
@@ -568,7 +571,9 @@ def _calendars(request: HttpRequest, scope: CalendarScope) -> HttpResponse:
         if add_form.is_valid():
             email = add_form.cleaned_data["email"]
             if scope.owners().filter(email=email).exists():
-                add_form.add_error("email", f"{email} is already on this page.")
+                add_form.add_error(
+                    "email", _("%(email)s is already on this page.") % {"email": email}
+                )
             elif connection and (refusal := discovery.refusal_to_add(connection, email)):
                 add_form.add_error("email", refusal)
             else:
@@ -601,7 +606,7 @@ def _calendars(request: HttpRequest, scope: CalendarScope) -> HttpResponse:
             messages.success(request, _("Calendar roles saved."))
             # A new main calendar may be someone else's: the page uses its owner's hours.
             if member is None and owner_hours.refresh_if_needed(page) is False:
-                messages.warning(request, page.owner_hours_error)
+                messages.warning(request, owner_hours.error_text(page))
             return redirect(scope.url())
         status = 400
     elif action == "save_hours" and member is not None and page.members_own_hours:
@@ -725,7 +730,7 @@ def _use_own_main(
         _("%(calendar)s is the main booking calendar: bookings go into it.") % {"calendar": ref},
     )
     if scope.member is None and owner_hours.refresh_if_needed(page) is False:
-        messages.warning(request, page.owner_hours_error)
+        messages.warning(request, owner_hours.error_text(page))
     return redirect(scope.url())
 
 
@@ -1002,13 +1007,13 @@ def _shares(
             fair = m.weight / weights
             expected = total * fair
             if total == 0:
-                state = "No bookings in the period yet."
+                state = _("No bookings in the period yet.")
             elif recent < expected - 0.5:
-                state = "Behind their share: next in line when free."
+                state = _("Behind their share: next in line when free.")
             elif recent > expected + 0.5:
-                state = "Ahead of their share."
+                state = _("Ahead of their share.")
             else:
-                state = "Even."
+                state = _("Even.")
             shares[m.pk] = {
                 "actual": round(100 * recent / total) if total else 0,
                 "fair": round(100 * fair),
@@ -1085,16 +1090,23 @@ class BookingFilter:
         f = cls(pages=_listed_pages(request))
         f.show = request.GET.get("show", "upcoming")
         if f.show not in dict(SHOW_CHOICES):
-            f.problems.append("Show upcoming, past or cancelled bookings.")
+            f.problems.append(_("Show upcoming, past or cancelled bookings."))
             f.show = "upcoming"
         page_id = request.GET.get("page", "")
         if page_id:
             f.selected = next((p for p in f.pages if str(p.pk) == page_id), None)
             if f.selected is None:
-                f.problems.append("There is no such booking page of yours.")
+                f.problems.append(_("There is no such booking page of yours."))
         f.q = " ".join(request.GET.get("q", "").split())
         if len(f.q) > SEARCH_MAX:
-            f.problems.append(f"Search for at most {SEARCH_MAX} characters.")
+            f.problems.append(
+                ngettext(
+                    "Search for at most %(count)d character.",
+                    "Search for at most %(count)d characters.",
+                    SEARCH_MAX,
+                )
+                % {"count": SEARCH_MAX}
+            )
         return f
 
     def bookings(self, request: HttpRequest) -> QuerySet[Booking]:

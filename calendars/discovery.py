@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from django.core.validators import validate_email
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_noop
 
 from calendars.connect import backend_for
 from calendars.errors import ExchangeError, MailboxNotFound
@@ -31,7 +32,10 @@ def discover(connection: ExchangeConnection, owner_email: str) -> DiscoveryResul
     try:
         validate_email(owner)
     except Exception:
-        return DiscoveryResult(owner, message=f"{owner_email!r} is not an email address.")
+        return DiscoveryResult(
+            owner,
+            message=gettext("%(email)s is not an email address.") % {"email": repr(owner_email)},
+        )
     try:
         infos = backend_for(connection).discover(owner)
     except MailboxNotFound as exc:
@@ -61,20 +65,27 @@ def discover(connection: ExchangeConnection, owner_email: str) -> DiscoveryResul
         seen = {info.folder_id for info in infos}
         CalendarRef.objects.filter(connection=connection, owner_email=owner).exclude(
             folder_id__in=seen
-        ).update(error="No longer shared with this connection.")
+        ).update(error=NO_LONGER_SHARED)
     if not refs:
         return DiscoveryResult(
             owner,
-            message=(
-                f"{owner} shares no calendar with {connection.email}. Ask them to share their "
+            message=gettext(
+                "%(owner)s shares no calendar with %(mailbox)s. Ask them to share their "
                 "calendar (any permission for busy time; Editor or Delegate for bookings)."
-            ),
+            )
+            % {"owner": owner, "mailbox": connection.email},
         )
     return DiscoveryResult(owner, calendars=refs)
 
 
+# Stored in English in CalendarRef.error, translated where it is shown (bookings.models).
+NO_LONGER_SHARED = gettext_noop("No longer shared with this connection.")
+
+
 def no_mailbox(owner_email: str) -> str:
-    return f"There is no mailbox {owner_email} in your organisation's Exchange."
+    return gettext("There is no mailbox %(email)s in your organisation's Exchange.") % {
+        "email": owner_email
+    }
 
 
 def refusal_to_add(connection: ExchangeConnection, owner_email: str) -> str:
@@ -91,14 +102,17 @@ def refusal_to_add(connection: ExchangeConnection, owner_email: str) -> str:
     if exc is None:
         return ""
     if isinstance(exc, MailboxNotFound):
-        return (
-            f"{no_mailbox(result.owner_email)} Check the address: only people with a mailbox "
-            "there have calendars this page can use."
-        )
+        return gettext(
+            "There is no mailbox %(email)s in your organisation's Exchange. Check the address: "
+            "only people with a mailbox there have calendars this page can use."
+        ) % {"email": result.owner_email}
     if exc.transient:
         # Not "doesn't exist": Exchange didn't say, and the address may well be right.
-        return (
-            f"Exchange can't be reached right now, so {result.owner_email} could not be "
-            "checked and was not added. Try again in a few minutes."
-        )
-    return f"Exchange could not check {result.owner_email}, so it was not added: {exc.message}"
+        return gettext(
+            "Exchange can't be reached right now, so %(email)s could not be checked and was "
+            "not added. Try again in a few minutes."
+        ) % {"email": result.owner_email}
+    return gettext("Exchange could not check %(email)s, so it was not added: %(error)s") % {
+        "email": result.owner_email,
+        "error": exc.message,
+    }
