@@ -190,7 +190,9 @@ def connect_personal(user: AbstractBaseUser, details: PersonalDetails) -> Exchan
     if ExchangeConnection.objects.filter(user=user).exists() or hasattr(
         user, "corporate_membership"
     ):
-        raise ExchangeError("You are already connected. Disconnect first to connect again.")
+        raise ExchangeError(
+            gettext("You are already connected. Disconnect first to connect again.")
+        )
     short_form = not details.ews_url
     try:
         ews_url = details.ews_url or autodiscover(details.email, details.password, details.username)
@@ -235,7 +237,9 @@ def connect_microsoft(user: AbstractBaseUser, email: str, refresh_token: str) ->
         user, "corporate_membership"
     ):
         # The sign-in round trip through Microsoft leaves time to connect in another tab.
-        raise ExchangeError("You are already connected. Disconnect first to connect again.")
+        raise ExchangeError(
+            gettext("You are already connected. Disconnect first to connect again.")
+        )
     candidate = ExchangeConnection(
         kind=ConnectionKind.PERSONAL,
         user=user,
@@ -269,13 +273,18 @@ def connect_corporate_microsoft(
     if existing is not None:
         if existing.email != email:
             raise ExchangeError(
-                f"The booking mailbox is {existing.email}: sign in as it, or remove the "
-                "corporate connection first to use another mailbox."
+                gettext(
+                    "The booking mailbox is %(mailbox)s: sign in as it, or remove the "
+                    "corporate connection first to use another mailbox."
+                )
+                % {"mailbox": existing.email}
             )
         if not (existing.protocol == Protocol.GRAPH and existing.auth_type == AuthType.OAUTH_USER):
             raise ExchangeError(
-                "The corporate connection signs in another way. Move it to Microsoft Graph, or "
-                "remove it, before signing the booking mailbox in with Microsoft."
+                gettext(
+                    "The corporate connection signs in another way. Move it to Microsoft Graph, "
+                    "or remove it, before signing the booking mailbox in with Microsoft."
+                )
             )
         candidate.pk, candidate.credential_version = existing.pk, existing.credential_version + 1
     backend_for(candidate).verify()
@@ -370,9 +379,9 @@ def attach(user: AbstractBaseUser, mailbox: str = "") -> CorporateMember:
     """
     conn = corporate_connection()
     if conn is None:
-        raise ExchangeError("There is no corporate connection on this site.")
+        raise ExchangeError(gettext("There is no corporate connection on this site."))
     if ExchangeConnection.objects.filter(user=user).exists():
-        raise ExchangeError("Disconnect your personal account before attaching.")
+        raise ExchangeError(gettext("Disconnect your personal account before attaching."))
     mailbox = (mailbox or user.email).strip().lower()
     member = CorporateMember.objects.filter(user=user).first()
     if member is not None and member.revoked_at is not None:

@@ -22,6 +22,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from django.conf import settings
+from django.utils.translation import gettext
 from django.views.decorators.debug import sensitive_variables
 
 from calendars import transport
@@ -267,7 +268,7 @@ def _connection_app(conn: ExchangeConnection) -> Any:
 def site_app() -> Any:
     """The site's app registration for "Connect with Microsoft"."""
     if not settings.MICROSOFT_CLIENT_ID:
-        raise ExchangeError("Connect with Microsoft is not configured on this site.")
+        raise ExchangeError(gettext("Connect with Microsoft is not configured on this site."))
     return _app(
         settings.MICROSOFT_CLIENT_ID,
         settings.MICROSOFT_CLIENT_SECRET,
