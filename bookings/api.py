@@ -43,6 +43,7 @@ from bookings.models import (
     booking_for_token,
 )
 from bookings.slots import AvailabilityUnknown, NotReady, not_ready_reason, slots_for
+from scheduler_site.compiled import Compiled
 
 MAX_RANGE_DAYS = 62
 
@@ -70,6 +71,24 @@ def _page(slug: str) -> BookingPage:
     page = get_object_or_404(BookingPage.objects.select_related("owner"), slug=slug, active=True)
     languages.use_page(page)  # answers in the page's language, if it has one
     return page
+
+
+def _page_for_slots(slug: str) -> BookingPage:
+    """_page for the slots API: the page row alone, by SQL compiled once per process (its
+    most frequent query; scheduler_site.compiled). The owner is read only if asked for, which
+    a slots answer does only when its readiness isn't remembered."""
+    found = _active_page(slug)
+    if not found:
+        raise Http404("No such booking page.")
+    languages.use_page(found[0])
+    return found[0]
+
+
+_active_page = Compiled(
+    BookingPage,
+    lambda slug: BookingPage.objects.filter(slug=slug, active=True)[:1],
+    "\x00a slug no page has",
+)
 
 
 def _date_param(request: Request, name: str, errors: dict[str, list[str]]) -> date | None:
@@ -216,7 +235,7 @@ def slots(request: Request, slug: str) -> Response:
     (`code` `not_taking_bookings`). 503: Exchange can't be reached and no recent answer is
     kept.
     """
-    page = _page(slug)
+    page = _page_for_slots(slug)
     if (limited := ratelimit.check_slots(request, page.slug)) is not None:
         return limited.apply(_error(429, _("Too many requests. Please wait a minute.")))
     return _slots_answer(request, page, check_ready=True)

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.dispatch import Signal
 from django.utils import timezone
 from django.utils.translation import gettext
@@ -49,6 +49,7 @@ from calendars.models import (
 )
 from calendars.synclog import record
 from calendars.urlcheck import check_url
+from scheduler_site.compiled import Compiled
 
 # Sent after the corporate (or any) connection's credentials changed and were saved, so that
 # writes that failed with the old credentials can be retried at once.
@@ -339,15 +340,25 @@ def connection_for(user: AbstractBaseUser | int) -> ExchangeConnection | None:
     """The connection a staff member's pages use: their own account, or the corporate one
     once their membership is proven and while it is not revoked (calendars.membership).
 
-    One query: it runs on every slots request (which passes the owner's id alone)."""
+    One query: it runs on every slots request (which passes the owner's id alone), so its
+    SQL is compiled once per process (scheduler_site.compiled). Each call still reads the
+    row: a new password, a revoked membership or a new connection is seen at once."""
+    found = _connection_for(user if isinstance(user, int) else user.pk)
+    return found[0] if found else None
+
+
+def _connection_for_query(user_id: int) -> QuerySet[ExchangeConnection]:
     active_member = Q(
-        members__user=user, members__proven_at__isnull=False, members__revoked_at__isnull=True
+        members__user=user_id, members__proven_at__isnull=False, members__revoked_at__isnull=True
     )
-    return (
-        ExchangeConnection.objects.filter(Q(user=user) | active_member)
-        .order_by("-kind")  # "personal" before "corporate": an own account wins
-        .first()
-    )
+    return ExchangeConnection.objects.filter(
+        Q(user=user_id) | active_member
+    ).order_by(
+        "-kind"  # "personal" before "corporate": an own account wins
+    )[:1]
+
+
+_connection_for = Compiled(ExchangeConnection, _connection_for_query, -7_340_021)
 
 
 def connections_for(user_ids: Iterable[int]) -> dict[int, ExchangeConnection]:
