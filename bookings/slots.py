@@ -294,7 +294,9 @@ def slots_for(
     # found not ready drops Exchange's answer.
     if check_ready and (reason := _main_problem(page, schedule.main_id)):
         raise NotReady(reason)
-    booked = _booked(page, lo, hi, ignore_booking, reuse=not fresh and busy_intervals is None)
+    booked = _booked(
+        page, lo, hi, ignore_booking, rules, reuse=not fresh and busy_intervals is None
+    )
     if pending is not None:
         try:
             result = pending()
@@ -317,6 +319,11 @@ def slots_for(
     )
 
 
+def _margin(rules: Rules) -> timedelta:
+    """How far a slot starting in a range reaches beyond it, with its buffers."""
+    return max(rules.buffer_before, rules.duration + rules.buffer_after)
+
+
 def engine_end(rules: Rules, end: datetime, now: datetime) -> datetime:
     """The range's end as the engine is asked it: the caller's, or the booking window's edge
     as bookings.engine_memo keys it (the same all day, so its answers can be reused)."""
@@ -328,17 +335,20 @@ def _booked(
     lo: datetime,
     hi: datetime,
     ignore_booking: Booking | None,
+    rules: Rules,
     *,
     reuse: bool = False,
 ) -> list[Booked]:
     """The owner's bookings on every page, and those of team pages they attend: they block
     time (bookings.taken; `reuse` may answer from memory, never inside a booking)."""
+    limited = rules.max_per_day is not None or rules.max_per_week is not None
     found = taken.rows(
         [page.owner_id],
         lo,
         hi,
         ignore=ignore_booking.pk if ignore_booking is not None else None,
         fresh=not reuse,
+        reach=taken.reach_for(limited=limited, margin=_margin(rules)),
     )
     return [
         Booked(begins, ends, same_page=page_id == page.pk)
@@ -352,5 +362,5 @@ def refusal_for(
     """Why `start` was not a free slot of `page` at `now` (slots_for left it out): the rule
     it breaks, read from the database again, which only a refused booking pays for."""
     rules = rules_for(page, schedule_for(page, fresh=True))
-    booked = _booked(page, start, start + rules.duration, ignore_booking)
+    booked = _booked(page, start, start + rules.duration, ignore_booking, rules)
     return refusal(rules, start=start, booked=booked, now=now)

@@ -183,11 +183,16 @@ def team_slots(
     margin = rules.buffer_before + rules.buffer_after + rules.duration
     busy_from = _utc_midnight(lo - margin)
     busy_to = _utc_midnight(hi + margin) + timedelta(days=1)
+    # A member's limits are the tighter of the page's and their own (availability.py).
+    limited = any(
+        x.max_per_day is not None or x.max_per_week is not None for x in (rules, *members)
+    )
+    reach = taken.reach_for(limited=limited, margin=margin)
 
     stale = False
     if member_busy is None:
         wait = _start_busy(page, members, busy_from, busy_to, fresh=fresh)
-        booked = _booked(page, members, lo, hi, ignore_booking, reuse=not fresh)
+        booked = _booked(page, members, lo, hi, ignore_booking, reach=reach, reuse=not fresh)
         member_busy, stale, unknown = wait()
         if unknown:
             # Round robin goes on with whoever can be checked; a collective meeting needs
@@ -201,7 +206,7 @@ def team_slots(
                 raise AvailabilityUnknown(UNKNOWN)
     else:
         members = [m for m in members if m.id in member_busy]
-        booked = _booked(page, members, lo, hi, ignore_booking)
+        booked = _booked(page, members, lo, hi, ignore_booking, reach=reach)
 
     team = [
         Member(
@@ -318,17 +323,19 @@ def _booked(
     hi: datetime,
     ignore_booking: Booking | None,
     *,
+    reach: timedelta = taken.LIMITS_REACH,
     reuse: bool = False,
 ) -> dict[int, list[Booked]]:
-    """Each member's (by user id) confirmed bookings on any page around [lo, hi): those they
-    own and those of team pages they attend (bookings.taken: one query for the whole team;
-    `reuse` may answer from memory, never inside a booking)."""
+    """Each member's (by user id) confirmed bookings on any page within `reach` of [lo, hi):
+    those they own and those of team pages they attend (bookings.taken: one query for the
+    whole team; `reuse` may answer from memory, never inside a booking)."""
     found = taken.rows(
         {m.user_id for m in members},
         lo,
         hi,
         ignore=ignore_booking.pk if ignore_booking is not None else None,
         fresh=not reuse,
+        reach=reach,
     )
     return {
         user_id: [
@@ -758,7 +765,8 @@ def _is_free(
     s, e = slot
     if any(b < e and a > s for b, a in busy_by_member.get(member.id, [])):
         return False
-    booked = _booked(page, [member], s, e, ignore).get(member.user_id, [])
+    # Only an overlap with the slot itself matters here.
+    booked = _booked(page, [member], s, e, ignore, reach=timedelta(0)).get(member.user_id, [])
     return not any(b.start < e and b.end > s for b in booked)
 
 

@@ -158,3 +158,24 @@ def test_an_emptied_cache_never_brings_back_rows_kept_before(world) -> None:
     book(page, lo)  # (its signal would move the generation anyway; clear again)
     cache.clear()
     assert page.owner_id in taken.rows([page.owner_id], lo, hi, fresh=False)
+
+
+def test_a_page_without_limits_reads_only_the_bookings_its_slots_can_touch(world) -> None:
+    olivia = world.staff("olivia")
+    page = world.page(olivia, tz="UTC")
+    monday = ten_on_monday()
+    near = book(page, monday - timedelta(minutes=45))
+    far = book(page, monday - timedelta(days=3))
+    margin = timedelta(hours=1)
+
+    unlimited = taken.rows(
+        [olivia.pk], monday, monday + margin, reach=taken.reach_for(limited=False, margin=margin)
+    )
+    limited = taken.rows(
+        [olivia.pk], monday, monday + margin, reach=taken.reach_for(limited=True, margin=margin)
+    )
+
+    # A page that counts bookings per day or week needs the whole week around; one that
+    # doesn't, only what a slot with its buffers reaches (by whole UTC days).
+    assert {row[0] for row in unlimited[olivia.pk]} == {near.pk}
+    assert {row[0] for row in limited[olivia.pk]} == {near.pk, far.pk}
