@@ -53,6 +53,17 @@ class Rules:
     # hours are in the owner's zone on each of the owner's dates (overrides stay page-local).
     hours_zone: str | None = None
 
+    @property
+    def margin(self) -> timedelta:
+        """How far beyond a range a slot starting in it reaches, with its buffers: the busy
+        time and bookings that can matter to the range's slots lie within it."""
+        return self.buffer_before + self.buffer_after + self.duration
+
+    @property
+    def limited(self) -> bool:
+        """Whether bookings are counted per day or week."""
+        return self.max_per_day is not None or self.max_per_week is not None
+
 
 @dataclass(frozen=True)
 class Booked:
@@ -171,7 +182,7 @@ def _pick(
             day = b.start.astimezone(zone).date()
             per_day[day] += 1
             per_week[_monday(day)] += 1
-    limited = rules.max_per_day is not None or rules.max_per_week is not None
+    limited = rules.limited
 
     def full(day: date) -> bool:
         return (rules.max_per_day is not None and per_day[day] >= rules.max_per_day) or (

@@ -370,6 +370,13 @@ class BookingPage(models.Model):
         return bool(self.team_mode)
 
     @property
+    def owner_hours_error_text(self) -> str:
+        """Why the working hours were last not read, in the active language ("" when they
+        were): stored in English (bookings/owner_hours.py); Exchange's own words, not in the
+        catalog, pass through unchanged."""
+        return gettext(self.owner_hours_error) if self.owner_hours_error else ""
+
+    @property
     def owner_name(self) -> str:
         """How customers see the page's owner: their full name, else their user name."""
         return self.owner.get_full_name() or self.owner.get_username()
@@ -470,9 +477,7 @@ class BookingPage(models.Model):
                     "The owner's Outlook working hours haven't been read from Exchange yet: "
                     "until they are, the page offers no slots."
                 )
-                # Stored in English (bookings/owner_hours.py), translated when shown.
-                error = gettext(self.owner_hours_error) if self.owner_hours_error else ""
-                problems.append(f"{problem} {error}".strip())
+                problems.append(f"{problem} {self.owner_hours_error_text}".strip())
             elif not self.owner_hours:
                 problems.append(
                     gettext(
@@ -687,9 +692,10 @@ class PageCalendar(models.Model):
         cal = self.calendar
         where = f"{cal.owner_email} / {cal.name}"
         if cal.error:
-            # Stored in English (calendars/discovery.py), translated when shown.
-            error = gettext(cal.error)
-            return gettext("%(calendar)s: %(error)s") % {"calendar": where, "error": error}
+            return gettext("%(calendar)s: %(error)s") % {
+                "calendar": where,
+                "error": cal.error_text,
+            }
         if self.role in (CalendarRole.MAIN, CalendarRole.ADDITIONAL):
             if not cal.can_create:
                 return gettext(
@@ -952,7 +958,7 @@ def calendar_roles(calendar: CalendarRef, owner: Any) -> tuple[list[str], str]:
     """The roles `calendar` may have on `owner`'s pages, and why the booking roles are not
     among them ("" when they are): what the page's calendar list and the staff API show."""
     if calendar.error:
-        return [], gettext("No role is possible: %(error)s") % {"error": gettext(calendar.error)}
+        return [], gettext("No role is possible: %(error)s") % {"error": calendar.error_text}
     if not calendar.can_create:
         return [CalendarRole.BUSY.value], role_refusal(calendar, CalendarRole.MAIN)
     if refusal := write_refusal(owner, calendar.connection, calendar.owner_email):
@@ -967,7 +973,7 @@ def role_problem(calendar: CalendarRef, role: str, owner: Any) -> str:
     if role and calendar.error:
         return gettext("%(calendar)s can't have a role: %(error)s") % {
             "calendar": calendar,
-            "error": gettext(calendar.error),
+            "error": calendar.error_text,
         }
     if role and role not in calendar.allowed_roles:
         return role_refusal(calendar, role)

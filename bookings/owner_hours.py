@@ -26,7 +26,7 @@ from django.conf import settings
 from django.db.models import F, OuterRef, Q, Subquery
 from django.db.models.functions import Lower
 from django.utils import timezone
-from django.utils.translation import gettext, gettext_noop
+from django.utils.translation import gettext_noop
 
 from bookings.models import WEEKDAYS, BookingPage, PageCalendar
 from calendars.backends.base import WorkingHours
@@ -73,7 +73,8 @@ def refresh(page: BookingPage) -> bool:
     connection = connection_for(page.owner)
     error = ""
     hours: WorkingHours | None = None
-    # Stored in English in the page's owner_hours_error, translated when shown (error_text).
+    # Stored in English in the page's owner_hours_error, translated when shown
+    # (BookingPage.owner_hours_error_text).
     if not email:
         error = gettext_noop("Choose a main booking calendar: its owner's working hours are used.")
     elif connection is None:
@@ -107,12 +108,6 @@ def refresh(page: BookingPage) -> bool:
         owner_hours_error="",
     )
     return True
-
-
-def error_text(page: BookingPage) -> str:
-    """Why the working hours were last not read, in the active language ("" when they were):
-    stored in English, and passed through unchanged when not in the catalog."""
-    return gettext(page.owner_hours_error) if page.owner_hours_error else ""
 
 
 def _store(page: BookingPage, **fields: Any) -> None:

@@ -269,7 +269,7 @@ def slots_for(
         if check_ready and (reason := _main_problem(page, schedule.main_id)):
             raise NotReady(reason)
         return SlotsResult([])
-    margin = rules.buffer_before + rules.buffer_after + rules.duration
+    margin = rules.margin
     # Whole UTC days: "now" moves every second, and a range that moved with it would never
     # hit the cache; whole days also let visitors in different zones share one answer.
     busy_from = _utc_midnight(lo - margin)
@@ -319,11 +319,6 @@ def slots_for(
     )
 
 
-def _margin(rules: Rules) -> timedelta:
-    """How far a slot starting in a range reaches beyond it, with its buffers."""
-    return max(rules.buffer_before, rules.duration + rules.buffer_after)
-
-
 def engine_end(rules: Rules, end: datetime, now: datetime) -> datetime:
     """The range's end as the engine is asked it: the caller's, or the booking window's edge
     as bookings.engine_memo keys it (the same all day, so its answers can be reused)."""
@@ -341,14 +336,13 @@ def _booked(
 ) -> list[Booked]:
     """The owner's bookings on every page, and those of team pages they attend: they block
     time (bookings.taken; `reuse` may answer from memory, never inside a booking)."""
-    limited = rules.max_per_day is not None or rules.max_per_week is not None
     found = taken.rows(
         [page.owner_id],
         lo,
         hi,
         ignore=ignore_booking.pk if ignore_booking is not None else None,
         fresh=not reuse,
-        reach=taken.reach_for(limited=limited, margin=_margin(rules)),
+        reach=taken.reach_for(limited=rules.limited, margin=rules.margin),
     )
     return [
         Booked(begins, ends, same_page=page_id == page.pk)

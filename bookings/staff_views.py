@@ -203,7 +203,7 @@ def _editor(request: HttpRequest, page: BookingPage | None) -> HttpResponse:
                     else owner_hours.refresh_if_needed(page)
                 )
                 if read is False:
-                    messages.warning(request, owner_hours.error_text(page))
+                    messages.warning(request, page.owner_hours_error_text)
             if created and page.is_team:
                 messages.success(
                     request,
@@ -335,7 +335,7 @@ def page_owner_hours_refresh(request: HttpRequest, pk: int) -> HttpResponse:
     if owner_hours.refresh(page):
         messages.success(request, _("Working hours read again from Exchange."))
     else:
-        messages.warning(request, owner_hours.error_text(page))
+        messages.warning(request, page.owner_hours_error_text)
     return redirect(reverse("page-edit", args=[page.pk]) + "#weekly-hours")
 
 
@@ -606,7 +606,7 @@ def _calendars(request: HttpRequest, scope: CalendarScope) -> HttpResponse:
             messages.success(request, _("Calendar roles saved."))
             # A new main calendar may be someone else's: the page uses its owner's hours.
             if member is None and owner_hours.refresh_if_needed(page) is False:
-                messages.warning(request, owner_hours.error_text(page))
+                messages.warning(request, page.owner_hours_error_text)
             return redirect(scope.url())
         status = 400
     elif action == "save_hours" and member is not None and page.members_own_hours:
@@ -730,7 +730,7 @@ def _use_own_main(
         _("%(calendar)s is the main booking calendar: bookings go into it.") % {"calendar": ref},
     )
     if scope.member is None and owner_hours.refresh_if_needed(page) is False:
-        messages.warning(request, owner_hours.error_text(page))
+        messages.warning(request, page.owner_hours_error_text)
     return redirect(scope.url())
 
 

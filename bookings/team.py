@@ -180,12 +180,12 @@ def team_slots(
     hi = min(end, now + timedelta(days=rules.window_days + 1))
     if lo >= hi or not members:
         return SlotsResult([], team={}, member_busy={})
-    margin = rules.buffer_before + rules.buffer_after + rules.duration
+    margin = rules.margin
     busy_from = _utc_midnight(lo - margin)
     busy_to = _utc_midnight(hi + margin) + timedelta(days=1)
     # A member's limits are the tighter of the page's and their own (availability.py).
-    limited = any(
-        x.max_per_day is not None or x.max_per_week is not None for x in (rules, *members)
+    limited = rules.limited or any(
+        m.max_per_day is not None or m.max_per_week is not None for m in members
     )
     reach = taken.reach_for(limited=limited, margin=margin)
 

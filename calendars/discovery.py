@@ -102,10 +102,10 @@ def refusal_to_add(connection: ExchangeConnection, owner_email: str) -> str:
     if exc is None:
         return ""
     if isinstance(exc, MailboxNotFound):
-        return gettext(
-            "There is no mailbox %(email)s in your organisation's Exchange. Check the address: "
-            "only people with a mailbox there have calendars this page can use."
-        ) % {"email": result.owner_email}
+        check = gettext(
+            "Check the address: only people with a mailbox there have calendars this page can use."
+        )
+        return f"{no_mailbox(result.owner_email)} {check}"
     if exc.transient:
         # Not "doesn't exist": Exchange didn't say, and the address may well be right.
         return gettext(

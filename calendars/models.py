@@ -454,6 +454,12 @@ class CalendarRef(models.Model):
     def allowed_roles(self) -> list[str]:
         return allowed_roles(can_create=self.can_create)
 
+    @property
+    def error_text(self) -> str:
+        """`error` in the active language: stored in English (calendars/discovery.py);
+        Exchange's own words, not in the catalog, pass through unchanged."""
+        return gettext(self.error) if self.error else ""
+
     def reached_over_graph(self) -> bool:
         """Whether this calendar is in Exchange Online, reached through Graph (what Teams
         meetings need): a Graph connection's always are; a hybrid connection's are when the

@@ -13,7 +13,6 @@ joined model's columns (select_related) would land on the wrong fields; that is 
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
@@ -32,7 +31,6 @@ class Compiled(Generic[M]):
         self._build = build
         self._markers = markers
         self._sql: dict[str, tuple[str, list[tuple[int | None, object]]]] = {}
-        self._lock = threading.Lock()
 
     def __call__(self, *args: Any) -> list[M]:
         if len(args) != len(self._markers):
@@ -60,6 +58,6 @@ class Compiled(Generic[M]):
             slots.append((where[0], None) if where else (None, value))
         if {i for i, _ in slots if i is not None} != set(range(len(self._markers))):
             raise ValueError("every marker must appear in the compiled SQL")
-        with self._lock:
-            self._sql[alias] = (sql, slots)
+        # Two threads compiling at once store the same SQL; either wins.
+        self._sql[alias] = (sql, slots)
         return sql, slots
