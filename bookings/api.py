@@ -79,7 +79,7 @@ def _page_for_slots(slug: str) -> BookingPage:
     a slots answer does only when its readiness isn't remembered."""
     found = _active_page(slug)
     if not found:
-        raise Http404("No such booking page.")
+        raise Http404(_("There is no such booking page."))
     languages.use_page(found[0])
     return found[0]
 

@@ -386,3 +386,13 @@ def test_every_compiled_catalog_matches_its_po_file(po_path: Path) -> None:
         }
 
     assert entries(mo) == entries(po), f"{mo_path} is out of date with {po_path.name}"
+
+
+def test_the_api_says_in_the_visitors_language_that_a_page_does_not_exist() -> None:
+    response = Client().get(
+        "/api/v1/pages/no-such-page/slots",
+        {"start": "2027-01-04", "end": "2027-01-04"},
+        HTTP_ACCEPT_LANGUAGE="de-DE,de;q=0.9",
+    )
+    assert response.status_code == 404
+    assert response.json()["detail"] == "Diese Buchungsseite gibt es nicht."
